@@ -1,0 +1,45 @@
+# nudgeflow — the two commands are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SIZE   ?= 100000
+# The demo community ends yesterday; the nightly flow runs for the last two nights so the
+# funnel can show the moves between them.
+DEMO_END  ?= $(shell date -u -d yesterday +%F)
+DEMO_PREV ?= $(shell date -u -d '2 days ago' +%F)
+DEMO_DIR  := var/demo
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: demo test lint bench install clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nudgeflow demo-data --members 2000 --days 730 --seed 7 --end $(DEMO_END) --out $(DEMO_DIR)
+	$(BIN)/nudgeflow members import $(DEMO_DIR)/members.csv
+	$(BIN)/nudgeflow events import $(DEMO_DIR)/events.csv
+	$(BIN)/nudgeflow run --from $(DEMO_PREV) --to $(DEMO_END)
+	$(BIN)/nudgeflow stages
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy nudgeflow settings audience planning store flows cli
+
+test: $(STAMP) lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --size $(SIZE)
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .mypy_cache .pytest_cache .ruff_cache

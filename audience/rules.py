@@ -1,0 +1,245 @@
+"""The rule language: one data structure, two evaluators.
+
+A rule is a tree of frozen dataclasses (``Rule``). ``RuleSpec`` is the shape users write in
+YAML; ``RuleSpec.to_rule()`` turns it into the tree. ``audience.evaluate`` evaluates a tree
+in pure Python; ``store.rulesql`` compiles the same tree to SQLAlchemy Core. A hypothesis
+property test holds the two to the same answers.
+
+Semantics (both evaluators):
+
+* Every window ends at ``as_of_end`` (the end of the business day, epoch seconds); an event
+  counts when ``as_of_end - within_days * 86400 <= occurred_at < as_of_end`` (no lower bound
+  without ``within``).
+* ``EventCount``: the number of matching events is ``>= min`` and ``<= max`` (each optional).
+* ``Spend``: the sum of ``amount_minor`` of ``purchase`` events in ``currency`` (0 if none).
+* ``Tenure``: whole days since ``joined_at``; false when ``joined_at`` is unknown.
+* ``Attribute``: a member column or custom attribute compared as text. ``in`` is false when
+  the value is missing; ``not_in`` is true when it is missing; ``exists`` tests presence.
+* ``Tags``: over the member's active tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from audience.fields import STRICT, Days, MoneyField, OneOrMany
+
+PURCHASE = "purchase"
+
+# Member columns a rule may name directly; any other name is a custom attribute.
+MEMBER_FIELDS = ("email", "first_name", "last_name", "country", "timezone", "stripe_customer_id")
+
+
+@dataclass(frozen=True)
+class EventCount:
+    types: tuple[str, ...]
+    min: int | None = None
+    max: int | None = None
+    within_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Spend:
+    currency: str
+    min_minor: int | None = None
+    max_minor: int | None = None
+    within_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Tenure:
+    min_days: int | None = None
+    max_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    op: Literal["in", "not_in", "exists", "missing"]
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tags:
+    all_of: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    none_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AllOf:
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    rule: Rule
+
+
+Rule = EventCount | Spend | Tenure | Attribute | Tags | AllOf | AnyOf | Not
+
+ALWAYS = AllOf(())  # the empty conjunction holds for everyone
+
+
+# --- the YAML shape -------------------------------------------------------------------
+
+
+class EventCountSpec(BaseModel):
+    """``events: {type: purchase, min: 3, within: 365d}``"""
+
+    model_config = STRICT
+    type: OneOrMany = Field(min_length=1)
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+    within: Days | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EventCountSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class SpendSpec(BaseModel):
+    """``spend: {min: "500.00 USD", within: 365d}``: purchases summed in one currency."""
+
+    model_config = STRICT
+    min: MoneyField | None = None
+    max: MoneyField | None = None
+    within: Days | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SpendSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of min or max")
+        if self.min is not None and self.max is not None:
+            if self.min.currency != self.max.currency:
+                raise ValueError("min and max must be in the same currency")
+            if self.min.amount_minor > self.max.amount_minor:
+                raise ValueError("min is greater than max")
+        return self
+
+
+class TenureSpec(BaseModel):
+    """``tenure: {min: 1095d}``: days since the member joined."""
+
+    model_config = STRICT
+    min: Days | None = None
+    max: Days | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TenureSpec:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        return self
+
+
+class AttributeSpec(BaseModel):
+    """``{in: [US, CA]}``, ``{not_in: [...]}`` or ``{exists: true}`` for one attribute."""
+
+    model_config = STRICT
+    in_: OneOrMany | None = Field(default=None, alias="in")
+    not_in: OneOrMany | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> AttributeSpec:
+        given = [v for v in (self.in_, self.not_in, self.exists) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of in, not_in or exists")
+        return self
+
+
+class TagsSpec(BaseModel):
+    """``tags: {all_of: [...], any_of: [...], none_of: [...]}``"""
+
+    model_config = STRICT
+    all_of: list[str] = []
+    any_of: list[str] = []
+    none_of: list[str] = []
+
+
+class RuleSpec(BaseModel):
+    """A rule as written in YAML. Several keys in one mapping must all hold."""
+
+    model_config = STRICT
+    events: EventCountSpec | None = None
+    spend: SpendSpec | None = None
+    tenure: TenureSpec | None = None
+    attributes: dict[str, AttributeSpec] | None = None
+    tags: TagsSpec | None = None
+    all_of: list[RuleSpec] | None = None
+    any_of: list[RuleSpec] | None = None
+    not_: RuleSpec | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> RuleSpec:
+        if not self.model_fields_set:
+            raise ValueError(
+                "a rule needs at least one of events, spend, tenure, attributes, tags, "
+                "all_of, any_of or not"
+            )
+        return self
+
+    def to_rule(self) -> Rule:
+        parts: list[Rule] = []
+        if self.events is not None:
+            e = self.events
+            parts.append(EventCount(tuple(e.type), e.min, e.max, e.within))
+        if self.spend is not None:
+            s = self.spend
+            currency = (s.min or s.max).currency  # type: ignore[union-attr]
+            parts.append(
+                Spend(
+                    currency,
+                    s.min.amount_minor if s.min else None,
+                    s.max.amount_minor if s.max else None,
+                    s.within,
+                )
+            )
+        if self.tenure is not None:
+            parts.append(Tenure(self.tenure.min, self.tenure.max))
+        for name, test in (self.attributes or {}).items():
+            if test.in_ is not None:
+                parts.append(Attribute(name, "in", tuple(test.in_)))
+            elif test.not_in is not None:
+                parts.append(Attribute(name, "not_in", tuple(test.not_in)))
+            else:
+                parts.append(Attribute(name, "exists" if test.exists else "missing"))
+        if self.tags is not None:
+            t = self.tags
+            parts.append(Tags(tuple(t.all_of), tuple(t.any_of), tuple(t.none_of)))
+        if self.all_of is not None:
+            parts.append(AllOf(tuple(r.to_rule() for r in self.all_of)))
+        if self.any_of is not None:
+            parts.append(AnyOf(tuple(r.to_rule() for r in self.any_of)))
+        if self.not_ is not None:
+            parts.append(Not(self.not_.to_rule()))
+        return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+
+
+def event_types(rule: Rule) -> set[str]:
+    """Every event type a rule mentions (``validate`` warns about types never seen)."""
+    match rule:
+        case EventCount(types=types):
+            return set(types)
+        case Spend():
+            return {PURCHASE}
+        case AllOf(rules=rules) | AnyOf(rules=rules):
+            return set().union(*(event_types(r) for r in rules)) if rules else set()
+        case Not(rule=inner):
+            return event_types(inner)
+        case _:
+            return set()

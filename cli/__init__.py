@@ -1,0 +1,1 @@
+"""The `nudgeflow` command (Typer): a thin shell over the rooms."""

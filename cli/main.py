@@ -1,0 +1,58 @@
+"""Entry point: assembles the sub-commands and turns ``NudgeflowError`` into exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli.context import err_console
+from nudgeflow import __version__
+from nudgeflow.errors import NudgeflowError
+
+app = typer.Typer(
+    name="nudgeflow",
+    help="Automated reward and nudge campaigns: lifecycle stages, campaigns as files, "
+    "a nightly Prefect flow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(f"nudgeflow {__version__}")
+        raise typer.Exit()
+
+
+def _register() -> None:
+    # Imported here so that each room's command module stays independent of the others.
+    from cli import db
+
+    app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    _register()
+    try:
+        app(standalone_mode=False)
+    except NudgeflowError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            err_console.print(f"error: {line}", markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive as ClickException subclasses
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        raise

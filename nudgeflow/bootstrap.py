@@ -1,0 +1,37 @@
+"""The composition root: builds the store (and later senders and issuers) from settings.
+
+``cli/`` and ``flows/`` both start here; nothing else creates ``AppSettings`` or engines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from settings import AppSettings, load_settings
+from store.engine import create_store_engine
+from store.migrate import upgrade
+
+
+@dataclass
+class App:
+    """What every entry point needs, built once per process."""
+
+    settings: AppSettings
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = create_store_engine(self.settings.database_url)
+        upgrade(engine)  # migrations are applied on first use
+        return engine
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.settings.zone
+
+
+def build_app(settings: AppSettings | None = None) -> App:
+    return App(settings if settings is not None else load_settings())

@@ -1,0 +1,50 @@
+"""Instants and business days.
+
+Instants are stored as whole seconds since the Unix epoch, UTC (``int``). A business day
+``D`` in time zone ``Z`` ends at midnight starting ``D + 1`` in ``Z``; "as of D" means
+"everything that happened before that instant".
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+SECONDS_PER_DAY = 86_400
+
+
+def to_epoch(moment: datetime) -> int:
+    """Seconds since the epoch; a naive ``datetime`` is taken to be UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def day_end(day: date, zone: ZoneInfo) -> int:
+    """The instant (epoch seconds) at which business day ``day`` ends in ``zone``."""
+    return to_epoch(datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone))
+
+
+def day_start(day: date, zone: ZoneInfo) -> int:
+    return to_epoch(datetime.combine(day, time(0), tzinfo=zone))
+
+
+def business_date(seconds: int, zone: ZoneInfo) -> date:
+    """The business day in ``zone`` that contains the instant."""
+    return from_epoch(seconds).astimezone(zone).date()
+
+
+def parse_instant(text: str) -> int:
+    """Parse ISO 8601 (a date alone means its midnight; naive means UTC) to epoch seconds."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"expected an ISO 8601 date or time, got {text!r}") from None
+    return to_epoch(moment)

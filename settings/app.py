@@ -1,0 +1,119 @@
+"""``AppSettings``: every ``NUDGEFLOW_*`` variable, typed, validated once at start-up.
+
+Nested groups use ``__``: ``NUDGEFLOW_EMAIL__TRANSPORT=file``. A ``.env`` file in the
+working directory is read too; real environment variables win over it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nudgeflow.errors import SettingsError
+from nudgeflow.money import normalise_currency
+
+ENV_PREFIX = "NUDGEFLOW_"
+
+
+class EmailSettings(BaseModel):
+    transport: Literal["file", "sendgrid"] = "file"
+    outbox_dir: Path = Path("var/outbox")
+    from_address: str = "Nudgeflow <hello@example.com>"
+
+
+class SendGridSettings(BaseModel):
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.sendgrid.com"
+    unsubscribe_group_id: int | None = None
+    sandbox_mode: bool = False
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class RewardSettings(BaseModel):
+    provider: Literal["local", "stripe"] = "local"
+
+
+class StripeSettings(BaseModel):
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.stripe.com"
+    max_requests_per_second: float = Field(default=20.0, gt=0)
+
+
+class ScheduleSettings(BaseModel):
+    cron: str = "0 2 * * *"
+
+
+class AppSettings(BaseSettings):
+    """Everything nudgeflow can be told through the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    database_url: str = "sqlite:///var/nudgeflow.db"
+    campaigns_dir: Path = Path("campaigns")
+    templates_dir: Path = Path("templates/email")
+    timezone: str = "UTC"
+    currency: str = "USD"
+    public_base_url: str = "http://localhost:8000"
+    signing_key: SecretStr = SecretStr("change-me")
+    import_chunk_size: int = Field(default=5000, ge=100, le=50000)
+    email: EmailSettings = EmailSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
+    rewards: RewardSettings = RewardSettings()
+    stripe: StripeSettings = StripeSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"expected an IANA time zone such as Europe/Paris, got {value!r}"
+            ) from None
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        return normalise_currency(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(
+                "expected a SQLAlchemy URL starting sqlite:/// or postgresql+psycopg://, "
+                f"got {value.split(':', 1)[0]!r}"
+            )
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(**overrides: Any) -> AppSettings:
+    """Build settings from the environment; a bad value raises ``SettingsError`` naming it."""
+    try:
+        return AppSettings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            lines.append(f"{_variable_name(error['loc'])}: {message}")
+        raise SettingsError("; ".join(lines)) from None

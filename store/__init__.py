@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy schema, Alembic migrations and the set-based queries over them."""

@@ -1,0 +1,43 @@
+"""Engines: SQLite with WAL and foreign keys on, or PostgreSQL through psycopg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from nudgeflow.errors import StoreError
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
+    cursor.close()
+
+
+def create_store_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url``; for a SQLite file, create its folder first."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"NUDGEFLOW_DATABASE_URL: cannot parse {url!r}") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,156 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in ``store/migrations`` build it.
+
+Instants in hot tables (``events.occurred_at``, ``members.joined_at``) are integer epoch
+seconds in UTC: comparisons and day arithmetic are then plain integer maths on SQLite and
+PostgreSQL alike. Business dates are ``DATE``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# An auto-incrementing 64-bit key; SQLite needs exactly INTEGER PRIMARY KEY for its rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # members | events
+    Column("source", Text, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("imported", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_id", String(200), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),
+    Column("first_name", String(200)),
+    Column("last_name", String(200)),
+    Column("joined_at", BigInteger),  # epoch seconds, UTC
+    Column("birth_year", Integer),
+    Column("birth_month", Integer),
+    Column("birth_day", Integer),
+    Column("country", String(64)),
+    Column("timezone", String(64)),
+    Column("stripe_customer_id", String(200)),
+    Column("email_opt_in", Boolean, nullable=False, default=True),
+    Column("attributes", Json),  # other columns: {name: string value}
+    Column("row_hash", String(32), nullable=False),  # detects re-imports that change nothing
+    Column("import_id", Integer, ForeignKey("imports.id")),
+    Column("source_line", Integer),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+member_tags = Table(
+    "member_tags",
+    metadata,
+    Column("member_pk", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", String(100), nullable=False),
+    Column("source", String(16), nullable=False),  # import | system
+    Column("expires_on", Date),  # business date after which a system tag no longer applies
+    UniqueConstraint("member_pk", "tag", "source"),
+    Index("ix_member_tags_tag", "tag"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("member_pk", Integer, ForeignKey("members.id"), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", BigInteger, nullable=False),  # epoch seconds, UTC
+    Column("amount_minor", BigInteger),
+    Column("currency", String(3)),
+    Column("properties", Json),
+    Column("import_id", Integer, ForeignKey("imports.id")),
+    Index("ix_events_member_pk_occurred_at", "member_pk", "occurred_at"),
+    Index("ix_events_type_occurred_at", "type", "occurred_at"),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("member_pk", Integer, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("stage", String(64)),
+    Column("stage_entered_on", Date),
+    Column("first_purchase_at", BigInteger),
+    Column("last_purchase_at", BigInteger),
+    Column("recency_days", Integer),
+    Column("frequency", Integer, nullable=False),
+    Column("monetary_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("r", Integer),
+    Column("f", Integer),
+    Column("m", Integer),
+    Column("segment", String(64)),
+    Column("score", Float, nullable=False),
+    Index("ix_profiles_stage", "stage"),
+)
+
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("member_pk", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("stage", String(64), nullable=False),
+    Column("entered_on", Date, nullable=False),
+    Column("left_on", Date),
+    # True for the stages found by the very first refresh: the member was already there, so
+    # "entered on" is only when nudgeflow first saw it, not a real move.
+    Column("initial", Boolean, nullable=False, default=False),
+    Index("ix_stage_history_member_pk_left_on", "member_pk", "left_on"),
+    Index("ix_stage_history_entered_on", "entered_on"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("kind", String(32), nullable=False),  # nightly
+    Column("status", String(16), nullable=False),  # running | completed | failed
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("flow_run_id", String(64)),
+    Column("summary", Json),
+    Column("error", Text),
+    Index("ix_runs_as_of", "as_of"),
+)

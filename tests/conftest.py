@@ -1,0 +1,47 @@
+"""Shared fixtures: a migrated database on SQLite always, and on PostgreSQL when
+``NUDGEFLOW_TEST_POSTGRES_URL`` is set (then an unreachable server fails the tests)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from store.engine import create_store_engine
+from store.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("NUDGEFLOW_TEST_POSTGRES_URL")
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database (not migrated); PostgreSQL gets a schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nudgeflow.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("NUDGEFLOW_TEST_POSTGRES_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_store_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    """A migrated engine on each database."""
+    engine = create_store_engine(db_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
