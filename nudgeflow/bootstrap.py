@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -35,3 +35,9 @@ class App:
 
 def build_app(settings: AppSettings | None = None) -> App:
     return App(settings if settings is not None else load_settings())
+
+
+@cache
+def get_app() -> App:
+    """The process-wide ``App``, built from the environment on first use (never at import)."""
+    return build_app()

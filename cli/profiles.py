@@ -1,0 +1,124 @@
+"""``nudgeflow members show`` and ``nudgeflow stages``: looking at profiles."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from sqlalchemy import Connection, select
+
+from cli.context import console, get_app
+from cli.render import NO_STAGE, print_funnel
+from nudgeflow.errors import NotFoundError
+from nudgeflow.money import format_minor_units
+from planning.lifecycle_file import load_lifecycle
+from store.profiles import funnel, member_stage_history
+from store.schema import member_tags, members, profiles
+
+
+def _member_document(connection: Connection, member_id: str) -> dict[str, Any]:
+    row = (
+        connection.execute(
+            select(members, profiles)
+            .select_from(members.outerjoin(profiles, profiles.c.member_pk == members.c.id))
+            .where(members.c.member_id == member_id)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(f"no member with member_id {member_id!r}")
+    tags = connection.execute(
+        select(member_tags.c.tag)
+        .where(member_tags.c.member_pk == row["id"])
+        .distinct()
+        .order_by(member_tags.c.tag)
+    ).scalars()
+    history = member_stage_history(connection, row["id"])
+    currency = row["currency"]
+    return {
+        "member_id": row["member_id"],
+        "email": row["email"],
+        "first_name": row["first_name"],
+        "last_name": row["last_name"],
+        "profile_as_of": row["as_of"].isoformat() if row["as_of"] else None,
+        "stage": row["stage"],
+        "stage_entered_on": row["stage_entered_on"].isoformat()
+        if row["stage_entered_on"]
+        else None,
+        "stage_history": [
+            {
+                "stage": h["stage"],
+                "entered_on": h["entered_on"].isoformat(),
+                "left_on": h["left_on"].isoformat() if h["left_on"] else None,
+            }
+            for h in history
+        ],
+        "recency_days": row["recency_days"],
+        "frequency": row["frequency"],
+        "monetary": {
+            "amount": format_minor_units(row["monetary_minor"], currency) if currency else None,
+            "currency": currency,
+        },
+        "rfm": {"r": row["r"], "f": row["f"], "m": row["m"], "segment": row["segment"]},
+        "score": round(row["score"], 2) if row["score"] is not None else None,
+        "tags": list(tags),
+        "attributes": row["attributes"] or {},
+    }
+
+
+def show_member(
+    member_id: str = typer.Argument(..., help="The member's member_id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show a member's profile and stage history."""
+    with get_app().engine.connect() as connection:
+        doc = _member_document(connection, member_id)
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    name = " ".join(filter(None, [doc["first_name"], doc["last_name"]])) or doc["member_id"]
+    console.print(f"[bold]{name}[/bold] <{doc['email']}>  ({doc['member_id']})")
+    if doc["profile_as_of"] is None:
+        console.print("no profile yet: run `nudgeflow run` first")
+        return
+    money = doc["monetary"]
+    rfm = doc["rfm"]
+    lines = [
+        ("profile as of", doc["profile_as_of"]),
+        ("stage", f"{doc['stage'] or NO_STAGE} (since {doc['stage_entered_on'] or '-'})"),
+        (
+            "recency",
+            f"{doc['recency_days']} days since last purchase"
+            if doc["recency_days"] is not None
+            else "never purchased",
+        ),
+        ("frequency", f"{doc['frequency']} purchases in the RFM window"),
+        ("monetary", f"{money['amount']} {money['currency']}"),
+        ("rfm", f"r={rfm['r']} f={rfm['f']} m={rfm['m']} segment={rfm['segment'] or '-'}"),
+        ("score", str(doc["score"])),
+        ("tags", ", ".join(doc["tags"]) or "-"),
+    ]
+    for label, value in lines:
+        console.print(f"  {label:<14}{value}", markup=False)
+    console.print("  stage history:")
+    for h in doc["stage_history"]:
+        console.print(f"    {h['stage']:<24}{h['entered_on']} → {h['left_on'] or 'now'}")
+
+
+def stages(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The funnel: members per stage, and moves since the previous run."""
+    app = get_app()
+    lifecycle = load_lifecycle(app.settings.campaigns_dir)
+    with app.engine.connect() as connection:
+        as_of = connection.execute(select(profiles.c.as_of).limit(1)).scalar()
+        if as_of is None:
+            raise NotFoundError("no profiles yet: run `nudgeflow run --as-of DATE` first")
+        summary = funnel(connection, as_of)
+    if as_json:
+        ordered = {s: summary["stages"].get(s, 0) for s in lifecycle.stage_ids}
+        ordered[""] = summary["stages"].get("", 0)
+        typer.echo(json.dumps({**summary, "stages": ordered}, indent=2))
+        return
+    print_funnel(summary, lifecycle.stage_ids)

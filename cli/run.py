@@ -1,0 +1,58 @@
+"""``nudgeflow run``: the nightly flow for one date or, with ``--from/--to``, a backfill."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import typer
+
+from cli.context import console, get_app
+from cli.render import print_funnel
+from planning.lifecycle_file import load_lifecycle
+from settings.prefect_env import prefect_api_url, prepare_prefect_environment
+
+DATE = ["%Y-%m-%d"]
+
+
+def _previous_business_day() -> date:
+    return datetime.now(get_app().zone).date() - timedelta(days=1)
+
+
+def run(
+    as_of: datetime | None = typer.Option(
+        None, "--as-of", formats=DATE, help="Business date to run (default: yesterday)."
+    ),
+    start: datetime | None = typer.Option(
+        None, "--from", formats=DATE, help="First date of a backfill (with --to)."
+    ),
+    end: datetime | None = typer.Option(
+        None, "--to", formats=DATE, help="Last date of a backfill, inclusive."
+    ),
+) -> None:
+    """Run the nightly flow: refresh every member's profile for the business date."""
+    if as_of is not None and (start or end):
+        raise typer.BadParameter("give either --as-of or --from/--to, not both")
+    if (start is None) != (end is None):
+        raise typer.BadParameter("--from and --to go together")
+    if start is not None and end is not None and start > end:
+        raise typer.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}")
+    app = get_app()
+    lifecycle = load_lifecycle(app.settings.campaigns_dir)  # fail on a bad file before Prefect
+    _ = app.engine  # migrate before the flow starts
+
+    prepare_prefect_environment()
+    if prefect_api_url() is None:
+        console.print(
+            "note: PREFECT_API_URL is not set, so Prefect starts a temporary server for this "
+            "run (10–25 s). For faster runs and a UI: `prefect server start`, then "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api."
+        )
+    from flows.nightly import backfill, nightly
+
+    if start is not None and end is not None:
+        summaries = backfill(start.date(), end.date())
+    else:
+        summaries = [nightly(as_of.date() if as_of else _previous_business_day())]
+    for summary in summaries:
+        console.print(f"night {summary['as_of']}: {summary['members']:,} profiles refreshed")
+    print_funnel(summaries[-1], lifecycle.stage_ids)

@@ -1,0 +1,1 @@
+"""Planning: user files (lifecycle, campaigns, policy) → specs with line-aware errors → plans."""

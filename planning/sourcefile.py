@@ -1,0 +1,147 @@
+"""YAML user files read with every key's line and column kept, and pydantic errors turned
+into ``path:line:col: key.path: message`` problems (the layer dbt lacks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from nudgeflow.errors import CampaignFileError, FileProblem
+
+Model = TypeVar("Model", bound=BaseModel)
+KeyPath = tuple[str | int, ...]
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+@dataclass
+class SourceFile:
+    """A parsed YAML document as plain Python values, plus where each key path was written."""
+
+    path: str
+    data: Any
+    positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, key_path: KeyPath) -> tuple[int, int]:
+        """Line and column of ``key_path``, or of its nearest ancestor that was written."""
+        for end in range(len(key_path), 0, -1):
+            found = self.positions.get(key_path[:end])
+            if found is not None:
+                return found
+        return (1, 1)
+
+    def problem(self, key_path: KeyPath, message: str, severity: str = "error") -> FileProblem:
+        line, column = self.locate(key_path)
+        return FileProblem(self.path, line, column, format_key_path(key_path), message, severity)
+
+
+def format_key_path(key_path: KeyPath) -> str:
+    """``('stages', 1, 'when')`` → ``stages[1].when``."""
+    text = ""
+    for part in key_path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _plain(node: Any, here: KeyPath, positions: dict[KeyPath, tuple[int, int]]) -> Any:
+    if isinstance(node, CommentedMap):
+        result: dict[Any, Any] = {}
+        for key, value in node.items():
+            line, column = node.lc.key(key)
+            positions[(*here, str(key))] = (line + 1, column + 1)
+            result[str(key) if not isinstance(key, (int, bool)) else key] = _plain(
+                value, (*here, str(key)), positions
+            )
+        return result
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            line, column = node.lc.item(index)
+            positions[(*here, index)] = (line + 1, column + 1)
+            items.append(_plain(value, (*here, index), positions))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, dt.date):
+        # YAML would make 2026-01-01 a date; our specs take ISO text and parse it themselves.
+        return node.isoformat()
+    return str(node)
+
+
+def load_yaml(path: Path, display: str | None = None) -> SourceFile:
+    """Read one YAML document, refusing duplicate keys; raise ``CampaignFileError`` on any
+    syntax problem."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CampaignFileError([FileProblem(name, 1, 1, "", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise CampaignFileError(
+            [FileProblem(name, 1, 1, "", f"not UTF-8 text ({exc.reason})")]
+        ) from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, name: str) -> SourceFile:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        document = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        message = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if "duplicate key" in message or "found duplicate key" in str(exc):
+            message = "duplicate key " + message.split("duplicate key", 1)[-1].strip()
+        raise CampaignFileError([FileProblem(name, line, column, "", message)]) from None
+    source = SourceFile(name, None)
+    source.data = _plain(document, (), source.positions)
+    return source
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {error['loc'][-1]!r}"
+    message = _MESSAGES.get(kind, str(error["msg"]))
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def validation_problems(source: SourceFile, exc: ValidationError) -> list[FileProblem]:
+    """Every pydantic error as a located problem, in file order."""
+    problems = []
+    for error in exc.errors():
+        loc: KeyPath = tuple(error["loc"])
+        problems.append(source.problem(loc, _message(error)))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def validate_source(source: SourceFile, model: type[Model]) -> Model:
+    """Validate the document against ``model``; raise ``CampaignFileError`` with every problem."""
+    if not isinstance(source.data, dict):
+        raise CampaignFileError(
+            [FileProblem(source.path, 1, 1, "", "expected a mapping of keys to values")]
+        )
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        raise CampaignFileError(validation_problems(source, exc)) from None

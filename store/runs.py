@@ -1,0 +1,77 @@
+"""The record of nightly runs: when each business date ran and how it ended."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from store.schema import runs
+
+
+def _now() -> datetime:
+    # Wall-clock bookkeeping for operators; the business logic never reads it.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def start_run(connection: Connection, as_of: date, kind: str, flow_run_id: str | None) -> int:
+    result = connection.execute(
+        insert(runs).values(
+            as_of=as_of,
+            kind=kind,
+            status="running",
+            started_at=_now(),
+            flow_run_id=flow_run_id,
+        )
+    )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
+def finish_run(
+    connection: Connection,
+    run_id: int,
+    status: str,
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    connection.execute(
+        update(runs)
+        .where(runs.c.id == run_id)
+        .values(status=status, finished_at=_now(), summary=summary, error=error)
+    )
+
+
+def previous_completed_as_of(connection: Connection, before: date) -> date | None:
+    """The latest business date before ``before`` whose nightly run completed."""
+    value = connection.execute(
+        select(runs.c.as_of)
+        .where(runs.c.status == "completed", runs.c.kind == "nightly", runs.c.as_of < before)
+        .order_by(runs.c.as_of.desc())
+        .limit(1)
+    ).scalar()
+    return value
+
+
+def latest_completed(connection: Connection) -> RowMapping | None:
+    return (
+        connection.execute(
+            select(runs)
+            .where(runs.c.status == "completed", runs.c.kind == "nightly")
+            .order_by(runs.c.as_of.desc(), runs.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+
+
+def supersede_later_runs(connection: Connection, as_of: date) -> None:
+    """Running an earlier date rewinds stage history, so later nights must be run again."""
+    connection.execute(
+        update(runs)
+        .where(runs.c.as_of > as_of, runs.c.status == "completed")
+        .values(status="rewound")
+    )
