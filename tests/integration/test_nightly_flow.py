@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from audience.facts import EventFact
 from nudgeflow.bootstrap import get_app
 from nudgeflow.timeutil import day_end
-from store.engine import create_store_engine
 from store.schema import runs
 from tests.integration.community import DAY, Person, insert_people
 
@@ -42,8 +41,7 @@ def test_backfill_runs_each_night_in_order_and_records_runs(
         Person("ann", None, [EventFact("purchase", end - 10 * DAY, 1000, "USD")]),
         Person("bob", None, [EventFact("purchase", end - n * DAY, 1000, "USD") for n in (1, 5, 9)]),
     ]
-    engine = create_store_engine(app_env)
-    get_app().engine  # migrated
+    engine = get_app().engine  # migrated on first use
     with engine.begin() as connection:
         insert_people(connection, people)
 
@@ -66,4 +64,3 @@ def test_backfill_runs_each_night_in_order_and_records_runs(
         ("2026-05-01", "completed"),
     ]
     assert all(r.flow_run_id for r in rows)
-    engine.dispose()
