@@ -34,6 +34,9 @@ def _register() -> None:
     from cli import db
 
     app.add_typer(db.app, name="db")
+    from cli import demo
+
+    app.command("demo-data")(demo.demo_data)
 
 
 def main() -> None:
