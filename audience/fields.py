@@ -47,3 +47,9 @@ OneOrMany = Annotated[
     BeforeValidator(_listify),
     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
 ]
+
+
+def at_key(key: str, message: str) -> str:
+    """A validator message that ``planning.sourcefile`` locates at ``key`` inside the model
+    being validated, instead of at the model itself."""
+    return f"@{key} {message}"

@@ -126,12 +126,32 @@ def _message(error: Any) -> str:
     return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
+def _written_path(data: Any, loc: KeyPath) -> KeyPath:
+    """Drop the parts of a pydantic location that are not in the document (union tags)."""
+    path: list[str | int] = []
+    here = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(here, dict) and part in here:
+            here = here[part]
+        elif isinstance(here, list) and isinstance(part, int) and part < len(here):
+            here = here[part]
+        elif not last:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
 def validation_problems(source: SourceFile, exc: ValidationError) -> list[FileProblem]:
     """Every pydantic error as a located problem, in file order."""
     problems = []
     for error in exc.errors():
-        loc: KeyPath = tuple(error["loc"])
-        problems.append(source.problem(loc, _message(error)))
+        loc: KeyPath = _written_path(source.data, tuple(error["loc"]))
+        message = _message(error)
+        if message.startswith("@"):  # audience.fields.at_key: a key inside this model
+            key, message = message[1:].split(" ", 1)
+            loc = (*loc, key)
+        problems.append(source.problem(loc, message))
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 

@@ -83,6 +83,7 @@ member_tags = Table(
     Column("member_pk", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
     Column("tag", String(100), nullable=False),
     Column("source", String(16), nullable=False),  # import | system
+    Column("added_on", Date),  # business date a system tag was set (fatigue rests)
     Column("expires_on", Date),  # business date after which a system tag no longer applies
     UniqueConstraint("member_pk", "tag", "source"),
     Index("ix_member_tags_tag", "tag"),
@@ -153,4 +154,31 @@ runs = Table(
     Column("summary", Json),
     Column("error", Text),
     Index("ix_runs_as_of", "as_of"),
+)
+
+# One row per planned nudge: a campaign, a member and an occurrence (DESIGN.md §6-7). The id
+# is a hash of the three, so planning the same night twice adds nothing.
+actions = Table(
+    "actions",
+    metadata,
+    Column("action_id", String(32), primary_key=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("member_pk", Integer, ForeignKey("members.id"), nullable=False),
+    Column("occurrence", String(16), nullable=False),
+    Column("as_of", Date, nullable=False),  # the business night that planned it
+    Column("state", String(16), nullable=False),  # planned | held_out | … (see DESIGN.md §7)
+    Column("holdout", Boolean, nullable=False),
+    Column("reward", Json),
+    Column("cost_minor", BigInteger, nullable=False),
+    Column("currency", String(3)),
+    Column("template", String(64), nullable=False),
+    # The campaign's response rule as it was when planned (fatigue reads it later).
+    Column("response_types", Json, nullable=False),
+    Column("response_from", BigInteger, nullable=False),  # epoch s: end of the planning night
+    Column("response_until", BigInteger, nullable=False),  # epoch s: when the window closes
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("campaign_id", "member_pk", "occurrence"),
+    Index("ix_actions_member_pk_as_of", "member_pk", "as_of"),
+    Index("ix_actions_as_of", "as_of"),
 )
