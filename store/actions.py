@@ -1,0 +1,151 @@
+"""The ``actions`` table: storing a night's plan, and planning a night from the store.
+
+``plan_stored_night`` is the one place that turns a database (refreshed for ``as_of``) and a
+campaign set into a ``Plan``: candidates and guard facts in SQL (``store.audience_sql``),
+guards in the pure planner. The nightly flow stores the result; ``nudgeflow plan`` and
+``nudgeflow why`` only look at it.
+
+``store_plan`` is idempotent: action ids are hashes of (campaign, member, occurrence), and
+rows that already exist are skipped by ``ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Insert, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from nudgeflow.timeutil import SECONDS_PER_DAY
+from planning.campaign import Campaign
+from planning.campaign_files import CampaignSet
+from planning.plan import NightInput, Plan, PlannedAction
+from planning.planner import plan_night
+from store.audience_sql import StoredBudgets, gather_guards, select_candidates
+from store.runs import previous_completed_as_of
+from store.schema import actions
+
+BATCH = 5_000  # rows per executemany: big enough to amortise the round trip, small in memory
+
+
+@dataclass(frozen=True)
+class StoredNight:
+    """A plan and what it was made from (``nudgeflow why`` needs the candidates too)."""
+
+    plan: Plan
+    candidates: dict[str, list[int]]
+    previous_as_of: date | None
+
+
+def plan_stored_night(
+    connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
+) -> StoredNight:
+    """Plan ``as_of`` from the profiles and actions in the database (writes nothing)."""
+    campaigns = campaign_set.enabled
+    previous = previous_completed_as_of(connection, as_of)
+    candidates = select_candidates(connection, campaigns, as_of, as_of_end, previous, zone)
+    states, prior = gather_guards(
+        connection, campaigns, candidates, campaign_set.policy, as_of, as_of_end
+    )
+    night = NightInput(as_of, campaigns, states, candidates, prior)
+    budgets = StoredBudgets(connection, campaigns, as_of)
+    return StoredNight(plan_night(night, campaign_set.policy, budgets), candidates, previous)
+
+
+def _now() -> datetime:
+    # Bookkeeping for operators; the business logic never reads it.
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _insert(connection: Connection) -> Insert:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(actions).on_conflict_do_nothing()
+    if connection.dialect.name == "sqlite":
+        return sqlite.insert(actions).on_conflict_do_nothing()
+    raise NotImplementedError(f"store_plan does not support {connection.dialect.name}")
+
+
+def _rows(
+    plan: Plan, as_of: date, as_of_end: int, campaigns: Sequence[Campaign]
+) -> Iterator[dict[str, Any]]:
+    by_id = {c.id: c for c in campaigns}
+    now = _now()
+    for campaign_plan in plan.campaigns:
+        campaign = by_id.get(campaign_plan.campaign.id, campaign_plan.campaign)
+        # The response rule is snapshotted: fatigue later judges each nudge by the rule it
+        # was sent under, even if the campaign file changes.
+        response_types = list(campaign.response_types)
+        until = as_of_end + campaign.response_within_days * SECONDS_PER_DAY
+        reward = campaign.reward.as_dict() if campaign.reward else None
+        for action in campaign_plan.actions:
+            yield _row(action, as_of, reward, response_types, as_of_end, until, now)
+
+
+def _row(
+    action: PlannedAction,
+    as_of: date,
+    reward: dict[str, object] | None,
+    response_types: list[str],
+    response_from: int,
+    response_until: int,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "action_id": action.action_id,
+        "campaign_id": action.campaign_id,
+        "member_pk": action.member_pk,
+        "occurrence": action.occurrence,
+        "as_of": as_of,
+        "state": "held_out" if action.holdout else "planned",
+        "holdout": action.holdout,
+        "reward": reward,
+        "cost_minor": action.cost_minor,
+        "currency": action.currency,
+        "template": action.template,
+        "response_types": response_types,
+        "response_from": response_from,
+        "response_until": response_until,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def store_plan(
+    connection: Connection,
+    plan: Plan,
+    as_of: date,
+    as_of_end: int,
+    campaigns: Sequence[Campaign],
+) -> int:
+    """Insert the plan's actions (``planned``, or ``held_out`` for the control group) and
+    return how many were new; actions already stored are left exactly as they are."""
+    tonight = select(func.count()).select_from(actions).where(actions.c.as_of == as_of)
+    # Counting tonight's rows before and after is exact on every driver, unlike an
+    # executemany rowcount; every new row carries as_of, so the difference is the new ones.
+    before = connection.execute(tonight).scalar_one()
+    statement = _insert(connection)
+    batch: list[dict[str, Any]] = []
+    for row in _rows(plan, as_of, as_of_end, campaigns):
+        batch.append(row)
+        if len(batch) >= BATCH:
+            connection.execute(statement, batch)
+            batch = []
+    if batch:
+        connection.execute(statement, batch)
+    return int(connection.execute(tonight).scalar_one()) - int(before)
+
+
+def list_actions(
+    connection: Connection, as_of: date | None = None, member_pk: int | None = None
+) -> list[dict[str, Any]]:
+    """Stored actions, oldest night first (for reports and tests)."""
+    query = select(actions).order_by(actions.c.as_of, actions.c.campaign_id, actions.c.member_pk)
+    if as_of is not None:
+        query = query.where(actions.c.as_of == as_of)
+    if member_pk is not None:
+        query = query.where(actions.c.member_pk == member_pk)
+    return [dict(row) for row in connection.execute(query).mappings()]
