@@ -1,5 +1,10 @@
-"""The ``nightly`` flow: refresh every profile for a business date (later issues add plan,
-dispatch and fatigue), and ``backfill``, which runs many nights in date order in one process.
+"""The ``nightly`` flow: refresh every profile for a business date, plan and store the
+night's actions, update fatigue tags (later issues add dispatch); and ``backfill``, which
+runs many nights in date order in one process, so each night sees the actions of the ones
+before it.
+
+Each task works on the whole night in one transaction: Prefect sees three tasks per night,
+never one per member.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from prefect.runtime import flow_run
 
 from nudgeflow.bootstrap import get_app
 from nudgeflow.timeutil import day_end
+from planning.campaign_files import load_campaign_set
 from planning.lifecycle_file import load_lifecycle
+from store.actions import plan_stored_night, store_plan, summarize_plan
+from store.fatigue import update_fatigue
 from store.profiles import funnel, refresh_profiles
 from store.runs import finish_run, start_run, supersede_later_runs
 
@@ -32,6 +40,40 @@ def refresh_profiles_task(as_of: date) -> dict[str, Any]:
     return {"members": result.members, "initial": result.initial}
 
 
+@task(name="plan-night", cache_policy=NO_CACHE)
+def plan_night_task(as_of: date) -> dict[str, Any]:
+    """Select candidates, apply the guards and store the actions, in one transaction."""
+    app = get_app()
+    campaign_set = load_campaign_set(app.settings.campaigns_dir)
+    as_of_end = day_end(as_of, app.zone)
+    with app.engine.begin() as connection:
+        night = plan_stored_night(connection, campaign_set, as_of, as_of_end, app.zone)
+        new = store_plan(connection, night.plan, as_of, as_of_end, campaign_set.enabled)
+    summary = summarize_plan(night.plan, new)
+    selected = sum(c["selected"] for c in summary["campaigns"])
+    get_run_logger().info(
+        "planned %d campaigns for %s: %d selected, %d new actions",
+        len(summary["campaigns"]),
+        as_of,
+        selected,
+        new,
+    )
+    return summary
+
+
+@task(name="update-fatigue", cache_policy=NO_CACHE)
+def update_fatigue_task(as_of: date) -> dict[str, int]:
+    """End the rests of members who engaged, then tag those who ignore every nudge."""
+    app = get_app()
+    policy = load_campaign_set(app.settings.campaigns_dir).policy
+    with app.engine.begin() as connection:
+        result = update_fatigue(connection, policy, as_of, day_end(as_of, app.zone), app.zone)
+    get_run_logger().info(
+        "fatigue as of %s: %d tagged, %d recovered", as_of, result.tagged, result.recovered
+    )
+    return {"tagged": result.tagged, "recovered": result.recovered}
+
+
 def summarize_night(as_of: date) -> dict[str, Any]:
     """The funnel after a night: members per stage and moves since the previous night."""
     with get_app().engine.connect() as connection:
@@ -40,13 +82,21 @@ def summarize_night(as_of: date) -> dict[str, Any]:
 
 @flow(name="nightly")
 def nightly(as_of: date) -> dict[str, Any]:
-    """One business night: refresh profiles, then record how the night ended."""
+    """One business night: refresh profiles, plan, update fatigue, then record how the
+    night ended (funnel, per-campaign plan and fatigue counts) in the run's summary."""
     app = get_app()
     with app.engine.begin() as connection:
         run_id = start_run(connection, as_of, "nightly", flow_run.get_id())
     try:
         refreshed = refresh_profiles_task(as_of)
-        summary = {**summarize_night(as_of), "members": refreshed["members"]}
+        planned = plan_night_task(as_of)
+        fatigue = update_fatigue_task(as_of)
+        summary = {
+            **summarize_night(as_of),
+            "members": refreshed["members"],
+            "plan": planned,
+            "fatigue": fatigue,
+        }
     except BaseException as exc:
         with app.engine.begin() as connection:
             finish_run(connection, run_id, "failed", error=f"{type(exc).__name__}: {exc}")

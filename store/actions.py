@@ -149,3 +149,21 @@ def list_actions(
     if member_pk is not None:
         query = query.where(actions.c.member_pk == member_pk)
     return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]:
+    """Per-campaign counts of a plan (no member lists), for run summaries and reports."""
+    return {
+        "new_actions": new_actions,
+        "campaigns": [
+            {
+                "id": c.campaign.id,
+                "priority": c.campaign.priority,
+                "matched": c.matched,
+                "selected": c.selected,
+                "held_out": c.excluded["holdout"],
+                "excluded": dict(c.excluded),
+            }
+            for c in plan.campaigns
+        ],
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,8 +14,8 @@ import sqlalchemy as sa
 from audience.facts import EventFact
 from nudgeflow.bootstrap import get_app
 from nudgeflow.timeutil import day_end
-from store.schema import runs
-from tests.integration.community import DAY, Person, insert_people
+from store.schema import actions, member_tags, runs
+from tests.integration.community import DAY, Person, add_events, insert_people
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.prefect
@@ -64,3 +65,114 @@ def test_backfill_runs_each_night_in_order_and_records_runs(
         ("2026-05-01", "completed"),
     ]
     assert all(r.flow_run_id for r in rows)
+
+
+CAMPAIGNS = {
+    "thanks.yaml": """
+id: thanks
+name: Thank you
+priority: 10
+audience: {stage: adopter}
+trigger: {on: schedule}
+eligibility: {once_per_member: true}
+email: {template: thanks, subject: Thanks}
+response: {counts_as: [email_clicked], within: 1d}
+""",
+    "daily.yaml": """
+id: daily
+name: Daily tip
+audience: {stage: adopter}
+trigger: {on: schedule}
+eligibility: {cooldown: 1d}
+email: {template: tip, subject: A tip}
+response: {counts_as: [email_clicked], within: 1d}
+""",
+    "policy.yaml": """
+frequency_caps: [{max: 2, per: 7d}]
+fatigue: {unanswered_nudges: 2, rest_for: 10d}
+""",
+}
+
+
+@pytest.fixture
+def planning_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The app on a campaigns folder of two campaigns made for this test."""
+    folder = tmp_path / "campaigns"
+    folder.mkdir()
+    (folder / "lifecycle.yaml").write_text((ROOT / "campaigns/lifecycle.yaml").read_text())
+    for name, text in CAMPAIGNS.items():
+        (folder / name).write_text(text)
+    monkeypatch.setenv("NUDGEFLOW_DATABASE_URL", db_url)
+    monkeypatch.setenv("NUDGEFLOW_CAMPAIGNS_DIR", str(folder))
+    monkeypatch.setenv("NUDGEFLOW_TIMEZONE", "Europe/Paris")
+    get_app.cache_clear()
+    yield db_url
+    get_app().engine.dispose()
+    get_app.cache_clear()
+
+
+def _plan_counts(night: dict[str, Any]) -> dict[str, tuple[int, dict[str, int]]]:
+    return {
+        c["id"]: (c["selected"], {r: n for r, n in c["excluded"].items() if n})
+        for c in night["plan"]["campaigns"]
+    }
+
+
+def test_nightly_plans_stores_actions_and_tags_fatigue_across_a_backfill(
+    prefect_harness: None, planning_env: str
+) -> None:
+    from flows.nightly import backfill, nightly
+
+    paris = ZoneInfo("Europe/Paris")
+    d1, d2, d3 = date(2026, 4, 29), date(2026, 4, 30), date(2026, 5, 1)
+    old = day_end(d1, paris) - 100 * DAY
+    people = [
+        Person("ann", None, [EventFact("purchase", old, 1000, "USD")]),
+        Person("bob", None, [EventFact("purchase", old, 1000, "USD")]),
+    ]
+    engine = get_app().engine
+    with engine.begin() as connection:
+        keys = insert_people(connection, people)
+        # Ann clicks inside the response window of her first nudge; Bob never answers.
+        add_events(connection, keys, [("ann", EventFact("email_clicked", day_end(d1, paris) + 60))])
+
+    nights = backfill(d1, d3)
+    counts = [_plan_counts(n) for n in nights]
+    assert counts[0] == {"thanks": (2, {}), "daily": (0, {"lower_priority": 2})}
+    assert counts[1] == {"thanks": (0, {"already_received": 2}), "daily": (2, {})}
+    # Two nudges in the last 7 days: the cap holds, whatever the cooldown allows.
+    assert counts[2] == {"thanks": (0, {"already_received": 2}), "daily": (0, {"frequency_cap": 2})}
+    assert [n["plan"]["new_actions"] for n in nights] == [2, 2, 0]
+    # Bob's two nudges closed unanswered by the end of 1 May: tagged and rested.
+    assert [n["fatigue"] for n in nights] == [
+        {"tagged": 0, "recovered": 0},
+        {"tagged": 0, "recovered": 0},
+        {"tagged": 1, "recovered": 0},
+    ]
+
+    again = nightly(d3)  # the same night twice adds nothing
+    assert again["plan"]["new_actions"] == 0
+    assert again["fatigue"] == {"tagged": 0, "recovered": 0}
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(actions.c.as_of, actions.c.campaign_id, actions.c.state)
+        ).all()
+        summary = connection.execute(
+            sa.select(runs.c.summary).order_by(runs.c.id.desc()).limit(1)
+        ).scalar_one()
+        tags = connection.execute(
+            sa.select(member_tags.c.member_pk, member_tags.c.added_on).where(
+                member_tags.c.tag == "nudge-fatigued"
+            )
+        ).all()
+    assert sorted((r.as_of, r.campaign_id, r.state) for r in stored) == [
+        (d1, "thanks", "planned"),
+        (d1, "thanks", "planned"),
+        (d2, "daily", "planned"),
+        (d2, "daily", "planned"),
+    ]
+    assert summary["plan"]["campaigns"][0]["id"] == "thanks"
+    assert tags == [(keys["bob"], d3)]
+    # Rested from the next night: Bob is excluded as fatigued on 2 May.
+    may2 = nightly(date(2026, 5, 2))
+    assert _plan_counts(may2)["daily"][1].get("fatigued") == 1
