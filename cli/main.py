@@ -37,6 +37,10 @@ def _register() -> None:
     from cli import demo
 
     app.command("demo-data")(demo.demo_data)
+    from cli import plan
+
+    app.command("plan")(plan.plan)
+    app.command("why")(plan.why)
 
 
 def main() -> None:

@@ -38,3 +38,45 @@ def print_funnel(summary: dict[str, Any], stage_order: tuple[str, ...]) -> None:
         source = move["from"] or NO_STAGE
         target = move["to"] or NO_STAGE
         console.print(f"  {source} → {target}: {move['members']:,}")
+
+
+def excluded_text(excluded: dict[str, int], *, every: bool = False) -> str:
+    """``consent 3 · frequency_cap 2`` (only the reasons that removed someone, unless
+    ``every``; the holdout is shown on its own)."""
+    parts = [
+        f"{reason} {count:,}"
+        for reason, count in excluded.items()
+        if reason != "holdout" and (every or count)
+    ]
+    return " · ".join(parts) or "-"
+
+
+def print_plan_summary(plan: dict[str, Any], fatigue: dict[str, int] | None = None) -> None:
+    """Per campaign, in priority order: matched, selected, held out, excluded by reason."""
+    campaigns = plan["campaigns"]
+    if not campaigns:
+        console.print("plan: no enabled campaigns")
+    else:
+        table = Table(title="Plan", title_justify="left")
+        for name, justify in (
+            ("campaign", "left"),
+            ("matched", "right"),
+            ("selected", "right"),
+            ("held out", "right"),
+            ("excluded", "left"),
+        ):
+            table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        for c in campaigns:
+            table.add_row(
+                c["id"],
+                f"{c['matched']:,}",
+                f"{c['selected']:,}",
+                f"{c['excluded']['holdout']:,}",
+                excluded_text(c["excluded"]),
+            )
+        console.print(table)
+    new = plan.get("new_actions")
+    if new is not None:
+        console.print(f"new actions stored: {new:,}")
+    if fatigue is not None:
+        console.print(f"fatigue: {fatigue['tagged']:,} tagged, {fatigue['recovered']:,} recovered")

@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 import typer
 
 from cli.context import console, get_app
-from cli.render import print_funnel
-from planning.lifecycle_file import load_lifecycle
+from cli.render import print_funnel, print_plan_summary
+from planning.campaign_files import load_campaign_set
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
 
 DATE = ["%Y-%m-%d"]
@@ -29,7 +29,8 @@ def run(
         None, "--to", formats=DATE, help="Last date of a backfill, inclusive."
     ),
 ) -> None:
-    """Run the nightly flow: refresh every member's profile for the business date."""
+    """Run the nightly flow: refresh every member's profile, plan the campaigns and store
+    the night's actions, then update fatigue tags."""
     if as_of is not None and (start or end):
         raise typer.BadParameter("give either --as-of or --from/--to, not both")
     if (start is None) != (end is None):
@@ -37,7 +38,8 @@ def run(
     if start is not None and end is not None and start > end:
         raise typer.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}")
     app = get_app()
-    lifecycle = load_lifecycle(app.settings.campaigns_dir)  # fail on a bad file before Prefect
+    # Fail on a bad campaign, lifecycle or policy file before Prefect starts.
+    lifecycle = load_campaign_set(app.settings.campaigns_dir).lifecycle
     _ = app.engine  # migrate before the flow starts
 
     prepare_prefect_environment()
@@ -55,4 +57,7 @@ def run(
         summaries = [nightly(as_of.date() if as_of else _previous_business_day())]
     for summary in summaries:
         console.print(f"night {summary['as_of']}: {summary['members']:,} profiles refreshed")
-    print_funnel(summaries[-1], lifecycle.stage_ids)
+    last = summaries[-1]
+    print_funnel(last, lifecycle.stage_ids)
+    if "plan" in last:
+        print_plan_summary(last["plan"], last.get("fatigue"))
