@@ -37,6 +37,10 @@ def _register() -> None:
     from cli import demo
 
     app.command("demo-data")(demo.demo_data)
+    from cli import validate
+
+    app.command("validate")(validate.validate)
+    app.command("schema")(validate.schema)
     from cli import plan
 
     app.command("plan")(plan.plan)

@@ -7,12 +7,12 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from audience.lifecycle import Lifecycle
+from audience.lifecycle import Lifecycle, LifecycleSpec
 from nudgeflow.errors import CampaignFileError, FileProblem
 from planning.campaign import Campaign, Policy, compile_campaign, compile_policy
 from planning.campaign_spec import CampaignSpec, PolicySpec
-from planning.lifecycle_file import LIFECYCLE_FILE, load_lifecycle
-from planning.sourcefile import SourceFile, load_yaml, validate_source
+from planning.lifecycle_file import LIFECYCLE_FILE
+from planning.sourcefile import KeyPath, SourceFile, load_yaml, validate_source
 
 POLICY_FILE = "policy.yaml"
 
@@ -40,27 +40,34 @@ def _suggest(word: str, known: tuple[str, ...]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _check_names(source: SourceFile, spec: CampaignSpec, lifecycle: Lifecycle) -> list[FileProblem]:
-    problems = []
-    stages = spec.audience.stage or []
-    for index, stage in enumerate(stages):
-        if stage not in lifecycle.stage_ids:
+def _check_names(source: SourceFile, lifecycle: Lifecycle) -> list[FileProblem]:
+    """Unknown stages and RFM segments, read from the document as written so that they are
+    reported even when other keys of the file are wrong."""
+    problems: list[FileProblem] = []
+    audience = source.data.get("audience") if isinstance(source.data, dict) else None
+    if not isinstance(audience, dict):
+        return problems
+    stages = audience.get("stage")
+    listed = stages if isinstance(stages, list) else [stages]
+    for index, stage in enumerate(listed):
+        if isinstance(stage, str) and stage not in lifecycle.stage_ids:
             key = (
-                ("audience", "stage", index)
-                if isinstance(source.data.get("audience", {}).get("stage"), list)
-                else ("audience", "stage")
+                ("audience", "stage", index) if isinstance(stages, list) else ("audience", "stage")
             )
             problems.append(
                 source.problem(
                     key, f"unknown stage '{stage}'{_suggest(stage, lifecycle.stage_ids)}"
                 )
             )
-    segments = spec.audience.rfm.segment if spec.audience.rfm else []
-    for segment in segments:
-        if segment not in lifecycle.segment_names:
+    rfm = audience.get("rfm")
+    segments = rfm.get("segment") if isinstance(rfm, dict) else None
+    listed = segments if isinstance(segments, list) else [segments]
+    for index, segment in enumerate(listed):
+        if isinstance(segment, str) and segment not in lifecycle.segment_names:
+            where: KeyPath = ("audience", "rfm", "segment")
             problems.append(
                 source.problem(
-                    ("audience", "rfm", "segment"),
+                    (*where, index) if isinstance(segments, list) else where,
                     f"unknown RFM segment '{segment}'{_suggest(segment, lifecycle.segment_names)}",
                 )
             )
@@ -74,14 +81,30 @@ def load_policy(campaigns_dir: Path) -> Policy:
     return compile_policy(validate_source(load_yaml(path), PolicySpec))
 
 
-def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
-    """Read the lifecycle, the policy and every campaign; raise ``CampaignFileError`` listing
-    every problem of every file."""
+@dataclass(frozen=True)
+class CampaignFiles:
+    """Whatever could be read from a campaigns folder, and every problem found on the way."""
+
+    lifecycle: Lifecycle | None
+    lifecycle_source: SourceFile | None
+    policy: Policy | None
+    campaigns: tuple[Campaign, ...]  # the files that parsed, in file order
+    sources: dict[str, SourceFile]  # campaign id → its parsed file
+    files: tuple[Path, ...]  # every campaign file, parsed or not
+    problems: tuple[FileProblem, ...]
+
+
+def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
+    """Read the lifecycle, the policy and every campaign, keeping what parses and collecting
+    every problem of every file (``validate`` checks templates of the campaigns that parse
+    even when other files are broken)."""
     problems: list[FileProblem] = []
     lifecycle: Lifecycle | None = None
+    lifecycle_source: SourceFile | None = None
     policy: Policy | None = None
     try:
-        lifecycle = load_lifecycle(campaigns_dir)
+        lifecycle_source = load_yaml(campaigns_dir / LIFECYCLE_FILE)
+        lifecycle = validate_source(lifecycle_source, LifecycleSpec).compile()
     except CampaignFileError as exc:
         problems.extend(exc.problems)
     try:
@@ -91,12 +114,18 @@ def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
 
     campaigns: list[Campaign] = []
     sources: dict[str, SourceFile] = {}
-    for path in campaign_files(campaigns_dir):
+    files = campaign_files(campaigns_dir)
+    for path in files:
         try:
             source = load_yaml(path)
-            spec = validate_source(source, CampaignSpec)
         except CampaignFileError as exc:
             problems.extend(exc.problems)
+            continue
+        names = _check_names(source, lifecycle) if lifecycle is not None else []
+        try:
+            spec = validate_source(source, CampaignSpec)
+        except CampaignFileError as exc:
+            problems.extend(sorted([*exc.problems, *names], key=lambda p: (p.line, p.column)))
             continue
         if spec.id in sources:
             other = sources[spec.id].path
@@ -104,13 +133,26 @@ def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
                 source.problem(("id",), f"campaign id '{spec.id}' is also used by {other}")
             )
             continue
-        if lifecycle is not None:
-            problems.extend(_check_names(source, spec, lifecycle))
+        problems.extend(names)
         sources[spec.id] = source
         campaigns.append(compile_campaign(spec, str(path)))
+    return CampaignFiles(
+        lifecycle,
+        lifecycle_source,
+        policy,
+        tuple(campaigns),
+        sources,
+        tuple(files),
+        tuple(problems),
+    )
 
-    if problems:
-        raise CampaignFileError(problems)
-    assert lifecycle is not None and policy is not None
-    campaigns.sort(key=lambda c: (-c.priority, c.id))
-    return CampaignSet(lifecycle, policy, tuple(campaigns), sources)
+
+def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
+    """Read the lifecycle, the policy and every campaign; raise ``CampaignFileError`` listing
+    every problem of every file."""
+    found = read_campaign_files(campaigns_dir)
+    if found.problems:
+        raise CampaignFileError(list(found.problems))
+    assert found.lifecycle is not None and found.policy is not None
+    campaigns = sorted(found.campaigns, key=lambda c: (-c.priority, c.id))
+    return CampaignSet(found.lifecycle, found.policy, tuple(campaigns), found.sources)

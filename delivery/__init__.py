@@ -1,0 +1,1 @@
+"""Delivery: email rendering in a sandboxed Jinja2 environment (senders come later)."""

@@ -1,0 +1,284 @@
+"""``nudgeflow validate``'s checks beyond parsing: templates rendered against a sample member,
+event types never seen in the data, and the campaign JSON Schema for editors.
+
+Everything is collected, nothing stops at the first problem: the result lists every problem
+of every file as ``path:line:col: key.path: message``, like a compiler.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+
+from delivery.render import (
+    HTML_SUFFIX,
+    TEXT_SUFFIX,
+    TemplateRenderError,
+    inspect_source,
+    inspect_template,
+    make_environment,
+    render_template,
+    sample_context,
+)
+from delivery.render import (
+    render_subject as render_subject_line,
+)
+from nudgeflow.errors import FileProblem
+from planning.campaign import Campaign
+from planning.campaign_files import read_campaign_files
+from planning.campaign_spec import CampaignSpec
+from planning.sourcefile import KeyPath, SourceFile
+
+SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
+TEMPLATE_KEY: KeyPath = ("email", "template")
+SUBJECT_KEY: KeyPath = ("email", "subject")
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    problems: tuple[FileProblem, ...]
+    campaigns: int
+    templates: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for p in self.problems if p.severity == "warning")
+
+    def summary(self) -> str:
+        return (
+            f"checked {_count(self.campaigns, 'campaign')}, {_count(self.templates, 'template')}: "
+            f"{_count(self.errors, 'error')}, {_count(self.warnings, 'warning')}"
+        )
+
+
+def _suggest(word: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def validate_campaigns(
+    campaigns_dir: Path,
+    templates_dir: Path,
+    *,
+    seen_event_types: Iterable[str] | None,
+    as_of: date,
+    base_url: str = "https://example.com",
+) -> ValidationReport:
+    """Check every campaign, lifecycle and policy file and every email template.
+
+    ``seen_event_types`` is every type in the events table, or ``None`` to skip the check.
+    """
+    found = read_campaign_files(campaigns_dir)
+    problems = list(found.problems)
+    env = make_environment(templates_dir)
+    problems += _syntax_problems(env, templates_dir)
+    reported = {(p.path, p.line) for p in problems}
+    for campaign in found.campaigns:
+        source = found.sources[campaign.id]
+        for problem in _campaign_template_problems(
+            env, templates_dir, campaign, source, as_of, base_url
+        ):
+            if problem.key == "" and (problem.path, problem.line) in reported:
+                continue  # a syntax error already reported in the template itself
+            problems.append(problem)
+    if seen_event_types is not None:
+        seen = set(seen_event_types)
+        if found.lifecycle_source is not None and found.lifecycle is not None:
+            problems += _unseen_types(found.lifecycle_source, _lifecycle_mentions, seen)
+        for source in found.sources.values():
+            problems += _unseen_types(source, _campaign_mentions, seen)
+    return ValidationReport(
+        problems=tuple(sorted(problems, key=lambda p: (p.path, p.line, p.column, p.key))),
+        campaigns=len(found.files),
+        templates=len(_template_names(templates_dir)),
+    )
+
+
+def relative_paths(report: ValidationReport, cwd: Path) -> ValidationReport:
+    """Show paths under ``cwd`` relative to it, as a user would type them."""
+
+    def shown(path: str) -> str:
+        if not os.path.isabs(path):
+            return path
+        try:
+            return str(Path(path).relative_to(cwd))
+        except ValueError:
+            return path
+
+    problems = tuple(replace(p, path=shown(p.path)) for p in report.problems)
+    return replace(report, problems=problems)
+
+
+# --- templates ------------------------------------------------------------------------
+
+
+def _template_names(templates_dir: Path) -> set[str]:
+    names = set()
+    for suffix in (HTML_SUFFIX, TEXT_SUFFIX):
+        for path in templates_dir.glob("*" + suffix):
+            if not path.name.startswith("_"):
+                names.add(path.name.removesuffix(suffix))
+    return names
+
+
+def _syntax_problems(env: Environment, templates_dir: Path) -> list[FileProblem]:
+    """Every template file that does not parse, at its own path and line."""
+    problems = []
+    for path in sorted(templates_dir.glob("*.j2")):
+        for error in inspect_source(env, path.read_text(encoding="utf-8"), str(path)):
+            if error.reason == "syntax":
+                problems.append(FileProblem(str(path), error.line or 1, 1, "", error.detail))
+    return problems
+
+
+def _at_key(source: SourceFile, key: KeyPath, error: TemplateRenderError) -> FileProblem:
+    if error.reason == "syntax" and error.path is not None:
+        return FileProblem(error.path, error.line or 1, 1, "", error.detail)
+    return source.problem(key, str(error))
+
+
+def _campaign_template_problems(
+    env: Environment,
+    templates_dir: Path,
+    campaign: Campaign,
+    source: SourceFile,
+    as_of: date,
+    base_url: str,
+) -> list[FileProblem]:
+    problems = _subject_problems(env, campaign, source, as_of, base_url)
+    names = [campaign.template + HTML_SUFFIX, campaign.template + TEXT_SUFFIX]
+    missing = [str(templates_dir / n) for n in names if not (templates_dir / n).is_file()]
+    if len(missing) == 2:
+        hint = _suggest(campaign.template, tuple(sorted(_template_names(templates_dir))))
+        message = f"unknown template '{campaign.template}': no {missing[0]} or {missing[1]}{hint}"
+        return [*problems, source.problem(TEMPLATE_KEY, message)]
+    if missing:
+        message = f"template '{campaign.template}' has no {missing[0]}"
+        return [*problems, source.problem(TEMPLATE_KEY, message)]
+    static = [e for name in names for e in inspect_template(env, name)]
+    if static:
+        return problems + [_at_key(source, TEMPLATE_KEY, e) for e in static]
+    context = sample_context(campaign, as_of, base_url)
+    unsubscribe = context["links"]["unsubscribe"]
+    for name in names:
+        try:
+            body = render_template(env, name, context)
+        except TemplateRenderError as error:
+            problems.append(_at_key(source, TEMPLATE_KEY, error))
+            continue
+        if unsubscribe not in body:
+            problems.append(
+                source.problem(
+                    TEMPLATE_KEY,
+                    f"{templates_dir / name}: no visible unsubscribe link: extend the layout "
+                    "or show {{ links.unsubscribe }}",
+                )
+            )
+    return problems
+
+
+def _subject_problems(
+    env: Environment, campaign: Campaign, source: SourceFile, as_of: date, base_url: str
+) -> list[FileProblem]:
+    static = inspect_source(env, campaign.subject, None)
+    if static:
+        return [source.problem(SUBJECT_KEY, e.detail) for e in static]
+    try:
+        render_subject_line(env, campaign.subject, sample_context(campaign, as_of, base_url))
+    except TemplateRenderError as error:
+        return [source.problem(SUBJECT_KEY, error.detail)]
+    return []
+
+
+# --- event types never seen -------------------------------------------------------------
+
+Mention = tuple[KeyPath, str]
+
+
+def _names(value: Any, path: KeyPath) -> Iterator[Mention]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                yield (*path, index), item
+
+
+def _rule_mentions(data: Any, path: KeyPath) -> Iterator[Mention]:
+    """Event types a rule (as written) names: ``events.type`` anywhere, ``spend`` → purchase."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = (*path, key)
+            if key == "events" and isinstance(value, dict):
+                yield from _names(value.get("type"), (*here, "type"))
+            elif key == "spend":
+                yield here, "purchase"
+            elif key != "attributes":
+                yield from _rule_mentions(value, here)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _rule_mentions(item, (*path, index))
+
+
+def _lifecycle_mentions(data: dict[str, Any]) -> Iterator[Mention]:
+    yield from _rule_mentions(data.get("stages"), ("stages",))
+    points = (data.get("scoring") or {}).get("points") or {}
+    for name in points:
+        yield ("scoring", "points", name), name
+
+
+def _campaign_mentions(data: dict[str, Any]) -> Iterator[Mention]:
+    yield from _rule_mentions(data.get("audience"), ("audience",))
+    yield from _names((data.get("trigger") or {}).get("types"), ("trigger", "types"))
+    yield from _names((data.get("response") or {}).get("counts_as"), ("response", "counts_as"))
+
+
+def _unseen_types(
+    source: SourceFile, mentions: Callable[[Any], Iterator[Mention]], seen: set[str]
+) -> list[FileProblem]:
+    """A warning for each event type the file names that the events table has never had
+    (once per file and type, at its first mention)."""
+    problems, warned = [], set()
+    for key, name in mentions(source.data):
+        if name in seen or name in warned:
+            continue
+        warned.add(name)
+        hint = _suggest(name, tuple(sorted(seen)))
+        message = f"event type '{name}' never occurs in the events table{hint}"
+        problems.append(source.problem(key, message, "warning"))
+    return problems
+
+
+# --- the JSON Schema for editors --------------------------------------------------------
+
+
+def campaign_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a campaign file, generated from ``CampaignSpec``."""
+    schema = CampaignSpec.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": SCHEMA_URL,
+        "title": "nudgeflow campaign file",
+        "description": "One campaign: campaigns/<id>.yaml (see docs/campaigns.md).",
+        **{k: v for k, v in schema.items() if k not in ("title", "description")},
+    }
+
+
+def campaign_schema_text() -> str:
+    return json.dumps(campaign_json_schema(), indent=2, ensure_ascii=False) + "\n"
