@@ -31,9 +31,11 @@ def _root(
 
 def _register() -> None:
     # Imported here so that each room's command module stays independent of the others.
-    from cli import db
+    from cli import db, events, members
 
     app.add_typer(db.app, name="db")
+    app.add_typer(members.app, name="members")
+    app.add_typer(events.app, name="events")
     from cli import demo
 
     app.command("demo-data")(demo.demo_data)
