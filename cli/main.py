@@ -30,42 +30,29 @@ def _root(
 
 
 def _register() -> None:
-    # Imported here so that each room's command module stays independent of the others.
-    from cli import db, events, members
+    # Imported here so that `nudgeflow --version` stays fast and each command module
+    # stays independent of the others.
+    from cli import db, demo, events, members, plan, profiles, run, validate
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="members")
+    members.app.command("show")(profiles.show_member)
     app.add_typer(events.app, name="events")
-    from cli import demo
-
     app.command("demo-data")(demo.demo_data)
-    from cli import validate
-
-    app.command("validate")(validate.validate)
-    app.command("schema")(validate.schema)
-    from cli import plan
-
+    app.command("run")(run.run)
+    app.command("stages")(profiles.stages)
     app.command("plan")(plan.plan)
     app.command("why")(plan.why)
+    app.command("validate")(validate.validate)
+    app.command("schema")(validate.schema)
 
 
 def main() -> None:
     _register()
     try:
-        app(standalone_mode=False)
+        # Standalone mode: click reports usage errors itself (exit 2) and honours typer.Exit.
+        app()
     except NudgeflowError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             err_console.print(f"error: {line}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive as ClickException subclasses
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        raise

@@ -1,0 +1,114 @@
+"""``make bench``: every benchmark in its own process, each figure next to its limit.
+
+    python benchmarks/run.py --size 100000
+
+``--size`` is the number of members (events are ~10 per member). The limits in the issues
+are for 1 M members and 10 M events; at other sizes they are scaled linearly, which is
+generous for small sizes (fixed costs dominate) and is only a guide. Ratios to a bare
+baseline measured in the same run are the figures that mean most on a shared machine.
+Peak RSS is measured per benchmark process (``wait4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FULL_MEMBERS = 1_000_000
+GIB = 1024.0
+
+
+def _run(script: str, *args: str) -> tuple[dict[str, float], float]:
+    """Run one benchmark script; return the figures it printed and its peak RSS in MiB."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / script), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        sys.stdout.write(output)
+        raise SystemExit(f"{script} failed")
+    figures: dict[str, float] = {}
+    for line in output.splitlines():
+        name, _, value = line.partition(":")
+        try:
+            figures[name.strip()] = float(value.replace(",", ""))
+        except ValueError:
+            continue
+    return figures, usage.ru_maxrss / 1024
+
+
+def _row(name: str, figure: str, limit: str, verdict: bool | None) -> None:
+    mark = "" if verdict is None else ("ok" if verdict else "OVER")
+    print(f"{name:<38} {figure:>18} {limit:>22}  {mark}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000, help="members (≈10 events each)")
+    args = parser.parse_args()
+    scale = args.size / FULL_MEMBERS
+    results: dict[str, tuple[dict[str, float], float]] = {}
+    with tempfile.TemporaryDirectory(prefix="nudgeflow_bench_") as tmp:
+        for name, script, extra in (
+            ("import", "bench_import.py", ["--events", str(args.size * 10)]),
+            ("refresh", "bench_refresh.py", ["--members", str(args.size)]),
+            ("plan", "bench_plan.py", ["--members", str(args.size)]),
+        ):
+            if not (HERE / script).exists():
+                continue
+            print(f"running {script} …", flush=True)
+            workdir = Path(tmp) / name
+            results[name] = _run(script, *extra, "--workdir", str(workdir))
+
+    print()
+    print(f"size: {args.size:,} members; limits scaled from 1 M members / 10 M events x{scale:g}")
+    _row("figure", "measured", "limit", None)
+    if "import" in results:
+        f, rss = results["import"]
+        limit = 120 * scale
+        _row(
+            f"import {f['events']:,.0f} events (s)",
+            f"{f['import_seconds']:.1f}",
+            f"≤ {limit:.1f}",
+            f["import_seconds"] <= limit,
+        )
+        _row(
+            "  events/s",
+            f"{f['events_per_second']:,.0f}",
+            f"≥ {10_000_000 / 120:,.0f}",
+            f["events_per_second"] >= 10_000_000 / 120,
+        )
+        _row("  vs bare executemany (ratio)", f"{f['ratio']:.2f}", "", None)
+        _row("  peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    if "refresh" in results:
+        f, rss = results["refresh"]
+        limit = 30 * scale
+        _row(
+            f"refresh {f['members']:,.0f} members (s)",
+            f"{f['refresh_seconds']:.1f}",
+            f"≤ {limit:.1f}",
+            f["refresh_seconds"] <= limit,
+        )
+        _row("  vs bare aggregate + NTILE (ratio)", f"{f['refresh_over_floor']:.2f}", "", None)
+        _row("  peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    if "plan" in results:
+        f, rss = results["plan"]
+        limit = 30 * scale
+        seconds = f.get("plan_seconds", float("nan"))
+        _row("plan 20 campaigns (s)", f"{seconds:.1f}", f"≤ {limit:.1f}", seconds <= limit)
+        _row("  peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
+
+
+if __name__ == "__main__":
+    main()
