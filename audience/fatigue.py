@@ -1,0 +1,61 @@
+"""Nudge fatigue (DESIGN.md §4): pure rules; the store gathers the nudges and keeps the tag.
+
+``policy.yaml``::
+
+    fatigue:
+      unanswered_nudges: 3   # this many nudges in a row with no response inside their windows…
+      tag: nudge-fatigued    # …tags the member,
+      rest_for: 90d          # …and rests them from campaigns for this long.
+
+A member tagged on business date ``D`` (after that night's plan) with ``rest_for: 90d`` is
+excluded on ``D+1 … D+89`` and eligible again on ``D+90``: ``rest_until(D, 90) == D+89`` is the
+last day of the rest, the value stored as the tag's ``expires_on``. Any response or
+engagement clears the tag at once (the store does that; it is not a rule of this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """One of the member's non-held-out nudges, as far as fatigue cares."""
+
+    response_until: int  # epoch seconds when its response window closes
+    responded: bool  # a counts_as event by the member inside [response_from, response_until)
+
+
+def is_fatigued(nudges: Sequence[Nudge], unanswered: int, as_of_end: int) -> bool:
+    """Whether the member's last ``unanswered`` nudges all went unanswered.
+
+    ``nudges`` are the member's nudges since their last rest began, most recent first. True
+    when the most recent ``unanswered`` of them all have closed windows
+    (``response_until <= as_of_end``) and none was responded to. A nudge whose window is
+    still open is "not yet known", so it keeps the member from being tagged until it closes.
+    """
+    if unanswered < 1:
+        raise ValueError(f"unanswered must be at least 1, got {unanswered}")
+    if len(nudges) < unanswered:
+        return False
+    return all(
+        not nudge.responded and nudge.response_until <= as_of_end for nudge in nudges[:unanswered]
+    )
+
+
+def rest_until(as_of: date, rest_days: int) -> date:
+    """The last business date of a rest that starts with a tag on ``as_of`` (inclusive).
+
+    ``rest_until(D, 90) == D + 89``: the member is excluded through that date and eligible
+    the day after, ``D + rest_days``.
+    """
+    if rest_days < 1:
+        raise ValueError(f"rest_days must be at least 1, got {rest_days}")
+    return as_of + timedelta(days=rest_days - 1)
+
+
+def is_resting(until: date, as_of: date) -> bool:
+    """Whether a rest lasting through ``until`` still excludes the member on ``as_of``."""
+    return as_of <= until

@@ -1,0 +1,313 @@
+"""The nightly planner (DESIGN.md §6): pure, no I/O, no clock, no settings.
+
+The store selects each campaign's candidates in SQL and gathers the guard facts for them
+(``NightInput``); ``plan_night`` applies the guards in the order of ``EXCLUSION_REASONS`` and
+returns the ``Plan``. Each candidate gets exactly one outcome: ``selected``, ``holdout`` or
+the first exclusion reason that applies, so ``matched == selected + sum(excluded)``.
+
+It has to keep up with a million members times twenty campaigns, so it is written in two
+phases per campaign:
+
+* The guards that do not depend on what this campaign has already done tonight (consent,
+  fatigue, already received, lower priority, frequency caps) are set operations, which run
+  in C. They can be: within one campaign the "taken tonight" set only grows by this
+  campaign's own candidates, each of whom is looked at once.
+* The order-dependent guards (holdout, budget, max per run) walk the survivors in
+  ``member_id`` order; once the budget or ``max_per_run`` is spent, everyone after is
+  excluded in bulk, except that the holdout hash still has to run for them (the control
+  group is drawn whatever the budget).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, timedelta
+
+from planning.campaign import Campaign, Policy
+from planning.plan import (
+    Budgets,
+    CampaignPlan,
+    MemberState,
+    NightInput,
+    Plan,
+    PlannedAction,
+    PriorAction,
+)
+
+_SEP = "\x1f"  # ASCII unit separator: cannot occur in ids, so joins are unambiguous
+_HOLDOUT_BUCKETS = 10_000  # percent * 100 buckets: holdout percents have two decimals of play
+
+
+def occurrence_for(campaign: Campaign, as_of: date) -> str:
+    """What makes two sends of ``campaign`` to one member different (DESIGN.md §6)."""
+    kind = campaign.occurrence_kind
+    if kind == "year":
+        return str(as_of.year)
+    if kind == "once":
+        return "once"
+    return as_of.isoformat()
+
+
+def action_id(campaign_id: str, member_id: str, occurrence: str) -> str:
+    """The deterministic id of an action: planning the same night twice yields the same ids."""
+    key = _SEP.join((campaign_id, member_id, occurrence)).encode()
+    return hashlib.sha256(key).hexdigest()[:32]
+
+
+def _holdout_test(salt: str, campaign_id: str, percent: float) -> Callable[[str], bool]:
+    """``member_id → held out?`` for one campaign; the salted prefix is hashed once."""
+    prefix = hashlib.sha256(_SEP.join((salt, campaign_id, "")).encode())
+    threshold = percent * (_HOLDOUT_BUCKETS / 100)
+
+    def held_out(member_id: str) -> bool:
+        h = prefix.copy()
+        h.update(member_id.encode())
+        return int.from_bytes(h.digest()[:8], "big") % _HOLDOUT_BUCKETS < threshold
+
+    return held_out
+
+
+def is_held_out(salt: str, campaign_id: str, member_id: str, percent: float) -> bool:
+    """Whether the member is in the campaign's control group.
+
+    A sha256 bucket in ``0..9999`` of (salt, campaign, member) compared with ``percent*100``:
+    it depends on nothing about the night, so a member stays in (or out of) the control
+    group for as long as the salt is kept; changing the salt redraws the group.
+    """
+    if percent <= 0:
+        return False
+    return _holdout_test(salt, campaign_id, percent)(member_id)
+
+
+class FixedBudgets:
+    """A ``Budgets`` backed by a dict of minor units left per campaign (tests, dry runs).
+
+    Campaigns not in the dict have no budget (``remaining`` is ``None``).
+    """
+
+    def __init__(self, remaining: Mapping[str, int] | None = None) -> None:
+        self._remaining = dict(remaining or {})
+
+    def remaining(self, campaign_id: str) -> int | None:
+        return self._remaining.get(campaign_id)
+
+    def __repr__(self) -> str:
+        return f"FixedBudgets({self._remaining!r})"
+
+
+def _over_cap_test(as_of: date, policy: Policy) -> Callable[[Sequence[date]], bool] | None:
+    """``sends_on → would one more nudge tonight break a cap?``, or ``None`` without caps.
+
+    A nudge on ``d`` counts in a cap of ``per_days`` when ``(as_of - d).days < per_days``,
+    i.e. ``d >= as_of - per_days + 1``; the window starts are computed once per night.
+    """
+    windows = tuple(
+        (as_of - timedelta(days=cap.per_days - 1), cap.max) for cap in policy.frequency_caps
+    )
+    if not windows:
+        return None
+    # A member with fewer counted nudges than the smallest max cannot break any cap: this
+    # skips the per-date work for almost everyone.
+    smallest = min(m for _, m in windows)
+
+    def over(sends_on: Sequence[date]) -> bool:
+        if len(sends_on) < smallest:
+            return False
+        # Tonight's nudge is the +1: over when a window already holds `most` nudges.
+        return any(sum(1 for d in sends_on if d >= start) >= most for start, most in windows)
+
+    return over
+
+
+def _received_test(campaign: Campaign, as_of: date) -> Callable[[Sequence[PriorAction]], bool]:
+    """``prior actions → already received?`` for the campaign's kind of occurrence."""
+    kind = campaign.occurrence_kind
+    if kind == "once":
+        return bool
+    if kind == "date" and campaign.cooldown_days is not None:
+        # Fewer than cooldown_days before as_of, i.e. on or after this date (tonight counts).
+        since = as_of - timedelta(days=campaign.cooldown_days - 1)
+        return lambda prior: any(p.as_of >= since for p in prior)
+    occurrence = occurrence_for(campaign, as_of)
+    return lambda prior: any(p.occurrence == occurrence for p in prior)
+
+
+class _Night:
+    """Per-night facts shared by all campaigns, computed once from the members."""
+
+    def __init__(self, night: NightInput, policy: Policy) -> None:
+        members = night.members
+        over_cap = _over_cap_test(night.as_of, policy)
+        self.no_consent: set[int] = set()
+        self.fatigued: set[int] = set()
+        # Taken tonight: a stored action of any campaign; grows as campaigns select or hold out.
+        self.taken: set[int] = set()
+        # Frequency caps count stored nudges only: a nudge selected earlier in this run makes
+        # the member `taken`, and lower_priority is checked first, so by the time a member
+        # reaches the cap guard this run has selected nothing for them.
+        self.capped: set[int] = set()
+        for pk, state in members.items():
+            if not state.consent:
+                self.no_consent.add(pk)
+            elif state.fatigued:
+                self.fatigued.add(pk)
+            if state.taken_tonight:
+                self.taken.add(pk)
+            if over_cap is not None and over_cap(state.sends_on):
+                self.capped.add(pk)
+        self._members = members
+        self._order: list[int] | None = None
+
+    def in_member_id_order(self, pks: set[int]) -> list[int]:
+        """``pks`` sorted by member id.
+
+        A few are sorted directly. Many (a large audience) are picked out of the whole night
+        sorted once: a linear filter beats sorting a million strings again per campaign.
+        """
+        members = self._members
+        if len(pks) * 8 < len(members):
+            return sorted(pks, key=lambda pk: members[pk].member_id)
+        if self._order is None:
+            ids = {pk: state.member_id for pk, state in members.items()}
+            self._order = sorted(ids, key=ids.__getitem__)
+        return [pk for pk in self._order if pk in pks]
+
+
+def plan_night(night: NightInput, policy: Policy, budgets: Budgets) -> Plan:
+    """Plan one business night: every enabled campaign, by priority (high first), then id."""
+    campaigns = sorted((c for c in night.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
+    shared = _Night(night, policy)
+    return Plan(night.as_of, [_plan_campaign(c, night, shared, budgets) for c in campaigns])
+
+
+def _plan_campaign(
+    campaign: Campaign, night: NightInput, shared: _Night, budgets: Budgets
+) -> CampaignPlan:
+    result = CampaignPlan(campaign)
+    excluded, outcomes = result.excluded, result.outcomes
+    members = night.members
+    # Duplicate pks would be one member counted twice; the set makes each count once.
+    rest = set(night.candidates.get(campaign.id, ()))
+    result.matched = len(rest)
+    unknown = rest - members.keys()
+    if unknown:
+        raise ValueError(
+            f"campaign {campaign.id}: candidates without a MemberState: {sorted(unknown)[:5]}"
+        )
+
+    def exclude(pks: set[int], reason: str) -> None:
+        rest.difference_update(pks)
+        excluded[reason] += len(pks)
+        outcomes.update(dict.fromkeys(pks, reason))
+
+    # Phase 1: guards that are facts about the member, in EXCLUSION_REASONS order.
+    exclude(rest & shared.no_consent, "consent")
+    exclude(rest & shared.fatigued, "fatigued")
+    prior = night.prior.get(campaign.id)
+    if prior:
+        received = _received_test(campaign, night.as_of)
+        exclude({pk for pk in rest.intersection(prior) if received(prior[pk])}, "already_received")
+    exclude(rest & shared.taken, "lower_priority")
+    exclude(rest & shared.capped, "frequency_cap")
+
+    # Phase 2: in member_id order, the guards whose answer depends on the ones before.
+    as_of = night.as_of
+    occurrence = occurrence_for(campaign, as_of)
+    held_out = (
+        _holdout_test(campaign.holdout_salt, campaign.id, campaign.holdout_percent)
+        if campaign.holdout_percent > 0
+        else None
+    )
+    reward = campaign.reward
+    cost_money = reward.cost if reward is not None else None
+    cost = cost_money.amount_minor if cost_money is not None else 0
+    currency = cost_money.currency if cost_money is not None else None
+    # The budget is read once per campaign per night and spent locally as actions are chosen.
+    left = budgets.remaining(campaign.id) if cost_money is not None else None
+    room = _room(campaign, night, held_out)
+    cid, template, taken, actions = campaign.id, campaign.template, shared.taken, result.actions
+    full: str | None = None  # once set, every later non-held-out candidate is excluded for it
+    full_pks: list[int] = []
+    for pk in shared.in_member_id_order(rest):
+        member_id = members[pk].member_id
+        if held_out is not None and held_out(member_id):
+            actions.append(
+                PlannedAction(
+                    action_id(cid, member_id, occurrence),
+                    cid,
+                    pk,
+                    member_id,
+                    occurrence,
+                    True,
+                    reward,
+                    template,
+                    0,
+                    None,
+                )
+            )
+            outcomes[pk] = "holdout"
+            excluded["holdout"] += 1
+            taken.add(pk)
+            continue
+        if full is None:
+            if left is not None and left < cost:
+                full = "budget"
+            elif room is not None and room <= 0:
+                full = "max_per_run"
+        if full is not None:
+            if held_out is None:
+                # Nothing can change any more: exclude the rest without looking at them.
+                break
+            full_pks.append(pk)
+            continue
+        actions.append(
+            PlannedAction(
+                action_id(cid, member_id, occurrence),
+                cid,
+                pk,
+                member_id,
+                occurrence,
+                False,
+                reward,
+                template,
+                cost,
+                currency,
+            )
+        )
+        outcomes[pk] = "selected"
+        taken.add(pk)
+        if left is not None:
+            left -= cost
+        if room is not None:
+            room -= 1
+    if full is not None:
+        # Everyone not yet given an outcome is past the point where the budget or the run
+        # limit ran out (and, with a holdout, was not held out).
+        leftover = full_pks if held_out is not None else [pk for pk in rest if pk not in outcomes]
+        excluded[full] += len(leftover)
+        outcomes.update(dict.fromkeys(leftover, full))
+    return result
+
+
+def _room(
+    campaign: Campaign, night: NightInput, held_out: Callable[[str], bool] | None
+) -> int | None:
+    """How many more members ``max_per_run`` lets the campaign select tonight.
+
+    Actions stored for tonight by an earlier run of the same night count, so re-running a
+    night cannot select a second batch. ``PriorAction`` does not say whether an action was
+    held out, but the holdout draw is deterministic, so it is recomputed; an action for a
+    member the night does not describe is counted as selected (the safe side).
+    """
+    limit = campaign.max_per_run
+    if limit is None:
+        return None
+    as_of, members = night.as_of, night.members
+    stored = 0
+    for pk, prior in night.prior.get(campaign.id, {}).items():
+        if any(p.as_of == as_of for p in prior):
+            state: MemberState | None = members.get(pk)
+            if state is None or held_out is None or not held_out(state.member_id):
+                stored += 1
+    return limit - stored
