@@ -29,20 +29,26 @@ class Nudge:
 
 
 def is_fatigued(nudges: Sequence[Nudge], unanswered: int, as_of_end: int) -> bool:
-    """Whether the member's last ``unanswered`` nudges all went unanswered.
+    """Whether the member's most recent ``unanswered`` closed nudges all went unanswered.
 
-    ``nudges`` are the member's nudges since their last rest began, most recent first. True
-    when the most recent ``unanswered`` of them all have closed windows
-    (``response_until <= as_of_end``) and none was responded to. A nudge whose window is
-    still open is "not yet known", so it keeps the member from being tagged until it closes.
+    ``nudges`` are the member's nudges since their last rest began, most recent first.
+    Walking back from the newest: a response (inside a closed or a still-open window) ends
+    the run, so the member is not fatigued; an unanswered nudge whose window is still open
+    is "not yet known" and is skipped, neither counting nor breaking the run. Skipping rather
+    than waiting matters for the most nudged members: with a nudge every week and two-week
+    windows the newest window is always open, and they would never be rested.
     """
     if unanswered < 1:
         raise ValueError(f"unanswered must be at least 1, got {unanswered}")
-    if len(nudges) < unanswered:
-        return False
-    return all(
-        not nudge.responded and nudge.response_until <= as_of_end for nudge in nudges[:unanswered]
-    )
+    closed_unanswered = 0
+    for nudge in nudges:
+        if nudge.responded:
+            return False
+        if nudge.response_until <= as_of_end:
+            closed_unanswered += 1
+            if closed_unanswered == unanswered:
+                return True
+    return False
 
 
 def rest_until(as_of: date, rest_days: int) -> date:

@@ -57,3 +57,10 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the Prefect tests last: their session-wide API server keeps threads busy in this
+    process (drawing on the global ``random``), which hypothesis rightly reports as
+    non-determinism in the property tests that would otherwise run after it."""
+    items.sort(key=lambda item: item.get_closest_marker("prefect") is not None)

@@ -29,11 +29,13 @@ def test_a_response_among_the_last_n_breaks_the_run() -> None:
     assert not is_fatigued([ANSWERED, CLOSED, CLOSED, CLOSED], 3, END)
 
 
-def test_an_open_window_is_not_yet_known() -> None:
+def test_an_open_unanswered_window_is_skipped_not_counted() -> None:
     assert not is_fatigued([OPEN, CLOSED, CLOSED], 3, END)
     assert not is_fatigued([CLOSED, CLOSED, OPEN], 3, END)
     # The same nudges once the window has closed.
     assert is_fatigued([OPEN, CLOSED, CLOSED], 3, END + 1)
+    # Members nudged again before the last window closes are still rested.
+    assert is_fatigued([OPEN, OPEN, CLOSED, CLOSED, CLOSED], 3, END)
 
 
 def test_a_response_inside_a_still_open_window_counts() -> None:
