@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,7 +36,7 @@ from sqlalchemy import (
 
 from audience.criteria import Audience, ProfileFacts
 from audience.facts import EventFact, MemberFacts
-from audience.rules import MEMBER_FIELDS, EventCount
+from audience.rules import MEMBER_FIELDS, PURCHASE, AllOf, AnyOf, EventCount, Not, Rule, Spend
 from nudgeflow.timeutil import SECONDS_PER_DAY, day_end, day_start, from_epoch
 from planning.campaign import Campaign, Policy, Trigger
 from planning.plan import MemberState, PriorAction
@@ -53,6 +53,8 @@ SYSTEM = "system"
 # table filtered in Python is cheaper than thousands of bound parameters.
 _IN_LIST_LIMIT = 2_000
 _CHUNK = 500
+# Above this share of the events table, one sequential scan beats walking an index.
+_INDEX_SHARE = 0.1
 
 # The member's open stage row: "initial" tells a real entry from the first refresh's finding.
 open_stage = stage_history.alias("open_stage")
@@ -93,22 +95,67 @@ def select_candidates(
         )
         for campaign in enabled
     ]
-    # A member joins in only when some campaign wants them; "= 1" keeps the flags 0/1 on
-    # both databases (a NULL anywhere in a conjunction reads as "no").
-    flags = [case((condition, 1), else_=0) for condition in conditions]
-    query = (
-        select(members.c.id, *(flag.label(f"f{i}") for i, flag in enumerate(flags)))
-        .select_from(candidate_from(compiler))
-        .where(or_(*conditions))
-        .order_by(members.c.id)
-    )
-    ids = [c.id for c in enabled]
-    for row in connection.execute(query):
+    _prefer_full_scan(connection, compiler, enabled, as_of_end)
+    # CASE keeps every flag 0/1 on both databases (a NULL anywhere in a conjunction reads
+    # as "no"). The flags are computed once in a subquery and the rows no campaign wants are
+    # dropped on their sum: repeating the conditions in WHERE would evaluate them twice.
+    flags = [case((condition, 1), else_=0).label(f"f{i}") for i, condition in enumerate(conditions)]
+    inner = select(members.c.id.label("member_pk"), *flags).select_from(candidate_from(compiler))
+    flagged = inner.subquery("flagged")
+    wanted = sum((flagged.c[f"f{i}"] for i in range(1, len(flags))), start=flagged.c.f0)
+    query = select(flagged).where(wanted > 0).order_by(flagged.c.member_pk)
+    lists = [found[c.id] for c in enabled]
+    for row in connection.execute(query).all():
         member_pk = row[0]
-        for campaign_id, flag in zip(ids, row[1:], strict=True):
+        for members_of, flag in zip(lists, row[1:], strict=True):
             if flag:
-                found[campaign_id].append(member_pk)
+                members_of.append(member_pk)
     return found
+
+
+def _event_windows(rule: Rule) -> Iterator[tuple[tuple[str, ...], int | None]]:
+    """(event types, window in days or None) of every event condition in ``rule``."""
+    match rule:
+        case EventCount(types=types, within_days=days):
+            yield types, days
+        case Spend(within_days=days):
+            yield (PURCHASE,), days
+        case AllOf(rules=rules) | AnyOf(rules=rules):
+            for inner in rules:
+                yield from _event_windows(inner)
+        case Not(rule=inner):
+            yield from _event_windows(inner)
+
+
+def _prefer_full_scan(
+    connection: Connection, compiler: RuleCompiler, campaigns: Sequence[Campaign], as_of_end: int
+) -> None:
+    """On SQLite, make the aggregate pass scan ``events`` when its filter keeps many rows.
+
+    The pass filters on the rules' event types (and windows), which SQLite answers through
+    ``ix_events_type_occurred_at``: one random table read per matching event. For a few
+    rare events that is best; when twenty campaigns name the common types it reads most of
+    the table in random order (7x slower than one sequential scan, measured at 100 k members:
+    4.3 s against 0.6 s). An index-only count of the matching rows, compared with the table
+    size, decides; registering an aggregate of its own makes the pass scan every row.
+    """
+    if connection.dialect.name != "sqlite":
+        return  # PostgreSQL's planner weighs this with its own statistics
+    windows = [w for c in campaigns for w in _event_windows(c.audience.rule)]
+    windows += [(c.trigger.types, None) for c in campaigns if c.trigger.kind == "inactivity"]
+    if not windows:
+        return
+    types = sorted({t for kinds, _ in windows for t in kinds})
+    lows = [days for _, days in windows]
+    where = [events.c.type.in_(types), events.c.occurred_at < as_of_end]
+    if None not in lows:
+        longest = max(days for days in lows if days is not None)
+        where.append(events.c.occurred_at >= as_of_end - longest * SECONDS_PER_DAY)
+    # Integer primary key: max(id) is one index probe and close enough to the row count.
+    total = connection.execute(select(func.max(events.c.id))).scalar() or 0
+    matching = connection.execute(select(func.count()).where(*where)).scalar_one()
+    if matching > total * _INDEX_SHARE:
+        compiler.aggregate(func.count(), "events_seen")
 
 
 def candidate_from(compiler: RuleCompiler) -> FromClause:
@@ -302,13 +349,6 @@ def gather_guards(
     if not wanted:
         return {}, {c: {} for c in candidates}
 
-    identity: dict[int, tuple[str, bool]] = {}
-    base = select(members.c.id, members.c.member_id, members.c.email_opt_in)
-    for query in _restricted(base, members.c.id, wanted):
-        for pk, member_id, opt_in in connection.execute(query):
-            if pk in wanted:
-                identity[pk] = (member_id, bool(opt_in))
-
     withdrawn = set(
         connection.execute(
             select(events.c.member_pk)
@@ -330,7 +370,7 @@ def gather_guards(
         a.as_of >= as_of - timedelta(days=widest), a.as_of <= as_of
     )
     for query in _restricted(recent, a.member_pk, wanted):
-        for pk, day, holdout, state in connection.execute(query):
+        for pk, day, holdout, state in connection.execute(query).all():
             if pk not in wanted:
                 continue
             if day == as_of:
@@ -338,16 +378,19 @@ def gather_guards(
             if widest and not holdout and state in COUNTED_STATES:
                 sends_on[pk].append(day)
 
-    states = {
-        pk: MemberState(
-            member_id=member_id,
-            consent=opt_in and pk not in withdrawn,
-            fatigued=pk in resting,
-            sends_on=tuple(sorted(sends_on.get(pk, ()))),
-            taken_tonight=pk in tonight,
-        )
-        for pk, (member_id, opt_in) in identity.items()
-    }
+    states: dict[int, MemberState] = {}
+    base = select(members.c.id, members.c.member_id, members.c.email_opt_in)
+    for query in _restricted(base, members.c.id, wanted):
+        for pk, member_id, opt_in in connection.execute(query).all():
+            if pk in wanted:
+                sent = sends_on.get(pk)
+                states[pk] = MemberState(
+                    member_id,
+                    bool(opt_in) and pk not in withdrawn,
+                    pk in resting,
+                    tuple(sorted(sent)) if sent else (),
+                    pk in tonight,
+                )
     return states, _prior_actions(connection, campaigns, candidates, as_of)
 
 
@@ -377,7 +420,7 @@ def _prior_actions(
     wanted = {c: set(candidates[c]) for c in by_id}
     everyone: set[int] = set().union(*wanted.values())
     for chunk in _restricted(query, a.member_pk, everyone):
-        for campaign_id, pk, occurrence, day in connection.execute(chunk):
+        for campaign_id, pk, occurrence, day in connection.execute(chunk).all():
             # Tonight's actions of members who are no longer candidates still use up the
             # campaign's max_per_run (the planner counts them); other rows are not needed.
             if pk in wanted[campaign_id] or day == as_of:
