@@ -1,0 +1,97 @@
+"""The whole loop as a user runs it: sample data → imports → `nudgeflow run` (through the
+Prefect engine, on a temporary server) → `stages` and `members show`, on SQLite and on
+PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
+pytestmark = pytest.mark.prefect
+
+
+def _nudgeflow(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_sample_community_through_the_nightly_flow(db_url: str, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")},
+        "NUDGEFLOW_DATABASE_URL": db_url,
+        "NUDGEFLOW_CAMPAIGNS_DIR": str(ROOT / "campaigns"),
+        "NUDGEFLOW_TEMPLATES_DIR": str(ROOT / "templates/email"),
+        "NUDGEFLOW_TIMEZONE": "America/New_York",
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    env.pop("PREFECT_API_URL", None)
+    data = tmp_path / "demo"
+    made = _nudgeflow(
+        env,
+        tmp_path,
+        "demo-data",
+        "--members",
+        "300",
+        "--days",
+        "400",
+        "--seed",
+        "3",
+        "--end",
+        "2026-06-30",
+        "--out",
+        str(data),
+    )
+    assert made.returncode == 0, made.stderr
+    for kind in ("members", "events"):
+        imported = _nudgeflow(env, tmp_path, kind, "import", str(data / f"{kind}.csv"))
+        assert imported.returncode == 0, imported.stderr
+        assert imported.stdout.startswith("imported ")
+        again = _nudgeflow(env, tmp_path, kind, "import", str(data / f"{kind}.csv"))
+        assert "imported 0, updated 0, rejected 0" in again.stdout
+
+    night = _nudgeflow(env, tmp_path, "run", "--from", "2026-06-29", "--to", "2026-06-30")
+    assert night.returncode == 0, night.stdout + night.stderr
+    assert "night 2026-06-29: 300 profiles refreshed" in night.stdout
+    assert "night 2026-06-30: 300 profiles refreshed" in night.stdout
+    assert "Stage funnel as of 2026-06-30" in night.stdout
+
+    funnel = json.loads(_nudgeflow(env, tmp_path, "stages", "--json").stdout)
+    assert funnel["as_of"] == "2026-06-30"
+    assert funnel["previous_as_of"] == "2026-06-29"
+    assert list(funnel["stages"]) == ["adopter", "loyalist", "advocate", ""]
+    assert sum(funnel["stages"].values()) == 300
+    assert all(funnel["stages"][s] > 0 for s in ("adopter", "loyalist", "advocate"))
+
+    shown = _nudgeflow(env, tmp_path, "members", "show", "m000001", "--json")
+    assert shown.returncode == 0, shown.stderr
+    member = json.loads(shown.stdout)
+    for key in (
+        "member_id",
+        "email",
+        "stage",
+        "stage_entered_on",
+        "stage_history",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "rfm",
+        "score",
+        "tags",
+    ):
+        assert key in member
+    assert member["profile_as_of"] == "2026-06-30"
+    assert set(member["monetary"]) == {"amount", "currency"}
+    assert set(member["rfm"]) == {"r", "f", "m", "segment"}
+
+    missing = _nudgeflow(env, tmp_path, "members", "show", "nobody")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: no member with member_id 'nobody'"
