@@ -182,3 +182,5 @@ actions = Table(
     Index("ix_actions_member_pk_as_of", "member_pk", "as_of"),
     Index("ix_actions_as_of", "as_of"),
 )
+
+from store import ledger_tables as _ledger_tables  # noqa: E402,F401
