@@ -1,0 +1,1 @@
+"""Rewards: issuers, the ledger's posting rules, budgets."""
