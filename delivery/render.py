@@ -5,6 +5,10 @@ Templates live in ``templates/email/``: one ``<name>.html.j2`` (HTML-autoescaped
 unsubscribe link. Marketers write these files, so they are rendered in Jinja2's immutable
 sandbox with ``StrictUndefined``: a typo fails loudly and ``''.__class__`` is refused.
 
+``EmailRenderer`` is the sending path: it keeps each campaign's compiled templates (the
+files are read and compiled once per process, not once per email) and inlines the layout's
+CSS with css-inline, because many mail clients (Gmail's apps among them) drop ``<style>``.
+
 Every failure is a ``TemplateRenderError`` (a ``DeliveryError``) that says which template
 file and line went wrong and why (``syntax``, ``undefined``, ``unsafe``, ``missing``,
 ``subject``, ``unsubscribe``).
@@ -20,10 +24,12 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import css_inline
 from jinja2 import (
     Environment,
     FileSystemLoader,
     StrictUndefined,
+    Template,
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
@@ -34,8 +40,10 @@ from jinja2 import (
 )
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import SecretStr
 
 from audience.rules import AllOf, AnyOf, Attribute, Rule
+from delivery.tokens import member_links
 from nudgeflow.errors import DeliveryError
 from planning.campaign import Campaign, Reward
 
@@ -170,6 +178,75 @@ def render_email(
     )
 
 
+class EmailRenderer:
+    """Renders many emails fast: compiled templates cached per campaign, CSS inlined.
+
+    The environment does not re-check template files for changes (``auto_reload`` off): a
+    nightly run renders thousands of emails from templates that do not change under it.
+    """
+
+    def __init__(self, templates_dir: Path, *, inline_css: bool = True) -> None:
+        self.environment = make_environment(templates_dir)
+        self.environment.auto_reload = False
+        self._inline_css = inline_css
+        # Remote stylesheets are never fetched: rendering must not reach the network, and a
+        # template must not make the renderer request URLs of its author's choosing.
+        # At-rules (@media) cannot be inlined, so they stay in a <style> element.
+        self._inliner = css_inline.CSSInliner(
+            keep_style_tags=False, keep_at_rules=True, load_remote_stylesheets=False
+        )
+        self._compiled: dict[tuple[str, str], tuple[Template, Template, Template]] = {}
+
+    def _templates(self, template: str, subject: str) -> tuple[Template, Template, Template]:
+        key = (template, subject)
+        found = self._compiled.get(key)
+        if found is None:
+            env = self.environment
+            try:
+                found = (
+                    env.from_string(subject),
+                    env.get_template(template + HTML_SUFFIX),
+                    env.get_template(template + TEXT_SUFFIX),
+                )
+            except TemplateError as exc:
+                raise _render_error(exc, template) from None
+            self._compiled[key] = found
+        return found
+
+    def inline(self, html: str) -> str:
+        """``html`` with its ``<style>`` rules moved into ``style`` attributes."""
+        try:
+            return str(self._inliner.inline(html))
+        except ValueError as exc:  # css_inline reports unparsable CSS as ValueError
+            raise TemplateRenderError("css", f"CSS could not be inlined: {exc}") from None
+
+    def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
+        """Subject, HTML (CSS inlined) and text of ``template`` for ``context``."""
+        subject_t, html_t, text_t = self._templates(template, subject)
+        try:
+            subject_text = subject_t.render(context)
+        except TemplateError as exc:
+            raise _render_error(exc, None) from None
+        if "\r" in subject_text or "\n" in subject_text:
+            raise TemplateRenderError("subject", "the rendered subject contains a line break")
+        try:
+            html = html_t.render(context)
+        except TemplateError as exc:
+            raise _render_error(exc, template + HTML_SUFFIX) from None
+        try:
+            text = text_t.render(context)
+        except TemplateError as exc:
+            raise _render_error(exc, template + TEXT_SUFFIX) from None
+        return RenderedEmail(
+            subject=subject_text.strip(),
+            html=self.inline(html) if self._inline_css else html,
+            text=text,
+        )
+
+    def render_campaign(self, campaign: Campaign, context: Mapping[str, Any]) -> RenderedEmail:
+        return self.render(campaign.template, campaign.subject, context)
+
+
 # --- static checks: what a sample render cannot reach (branches not taken) -------------
 
 
@@ -290,6 +367,21 @@ def email_context(
         "links": {"unsubscribe": links["unsubscribe"], "preferences": links["preferences"]},
         "now": now,
     }
+
+
+def member_email_context(
+    *,
+    member: Mapping[str, Any],
+    campaign: Campaign,
+    reward: Mapping[str, Any] | None,
+    now: date,
+    base_url: str,
+    signing_key: str | SecretStr,
+) -> dict[str, Any]:
+    """The context for a real member: ``links`` hold their signed unsubscribe and
+    preferences links (``member["member_id"]`` and the campaign id are in the token)."""
+    links = member_links(base_url, signing_key, str(member["member_id"]), campaign.id)
+    return email_context(member=member, campaign=campaign, reward=reward, links=links, now=now)
 
 
 def _sample_attributes(campaign: Campaign) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The composition root: builds the store (and later senders and issuers) from settings.
+"""The composition root: builds the store, the email sender (and later issuers) from settings.
 
 ``cli/`` and ``flows/`` both start here; nothing else creates ``AppSettings`` or engines.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -14,6 +15,9 @@ from sqlalchemy import Engine
 from settings import AppSettings, load_settings
 from store.engine import create_store_engine
 from store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from delivery.senders import EmailSender
 
 
 @dataclass
@@ -31,6 +35,13 @@ class App:
     @property
     def zone(self) -> ZoneInfo:
         return self.settings.zone
+
+    @cached_property
+    def sender(self) -> EmailSender:
+        # Imported here: commands that send nothing should not load the SendGrid client.
+        from delivery.senders import build_sender
+
+        return build_sender(self.settings)
 
 
 def build_app(settings: AppSettings | None = None) -> App:
