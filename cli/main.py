@@ -32,7 +32,7 @@ def _root(
 def _register() -> None:
     # Imported here so that `nudgeflow --version` stays fast and each command module
     # stays independent of the others.
-    from cli import db, demo, events, members, plan, profiles, run, validate
+    from cli import db, demo, email, events, members, plan, profiles, run, validate
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="members")
@@ -45,6 +45,8 @@ def _register() -> None:
     app.command("why")(plan.why)
     app.command("validate")(validate.validate)
     app.command("schema")(validate.schema)
+    app.command("preview")(email.preview)
+    app.command("unsubscribe")(email.unsubscribe)
 
 
 def main() -> None:
