@@ -184,3 +184,4 @@ actions = Table(
 )
 
 from store import ledger_tables as _ledger_tables  # noqa: E402,F401
+from store import reward_tables as _reward_tables  # noqa: E402,F401

@@ -1,0 +1,57 @@
+"""A client-side rate limiter: a thread-safe token bucket that callers wait on.
+
+Stripe allows 100 requests/s live and 25/s in test mode (DESIGN.md §7); Prefect's own rate
+limits cost a server round trip per acquisition (§12), so providers are throttled here, in
+process. ``pause`` lets a 429's ``Retry-After`` hold back every thread, not just the one
+that was refused.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class RateLimiter:
+    """At most ``per_second`` acquisitions a second, with bursts of up to ``burst``."""
+
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_second <= 0:
+            raise ValueError("per_second must be positive")
+        if burst < 1:
+            raise ValueError("burst must be at least 1")
+        self.per_second = per_second
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._tokens = burst
+        self._stamp = clock()
+        self._paused_until = 0.0
+
+    def acquire(self) -> float:
+        """Wait for a token; return how long this call waited, in seconds."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.per_second)
+            self._stamp = now
+            # Taking the token now, even into debt, reserves this caller's slot: later
+            # callers queue behind it instead of all waking at once when the wait ends.
+            self._tokens -= 1
+            wait = max(0.0, -self._tokens / self.per_second, self._paused_until - now)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def pause(self, seconds: float) -> None:
+        """Hand out no tokens for ``seconds`` (the server asked us to back off)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
