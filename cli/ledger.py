@@ -1,0 +1,129 @@
+"""``nudgeflow ledger``: the reward ledger for finance — export, balances, verify."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+import typer
+from rich.table import Table
+
+from cli.context import console, err_console, get_app
+from nudgeflow.errors import NudgeflowError
+from nudgeflow.money import format_minor_units
+from store import ledger
+
+app = typer.Typer(help="The reward ledger: export, balances, verify.", no_args_is_help=True)
+
+DATE = ["%Y-%m-%d"]
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except OSError as exc:
+        raise NudgeflowError(f"--out: cannot write {path}: {exc.strerror}") from None
+
+
+@app.command("export")
+def export(
+    start: datetime = typer.Option(..., "--from", formats=DATE, help="First business date."),
+    end: datetime = typer.Option(..., "--to", formats=DATE, help="Last business date."),
+    campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
+    fmt: str = typer.Option("csv", "--format", help="csv or json."),
+    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+) -> None:
+    """One row per ledger entry of the transactions dated in the period (inclusive)."""
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter(f"expected csv or json, got {fmt!r}", param_hint="--format")
+    if end < start:
+        raise typer.BadParameter("--to is before --from", param_hint="--to")
+    count = 0
+    with get_app().engine.connect() as connection, _output(out) as handle:
+        rows = ledger.export_entries(connection, start.date(), end.date(), campaign)
+        if fmt == "csv":
+            writer = csv.DictWriter(handle, fieldnames=ledger.EXPORT_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        else:
+            # A JSON array written one object per line, so memory does not grow with it.
+            handle.write("[")
+            for row in rows:
+                handle.write(("\n" if count == 0 else ",\n") + json.dumps(row, ensure_ascii=False))
+                count += 1
+            handle.write("\n]\n")
+    if out is not None:
+        console.print(f"exported {count:,} entries to {out}", markup=False)
+
+
+@app.command("balances")
+def balances(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Balances per campaign (budget, reserved, outstanding, spent, funded) and funding."""
+    with get_app().engine.connect() as connection:
+        campaigns = ledger.campaign_balances(connection)
+        funding = [b for b in ledger.balances(connection) if b.kind == "funding"]
+    columns = ("budget", "reserved", "outstanding", "spent", "funded")
+    if as_json:
+        document = {
+            "campaigns": [
+                {
+                    "campaign_id": c.campaign_id,
+                    "currency": c.currency,
+                    **{name: format_minor_units(getattr(c, name), c.currency) for name in columns},
+                }
+                for c in campaigns.values()
+            ],
+            "funding": [
+                {"account": b.account, "currency": b.currency, "balance": b.amount} for b in funding
+            ],
+        }
+        typer.echo(json.dumps(document, indent=2))
+        return
+    if not campaigns:
+        console.print("the ledger is empty")
+        return
+    table = Table(title="Ledger balances per campaign")
+    table.add_column("campaign")
+    table.add_column("currency")
+    for name in columns:
+        table.add_column(name, justify="right")
+    for c in campaigns.values():
+        amounts = (format_minor_units(getattr(c, name), c.currency) for name in columns)
+        table.add_row(c.campaign_id, c.currency, *amounts)
+    console.print(table)
+    for b in funding:
+        # The funding account goes negative by what it handed out: show it as funds given.
+        console.print(f"{b.account}: {b.amount} {b.currency}", markup=False)
+
+
+@app.command("verify")
+def verify() -> None:
+    """Check every transaction balances, the hash chain is intact, and no campaign has
+    committed more than it was funded. Exit 1 naming the first broken transaction."""
+    with get_app().engine.connect() as connection:
+        result = ledger.verify(connection)
+    if result.ok:
+        console.print(
+            f"ledger OK: {result.transactions:,} transactions, {result.entries:,} entries, "
+            f"{result.campaigns:,} campaigns; head hash {result.head_hash}",
+            markup=False,
+        )
+        return
+    for problem in result.problems:
+        err_console.print(f"ledger BROKEN: {problem}", markup=False, soft_wrap=True)
+    raise typer.Exit(1)
