@@ -150,7 +150,9 @@ class FakeSendGrid:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         # Join handler threads on close, so no thread outlives the test.
         self._server.daemon_threads = False
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
