@@ -122,6 +122,7 @@ def verify() -> None:
             f"ledger OK: {result.transactions:,} transactions, {result.entries:,} entries, "
             f"{result.campaigns:,} campaigns; head hash {result.head_hash}",
             markup=False,
+            soft_wrap=True,
         )
         return
     for problem in result.problems:
