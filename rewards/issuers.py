@@ -212,7 +212,9 @@ class LocalIssuer:
 
 def issued_from_row(row: sa.Row[Any]) -> IssuedReward:
     m = row._mapping
-    amount = Money(m["amount_minor"], m["currency"]) if m["amount_minor"] is not None else None
+    # A percent discount has no face value; its row keeps the cost estimate for its currency.
+    has_amount = m["amount_minor"] is not None and m["percent_off"] is None
+    amount = Money(m["amount_minor"], m["currency"]) if has_amount else None
     expires = datetime.fromtimestamp(m["expires_at"], UTC) if m["expires_at"] else None
     return IssuedReward(
         provider=m["provider"],
