@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parseaddr
+from functools import lru_cache
 from urllib.parse import quote
 
 from delivery.render import RenderedEmail
@@ -79,13 +80,27 @@ def refuse_line_breaks(what: str, value: str) -> str:
     return value
 
 
+_BARE_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+")
+
+
+@lru_cache(maxsize=64)  # the From address is the same on every email of a run
 def parse_address(what: str, text: str) -> Address:
     """``"Name <a@b.example>"`` or ``a@b.example`` → ``Address``; refuse anything else."""
     refuse_line_breaks(what, text)
+    if _BARE_ADDRESS.fullmatch(text):  # the common case, without the full RFC 5322 parser
+        return Address(email=text)
     name, email = parseaddr(text)
     if not email or email.count("@") != 1 or " " in email:
         raise MessageError(f"{what} is not an email address: {text!r}")
     return Address(email=email, name=name or None)
+
+
+def _recipient_address(to_email: str) -> Address:
+    refuse_line_breaks("the recipient's email address", to_email)
+    if _BARE_ADDRESS.fullmatch(to_email):
+        return Address(email=to_email)
+    # Not cached: one entry per member would only grow.
+    return parse_address.__wrapped__("the recipient's email address", to_email)
 
 
 def _domain(address: Address) -> str:
@@ -133,10 +148,9 @@ def build_message(
     """The message for one action; ``HeaderInjectionError``/``MessageError`` when a header
     value is unsafe or an address unusable."""
     sender = parse_address("the From address (NUDGEFLOW_EMAIL__FROM_ADDRESS)", from_address)
-    refuse_line_breaks("the recipient's email address", to_email)
     if to_name is not None:
         refuse_line_breaks("the recipient's name", to_name)
-    recipient = parse_address("the recipient's email address", to_email)
+    recipient = _recipient_address(to_email)
     recipient = Address(recipient.email, to_name or None)
     subject = refuse_line_breaks("the subject", rendered.subject)
     custom_args = {

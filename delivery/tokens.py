@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -48,9 +49,13 @@ def _secret(signing_key: str | SecretStr) -> str:
 
 
 def _serializer(signing_key: str | SecretStr) -> URLSafeSerializer:
-    return URLSafeSerializer(
-        _secret(signing_key), salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
-    )
+    return _serializer_for(_secret(signing_key))
+
+
+@lru_cache(maxsize=8)
+def _serializer_for(secret: str) -> URLSafeSerializer:
+    # Built once per key: a nightly run signs one token per email.
+    return URLSafeSerializer(secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def make_unsubscribe_token(signing_key: str | SecretStr, member_id: str, campaign_id: str) -> str:
