@@ -32,13 +32,28 @@ def _root(
 def _register() -> None:
     # Imported here so that `nudgeflow --version` stays fast and each command module
     # stays independent of the others.
-    from cli import db, demo, email, events, ledger, members, plan, profiles, run, validate
+    from cli import (
+        db,
+        demo,
+        email,
+        events,
+        ledger,
+        members,
+        plan,
+        profiles,
+        rewards,
+        run,
+        validate,
+    )
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="members")
     members.app.command("show")(profiles.show_member)
     app.add_typer(events.app, name="events")
     app.add_typer(ledger.app, name="ledger")
+    ledger.app.command("reconcile")(rewards.reconcile)
+    app.add_typer(rewards.gifts_app, name="gifts")
+    app.add_typer(rewards.stripe_app, name="stripe")
     app.command("demo-data")(demo.demo_data)
     app.command("run")(run.run)
     app.command("stages")(profiles.stages)

@@ -18,6 +18,8 @@ from store.migrate import upgrade
 
 if TYPE_CHECKING:
     from delivery.senders import EmailSender
+    from rewards.issuers import RecordingIssuer
+    from rewards.stripe_issuer import StripeApi
 
 
 @dataclass
@@ -42,6 +44,19 @@ class App:
         from delivery.senders import build_sender
 
         return build_sender(self.settings)
+
+    @cached_property
+    def issuer(self) -> RecordingIssuer:
+        # Imported here: commands that issue nothing should not load the Stripe client.
+        from rewards.issuers import build_issuer
+
+        return build_issuer(self.settings, self.engine)
+
+    def stripe_api(self) -> StripeApi:
+        """A Stripe client with our retries and rate limit (sync, reconcile); close it."""
+        from rewards.stripe_issuer import StripeApi
+
+        return StripeApi.from_settings(self.settings.stripe)
 
 
 def build_app(settings: AppSettings | None = None) -> App:
