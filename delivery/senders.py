@@ -65,7 +65,13 @@ class SendError(DeliveryError):
 
 
 class RetriesExhausted(SendError):
-    """A transient failure (429, 5xx, timeout, dropped connection) outlasted every retry."""
+    """A transient failure (429, 5xx, a failed connection) outlasted every retry."""
+
+
+class OutcomeUnknown(DeliveryError):
+    """The request reached SendGrid but its answer was lost (a read timeout, a reset or a
+    cut-off response): the email may have been accepted. SendGrid has no idempotency key,
+    so this is never retried; the dispatcher records the action as ``unknown``."""
 
 
 class DeliveryAuthError(DeliveryError):
@@ -193,11 +199,13 @@ def _error_detail(exc: HTTPError) -> str:
 class SendGridSender:
     """SendGrid v3 mail send through the official client, with retries.
 
-    Transient failures (429, 5xx, timeouts, dropped connections) are retried up to
-    ``max_attempts`` in all, waiting until ``X-RateLimit-Reset`` (or ``Retry-After``) on 429
-    and doubling from ``backoff`` seconds otherwise, never longer than ``max_wait``.
-    A timeout or dropped connection can hide a send SendGrid did accept; retrying it can
-    deliver the email twice, which we prefer to failing a reward email that was never sent.
+    Email is sent at most once (DESIGN.md §7). Failures that prove SendGrid did not take
+    the email are retried up to ``max_attempts`` in all: 429, 5xx, and failures while
+    connecting or sending the request (refused, unreachable, connect timeout), waiting until
+    ``X-RateLimit-Reset`` (or ``Retry-After``) on 429 and doubling from ``backoff`` seconds
+    otherwise, never longer than ``max_wait``. Once the request is out, a timeout or a
+    dropped connection can hide an accepted send: that raises ``OutcomeUnknown`` instead of
+    a retry that could deliver the email twice.
     """
 
     def __init__(
@@ -267,13 +275,17 @@ class SendGridSender:
                     raise SendError(message_text, status) from None
                 problem = f"HTTP {status}: {detail}"
                 wait = self._rate_limit_wait(exc.headers, attempt)
-            except (TimeoutError, ConnectionError, urllib.error.URLError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                problem = f"{type(exc).__name__}: {reason}"
+            except urllib.error.URLError as exc:
+                # urllib wraps what fails while connecting and sending the request: SendGrid
+                # never got a whole request, so trying again cannot send the email twice.
+                problem = f"{type(exc).__name__}: {exc.reason}"
                 wait = self._rate_limit_wait(None, attempt)
-            except http.client.HTTPException as exc:  # a garbled or cut-off response
-                problem = f"{type(exc).__name__}: {exc}"
-                wait = self._rate_limit_wait(None, attempt)
+            except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+                # Raised while waiting for or reading the answer: the request was sent.
+                raise OutcomeUnknown(
+                    f"SendGrid may have accepted the email; its answer was lost "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
             else:
                 if response.status_code not in ACCEPTED:
                     raise SendError(
