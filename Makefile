@@ -33,7 +33,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nudgeflow settings audience planning store flows cli
+	$(BIN)/mypy nudgeflow settings audience planning delivery rewards store flows cli
 
 test: $(STAMP) lint
 	$(BIN)/pytest
