@@ -63,6 +63,7 @@ def main() -> None:
             ("import", "bench_import.py", ["--events", str(args.size * 10)]),
             ("refresh", "bench_refresh.py", ["--members", str(args.size)]),
             ("plan", "bench_plan.py", ["--members", str(args.size)]),
+            ("render", "bench_render.py", []),
         ):
             if not (HERE / script).exists():
                 continue
@@ -107,6 +108,10 @@ def main() -> None:
         seconds = f.get("plan_seconds", float("nan"))
         _row("plan 20 campaigns (s)", f"{seconds:.1f}", f"≤ {limit:.1f}", seconds <= limit)
         _row("  peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    if "render" in results:
+        f, rss = results["render"]
+        rate = f.get("emails_per_second", float("nan"))
+        _row("render emails/s (one core)", f"{rate:,.0f}", "≥ 5,000", rate >= 5_000)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 
