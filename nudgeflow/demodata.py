@@ -39,26 +39,15 @@ from itertools import accumulate
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from store.rows import MEMBER_COLUMNS as IMPORT_MEMBER_COLUMNS
+
 DAY = 86_400
 HOUR = 3_600
 MAX_DAYS = 36_500
 # Some members joined before the window opened (tenure), up to this many days before it.
 PRE_WINDOW_DAYS = 3 * 365
 
-MEMBER_COLUMNS = (
-    "member_id",
-    "email",
-    "first_name",
-    "last_name",
-    "joined_at",
-    "birthday",
-    "country",
-    "timezone",
-    "tags",
-    "stripe_customer_id",
-    "email_opt_in",
-    "plan",
-)
+MEMBER_COLUMNS = (*IMPORT_MEMBER_COLUMNS, "plan")  # plus one custom attribute
 EVENT_COLUMNS = ("event_id", "member_id", "type", "occurred_at", "amount", "currency", "properties")
 
 ADVOCACY_TYPES = (

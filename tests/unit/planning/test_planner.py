@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from audience.criteria import Audience
-from audience.rules import ALWAYS
 from nudgeflow.money import Money
 from planning.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
 from planning.plan import EXCLUSION_REASONS, CampaignPlan, MemberState, NightInput, PriorAction
@@ -22,28 +20,10 @@ from planning.planner import (
     occurrence_for,
     plan_night,
 )
+from tests.campaigns import make_campaign
 
 AS_OF = date(2026, 3, 10)
-BASE = Campaign(
-    id="base",
-    name="Base",
-    source="campaigns/base.yaml",
-    enabled=True,
-    priority=0,
-    audience=Audience(rule=ALWAYS),
-    trigger=Trigger("schedule"),
-    once_per_member=True,
-    cooldown_days=None,
-    holdout_percent=0.0,
-    holdout_salt="",
-    max_per_run=None,
-    reward=None,
-    budget=None,
-    template="base_email",
-    subject="Hello",
-    response_types=("email_clicked",),
-    response_within_days=7,
-)
+BASE = make_campaign("base", name="Base", template="base_email", subject="Hello")
 NO_CAPS = Policy((), 3, "nudge-fatigued", 90, "09:00", "18:00", "member")
 CAPS = replace(NO_CAPS, frequency_caps=(FrequencyCap(2, 7), FrequencyCap(4, 30)))
 CREDIT = Reward("credit", Money(500, "USD"), amount=Money(500, "USD"))

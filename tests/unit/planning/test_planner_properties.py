@@ -18,9 +18,7 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audience.criteria import Audience
 from audience.fatigue import Nudge, is_fatigued, is_resting, rest_until
-from audience.rules import ALWAYS
 from nudgeflow.money import Money
 from planning.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
 from planning.plan import (
@@ -32,6 +30,7 @@ from planning.plan import (
     PriorAction,
 )
 from planning.planner import FixedBudgets, is_held_out, plan_night
+from tests.campaigns import make_campaign
 
 DAY = 86_400
 EPOCH = date(1970, 1, 1)
@@ -90,26 +89,7 @@ class World:
 
 
 CREDIT = Reward("credit", Money(300, "USD"), amount=Money(300, "USD"))
-BASE = Campaign(
-    id="c",
-    name="c",
-    source="campaigns/c.yaml",
-    enabled=True,
-    priority=0,
-    audience=Audience(rule=ALWAYS),
-    trigger=Trigger("schedule"),
-    once_per_member=True,
-    cooldown_days=None,
-    holdout_percent=0.0,
-    holdout_salt="",
-    max_per_run=None,
-    reward=None,
-    budget=None,
-    template="t",
-    subject="s",
-    response_types=("email_clicked",),
-    response_within_days=7,
-)
+BASE = make_campaign()
 
 
 @st.composite

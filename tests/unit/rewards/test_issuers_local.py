@@ -7,11 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audience.criteria import Audience
-from audience.rules import ALWAYS
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Campaign, Reward, Trigger
+from planning.campaign import Reward
 from rewards.issuers import (
     LocalIssuer,
     RewardMember,
@@ -20,28 +18,10 @@ from rewards.issuers import (
     reward_code,
     value_text,
 )
+from tests.campaigns import make_campaign
 
 NOW = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)
-CAMPAIGN = Campaign(
-    id="loyal",
-    name="Loyal",
-    source="campaigns/loyal.yaml",
-    enabled=True,
-    priority=0,
-    audience=Audience(rule=ALWAYS),
-    trigger=Trigger("schedule"),
-    once_per_member=True,
-    cooldown_days=None,
-    holdout_percent=0.0,
-    holdout_salt="",
-    max_per_run=None,
-    reward=None,
-    budget=None,
-    template="t",
-    subject="s",
-    response_types=("email_clicked",),
-    response_within_days=7,
-)
+CAMPAIGN = make_campaign("loyal", name="Loyal")
 PERCENT = Reward("discount", Money(900, "USD"), percent_off=15, expires_in_days=30)
 CREDIT = Reward("credit", Money(2500, "USD"), amount=Money(2500, "USD"))
 MEMBER = RewardMember(member_pk=1, member_id="m1")
