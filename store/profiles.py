@@ -58,13 +58,17 @@ def _score(scoring: Scoring, as_of_end: int) -> ColumnElement[Any]:
     return func.sum(points * func.power(0.5, age_in_half_lives))
 
 
-def _quintile(has_purchase: ColumnElement[bool], *order: Any) -> ColumnElement[Any]:
-    # Members who never bought get no RFM scores rather than the lowest ones; ties are broken
-    # by member id so a re-run ranks everyone identically.
+def _quintile(has_purchase: ColumnElement[bool], value: Any, key: Any) -> ColumnElement[Any]:
+    # Members who never bought get no RFM scores rather than the lowest ones. Ties are
+    # broken by the member's key (an integer: cheaper to sort than member_id), so a re-run
+    # ranks everyone identically.
     return case(
         (
             has_purchase,
-            func.ntile(5).over(partition_by=case((has_purchase, 1), else_=0), order_by=order),
+            func.ntile(5).over(
+                partition_by=case((has_purchase, 1), else_=0),
+                order_by=(value, key),
+            ),
         )
     )
 
@@ -105,9 +109,9 @@ def _profile_select(lifecycle: Lifecycle, as_of: date, as_of_end: int, currency:
     has_purchase = base.c.last_purchase_at.is_not(None)
     ranked = select(
         base,
-        _quintile(has_purchase, base.c.last_purchase_at, base.c.member_id).label("r"),
-        _quintile(has_purchase, base.c.frequency, base.c.member_id).label("f"),
-        _quintile(has_purchase, base.c.monetary_minor, base.c.member_id).label("m"),
+        _quintile(has_purchase, base.c.last_purchase_at, base.c.member_pk).label("r"),
+        _quintile(has_purchase, base.c.frequency, base.c.member_pk).label("f"),
+        _quintile(has_purchase, base.c.monetary_minor, base.c.member_pk).label("m"),
     ).subquery("ranked")
 
     segment_whens = []
@@ -159,14 +163,32 @@ _PROFILE_COLUMNS = [
 ]
 
 
-def _update_stage_history(connection: Connection, as_of: date) -> bool:
-    """Close the stages members left on ``as_of`` and open the ones they entered."""
+def _rewind_stage_history(connection: Connection, as_of: date) -> bool:
+    """Forget what earlier runs of this date (or of later dates) recorded; return whether
+    this is the first refresh of the database (no history left at all)."""
     h = stage_history
-    # Rewind: forget what earlier runs of this date (or of later dates) recorded.
     connection.execute(delete(h).where(h.c.entered_on >= as_of))
     connection.execute(update(h).where(h.c.left_on >= as_of).values(left_on=None))
-    initial = connection.execute(select(h.c.id).limit(1)).first() is None
+    return connection.execute(select(h.c.id).limit(1)).first() is None
 
+
+def _with_stage_entry(profile: Any, as_of: date) -> Any:
+    """The profile rows plus ``stage_entered_on``: the open history row's date when the
+    member stays in its stage, else ``as_of`` (the history rows follow in a moment)."""
+    rows = profile.subquery("profile")
+    h = stage_history
+    current = rows.outerjoin(h, (h.c.member_pk == rows.c.member_pk) & h.c.left_on.is_(None))
+    entered = case(
+        (rows.c.stage.is_(None), None),
+        (h.c.stage == rows.c.stage, h.c.entered_on),
+        else_=literal(as_of, Date),
+    )
+    return select(*(rows.c[name] for name in _PROFILE_COLUMNS), entered).select_from(current)
+
+
+def _close_and_open_stages(connection: Connection, as_of: date, initial: bool) -> None:
+    """Close the stages members left on ``as_of`` and open the ones they entered."""
+    h = stage_history
     changed = exists().where(
         profiles.c.member_pk == h.c.member_pk, profiles.c.stage.is_distinct_from(h.c.stage)
     )
@@ -183,15 +205,6 @@ def _update_stage_history(connection: Connection, as_of: date) -> bool:
             ).where(profiles.c.stage.is_not(None), ~still_open),
         )
     )
-    entered = (
-        select(h.c.entered_on)
-        .where(h.c.member_pk == profiles.c.member_pk, h.c.left_on.is_(None))
-        .scalar_subquery()
-    )
-    connection.execute(
-        update(profiles).where(profiles.c.stage.is_not(None)).values(stage_entered_on=entered)
-    )
-    return initial
 
 
 def refresh_profiles(
@@ -202,13 +215,15 @@ def refresh_profiles(
     ``as_of_end`` is that instant in epoch seconds (the caller knows the time zone). Runs in
     the caller's transaction.
     """
+    initial = _rewind_stage_history(connection, as_of)
     connection.execute(delete(profiles))
+    profile = _profile_select(lifecycle, as_of, as_of_end, currency)
     connection.execute(
         insert(profiles).from_select(
-            _PROFILE_COLUMNS, _profile_select(lifecycle, as_of, as_of_end, currency)
+            [*_PROFILE_COLUMNS, "stage_entered_on"], _with_stage_entry(profile, as_of)
         )
     )
-    initial = _update_stage_history(connection, as_of)
+    _close_and_open_stages(connection, as_of, initial)
     count = connection.execute(select(func.count()).select_from(profiles)).scalar_one()
     return RefreshResult(as_of, count, initial)
 
