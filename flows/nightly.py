@@ -1,9 +1,10 @@
-"""The ``nightly`` flow: refresh every profile for a business date, plan and store the
-night's actions, update fatigue tags (later issues add dispatch); and ``backfill``, which
+"""The ``nightly`` flow: refresh every profile for a business date, bring the reward ledger
+up to date (funding, Stripe redemptions, expiry), plan and store the night's actions, update
+fatigue tags (dispatch comes with a later issue); and ``backfill``, which
 runs many nights in date order in one process, so each night sees the actions of the ones
 before it.
 
-Each task works on the whole night in one transaction: Prefect sees three tasks per night,
+Each task works on the whole night in one transaction: Prefect sees four tasks per night,
 never one per member.
 """
 
@@ -38,6 +39,41 @@ def refresh_profiles_task(as_of: date) -> dict[str, Any]:
         supersede_later_runs(connection, as_of)
     get_run_logger().info("refreshed %d profiles as of %s", result.members, as_of)
     return {"members": result.members, "initial": result.initial}
+
+
+@task(name="sync-rewards", cache_policy=NO_CACHE)
+def sync_rewards_task(as_of: date) -> dict[str, int]:
+    """Bring the ledger up to date before planning: fund budgets from the campaign files,
+    record Stripe redemptions (when Stripe is the provider), release expired rewards."""
+    from rewards.stripe_sync import expire_overdue, sync_stripe
+    from store.ledger import ledger_transaction, sync_funding
+
+    app = get_app()
+    campaign_set = load_campaign_set(app.settings.campaigns_dir)
+    with ledger_transaction(app.engine) as connection:
+        funding = sync_funding(connection, campaign_set.campaigns, as_of, app.zone)
+    redeemed = 0
+    problems: list[str] = []
+    if app.settings.rewards.provider == "stripe":
+        api = app.stripe_api()
+        try:
+            synced = sync_stripe(app.engine, api, app.zone)
+        finally:
+            api.close()
+        redeemed, problems = synced.redeemed, list(synced.problems)
+    with ledger_transaction(app.engine) as connection:
+        expired, expiry_problems = expire_overdue(connection, day_end(as_of, app.zone), day=as_of)
+    logger = get_run_logger()
+    for problem in problems + expiry_problems:
+        logger.warning("rewards: %s", problem)
+    logger.info(
+        "rewards as of %s: %d funding changes, %d redemptions, %d expired",
+        as_of,
+        len(funding),
+        redeemed,
+        len(expired),
+    )
+    return {"funding_changes": len(funding), "redeemed": redeemed, "expired": len(expired)}
 
 
 @task(name="plan-night", cache_policy=NO_CACHE)
@@ -89,11 +125,13 @@ def nightly(as_of: date) -> dict[str, Any]:
         run_id = start_run(connection, as_of, "nightly", flow_run.get_id())
     try:
         refreshed = refresh_profiles_task(as_of)
+        rewards = sync_rewards_task(as_of)
         planned = plan_night_task(as_of)
         fatigue = update_fatigue_task(as_of)
         summary = {
             **summarize_night(as_of),
             "members": refreshed["members"],
+            "rewards": rewards,
             "plan": planned,
             "fatigue": fatigue,
         }

@@ -66,6 +66,20 @@ def test_backfill_runs_each_night_in_order_and_records_runs(
     ]
     assert all(r.flow_run_id for r in rows)
 
+    # Each night funded the budgeted campaigns from their files, once, and the ledger holds.
+    from store.ledger import balances, verify
+
+    assert [n["rewards"]["funding_changes"] > 0 for n in nights] == [True, False, False]
+    assert again["rewards"] == {"funding_changes": 0, "redeemed": 0, "expired": 0}
+    with engine.connect() as connection:
+        assert verify(connection).ok
+        budgets = {
+            b.campaign_id: b.amount_minor
+            for b in balances(connection)
+            if b.kind == "budget" and b.campaign_id
+        }
+    assert budgets["loyalist-discount"] > 0
+
 
 CAMPAIGNS = {
     "thanks.yaml": """
