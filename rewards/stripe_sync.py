@@ -209,6 +209,7 @@ def sync_stripe(
         since, _last = get_cursor(connection, CURSOR)
     result = SyncResult(cursor=since)
     last_id: str | None = None
+    held = False  # the cursor stops before the first event that could not be recorded
     for event in _events_since(api, since):
         result.events += 1
         obj = event.get("data", {}).get("object") or {}
@@ -218,8 +219,13 @@ def sync_stripe(
             redeemed, problems = _redeem(engine, event, obj, zone, now)
             result.redeemed += redeemed
             result.problems.extend(problems)
-        result.cursor = max(result.cursor, int(event["created"]))
-        last_id = str(event["id"])
+            # Keep the event in reach of the next sync instead of losing its redemption:
+            # later events are still processed (recording them is idempotent) and are
+            # simply read again next time.
+            held = held or bool(problems)
+        if not held:
+            result.cursor = max(result.cursor, int(event["created"]))
+            last_id = str(event["id"])
     if last_id is not None:
         with engine.begin() as connection:
             set_cursor(connection, CURSOR, result.cursor, last_id, now)

@@ -181,12 +181,30 @@ def test_a_redemption_without_a_reservation_is_reported(
     issued = recording.issue(action(1), CAMPAIGN, replace(PERCENT), member)
     discount = fake.apply_promotion_code(issued.provider_ref)
     fake.pay_invoice("cus_m1", {discount["id"]: 500})
+    # A good redemption an hour later: the cursor must not jump past the refused one for it.
+    later = int(NOW.timestamp()) + 3600
+    fine = issue(engine, api, member, 2)
+    second = fake.apply_promotion_code(fine.provider_ref, created=later)
+    fake.pay_invoice("cus_m1", {second["id"]: 700}, created=later + 5)
     result = sync_stripe(engine, api, UTC_ZONE)
-    assert result.redeemed == 0
+    assert result.redeemed == 1
     assert [p for p in result.problems if "no reservation" in p]
     with engine.connect() as connection:
-        state = connection.execute(sa.select(rewards.c.state)).scalar_one()
+        state = connection.execute(
+            sa.select(rewards.c.state).where(rewards.c.action_id == action(1))
+        ).scalar_one()
     assert state == "issued"  # rolled back with the ledger posting: a later sync can retry
+
+    # The cursor stayed before the refused event: once the reservation exists (the operator
+    # fixed it), the next sync records the redemption instead of having skipped it.
+    with ledger.ledger_transaction(engine) as connection:
+        ledger.reserve(
+            connection, action(1), CAMPAIGN.id, PERCENT.cost, None, TODAY, fund_shortfall=True
+        )
+        ledger.issue(connection, action(1), issued.provider_ref)
+    retried = sync_stripe(engine, api, UTC_ZONE)
+    assert (retried.redeemed, retried.problems) == (1, [])
+    assert ledger_kinds(engine, action(1)) == ["issue", "redeem", "reserve"]
 
 
 def test_sync_records_money_in_the_invoice_currency(
