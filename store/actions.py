@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from nudgeflow.errors import StoreError
 from nudgeflow.timeutil import SECONDS_PER_DAY
 from planning.campaign import Campaign
 from planning.campaign_files import CampaignSet
@@ -66,7 +67,7 @@ def _insert(connection: Connection) -> Insert:
         return postgresql.insert(actions).on_conflict_do_nothing()
     if connection.dialect.name == "sqlite":
         return sqlite.insert(actions).on_conflict_do_nothing()
-    raise NotImplementedError(f"store_plan does not support {connection.dialect.name}")
+    raise StoreError(f"unsupported database {connection.dialect.name!r}: use SQLite or PostgreSQL")
 
 
 def _rows(

@@ -269,7 +269,8 @@ def test_deactivate_withdraws_codes_and_reverses_credits(
     assert len(ours(fake, action(2))) == 2  # the credit and its one reversal
 
 
-def _member(engine: sa.Engine) -> RewardMember:
+def insert_member(engine: sa.Engine) -> RewardMember:
+    """Member m1 (Stripe customer cus_m1) in the database, as the issuers see it."""
     stamp = datetime(2026, 1, 1)
     with engine.begin() as connection:
         pk = connection.execute(
@@ -289,7 +290,7 @@ def _member(engine: sa.Engine) -> RewardMember:
 def test_recording_issuer_stores_the_reward_and_answers_from_it(
     engine: sa.Engine, fake: StripeFake, issuer: StripeIssuer
 ) -> None:
-    member = _member(engine)
+    member = insert_member(engine)
     recording = RecordingIssuer(engine, {"discount": issuer, "credit": issuer})
     issued = recording.issue(action(1), CAMPAIGN, PERCENT, member)
     calls = len(fake.requests)

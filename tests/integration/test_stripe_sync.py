@@ -18,9 +18,9 @@ from rewards.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
 from store import ledger
 from store.ledger_tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards
-from store.schema import events, members
+from store.schema import events
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.test_stripe_issuer import NOW, action, make_api
+from tests.integration.test_stripe_issuer import NOW, action, insert_member, make_api
 from tests.unit.rewards.test_issuers_local import CAMPAIGN, CREDIT, PERCENT
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -43,20 +43,7 @@ def api(fake: StripeFake) -> Iterator[StripeApi]:
 
 @pytest.fixture
 def member(engine: sa.Engine) -> RewardMember:
-    stamp = datetime(2026, 1, 1)
-    with engine.begin() as connection:
-        pk = connection.execute(
-            sa.insert(members).values(
-                member_id="m1",
-                email="m1@example.com",
-                stripe_customer_id="cus_m1",
-                email_opt_in=True,
-                row_hash="x",
-                created_at=stamp,
-                updated_at=stamp,
-            )
-        ).inserted_primary_key[0]
-    return RewardMember(member_pk=pk, member_id="m1", stripe_customer_id="cus_m1")
+    return insert_member(engine)
 
 
 def issue(engine: sa.Engine, api: StripeApi, member: RewardMember, n: int, reward=PERCENT):  # type: ignore[no-untyped-def]
