@@ -1,18 +1,30 @@
-"""The one exception tree of nudgeflow.
+"""The one exception tree of nudgeflow (subclasses live next to the code that raises them).
 
 ::
 
-    NudgeflowError                      anything nudgeflow raises on purpose
-    ├── SettingsError                   a bad NUDGEFLOW_* variable or .env line
-    ├── CampaignFileError               a bad campaign, lifecycle or policy file (all problems)
-    ├── ImportFileError                 an import file that cannot be read (encoding, columns)
-    ├── StoreError                      the database is unreachable or not migrated
-    ├── NotFoundError                   a member, campaign or run that does not exist
-    ├── DeliveryError                   email rendering or sending failed
-    └── RewardError                     a reward could not be issued
+    NudgeflowError                    anything nudgeflow raises on purpose
+    ├── SettingsError                 a bad NUDGEFLOW_* variable or .env line
+    ├── CampaignFileError             bad campaign, lifecycle or policy files (all problems)
+    ├── ImportFileError               an import file that cannot be read (encoding, columns)
+    ├── StoreError                    the database is unreachable, unsupported or not migrated
+    ├── NotFoundError                 a member, campaign or run that does not exist
+    ├── DeliveryError                 email could not be rendered or sent
+    │   ├── TemplateRenderError       delivery.render: a template fails (file, line, reason)
+    │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address
+    │   ├── MessageError              delivery.message: a message SendGrid would refuse
+    │   ├── BadTokenError             delivery.tokens: a tampered or foreign unsubscribe token
+    │   ├── SendError                 delivery.senders: refused for good (carries the status)
+    │   │   └── RetriesExhausted      429/5xx/connection failures outlasted every retry
+    │   ├── OutcomeUnknown            the request went out, the answer was lost: never resent
+    │   └── DeliveryAuthError         401/403: stop the whole dispatch
+    └── RewardError                   a reward could not be issued or moved in the ledger
+        ├── TransientRewardError      rewards.issuers: retries ran out; a later run may succeed
+        └── InvalidInvite             rewards.invites: a bad or expired VIP invite link
 
 User errors (settings, files, rows, unknown ids) are reported by the CLI as one line per
-problem with a non-zero exit; they never print a traceback.
+problem with a non-zero exit; they never print a traceback. A bad import *row* is not an
+exception to the user: ``store.rows.RowError`` is caught per row and written to the rejects
+file.
 """
 
 from __future__ import annotations
