@@ -21,7 +21,7 @@ before issue, issue after void, …) raise ``RewardError``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -325,6 +325,46 @@ def reserve(
     return True
 
 
+def _move(
+    connection: Connection,
+    kind: str,
+    action_id: str,
+    allowed: tuple[str, ...],
+    entries: Callable[[str, Money, str], Sequence[Entry]],
+    memo: Callable[[Money], str],
+    *,
+    provider_ref: str | None = None,
+    business_date: date | None,
+    now: datetime | None,
+) -> bool:
+    """Post one step of a reserved action's life (issue, redeem, expire, void).
+
+    Idempotent per (kind, action): True when posted now, False when it already was. The
+    action must have been reserved and be in one of the ``allowed`` states; ``entries``
+    gets the campaign, the reserved estimate and the current state.
+    """
+    _lock(connection)
+    history = _history(connection, action_id)
+    if kind in history.posted:
+        return False
+    reserved, estimate = history.require_reserved()
+    if history.state not in allowed:
+        raise RewardError(f"action {action_id}: cannot {kind} a reward that is {history.state}")
+    _append(
+        connection,
+        kind,
+        reserved.campaign_id,
+        entries(reserved.campaign_id, estimate, history.state),
+        business_date=_today(business_date),
+        memo=memo(estimate),
+        action_id=action_id,
+        member_ref=reserved.member_ref,
+        provider_ref=provider_ref,
+        now=now,
+    )
+    return True
+
+
 def issue(
     connection: Connection,
     action_id: str,
@@ -335,26 +375,17 @@ def issue(
 ) -> bool:
     """The reward exists at the provider: reserved → outstanding. True when posted now,
     False when it already was."""
-    _lock(connection)
-    history = _history(connection, action_id)
-    if "issue" in history.posted:
-        return False
-    reserved, estimate = history.require_reserved()
-    if history.state != "reserved":
-        raise RewardError(f"action {action_id}: cannot issue a reward that is {history.state}")
-    _append(
+    return _move(
         connection,
         "issue",
-        reserved.campaign_id,
-        postings.issue(reserved.campaign_id, estimate),
-        business_date=_today(business_date),
-        memo=f"issued {estimate} reward for action {action_id}",
-        action_id=action_id,
-        member_ref=reserved.member_ref,
+        action_id,
+        ("reserved",),
+        lambda campaign, estimate, _state: postings.issue(campaign, estimate),
+        lambda estimate: f"issued {estimate} reward for action {action_id}",
         provider_ref=provider_ref,
+        business_date=business_date,
         now=now,
     )
-    return True
 
 
 def redeem(
@@ -370,36 +401,28 @@ def redeem(
     held beyond it returns to the budget; an overrun above the estimate is taken from the
     budget. A redemption reported after the reward was expired takes the whole actual cost
     from the budget (the expiry had already released the estimate)."""
-    _lock(connection)
-    history = _history(connection, action_id)
-    if "redeem" in history.posted:
-        return False
-    reserved, estimate = history.require_reserved()
-    campaign_id = reserved.campaign_id
-    if history.state == "outstanding":
-        entries = postings.redeem(campaign_id, estimate, actual)
-    elif history.state == "expired":
+
+    def entries(campaign: str, estimate: Money, state: str) -> Sequence[Entry]:
+        if state == "outstanding":
+            return postings.redeem(campaign, estimate, actual)
         if actual.currency != estimate.currency:
             raise RewardError(
                 f"action {action_id}: redeemed in {actual.currency}, reserved in "
                 f"{estimate.currency}"
             )
-        entries = postings.late_redeem(campaign_id, actual)
-    else:
-        raise RewardError(f"action {action_id}: cannot redeem a reward that is {history.state}")
-    _append(
+        return postings.late_redeem(campaign, actual)
+
+    return _move(
         connection,
         "redeem",
-        campaign_id,
+        action_id,
+        ("outstanding", "expired"),
         entries,
-        business_date=_today(business_date),
-        memo=f"redeemed for {actual} (reserved {estimate}) by action {action_id}",
-        action_id=action_id,
-        member_ref=reserved.member_ref,
+        lambda estimate: f"redeemed for {actual} (reserved {estimate}) by action {action_id}",
         provider_ref=provider_ref,
+        business_date=business_date,
         now=now,
     )
-    return True
 
 
 def expire(
@@ -410,25 +433,16 @@ def expire(
     now: datetime | None = None,
 ) -> bool:
     """The reward expired unused: outstanding → budget."""
-    _lock(connection)
-    history = _history(connection, action_id)
-    if "expire" in history.posted:
-        return False
-    reserved, estimate = history.require_reserved()
-    if history.state != "outstanding":
-        raise RewardError(f"action {action_id}: cannot expire a reward that is {history.state}")
-    _append(
+    return _move(
         connection,
         "expire",
-        reserved.campaign_id,
-        postings.expire(reserved.campaign_id, estimate),
-        business_date=_today(business_date),
-        memo=f"expired unredeemed: {estimate} back to budget (action {action_id})",
-        action_id=action_id,
-        member_ref=reserved.member_ref,
+        action_id,
+        ("outstanding",),
+        lambda campaign, estimate, _state: postings.expire(campaign, estimate),
+        lambda estimate: f"expired unredeemed: {estimate} back to budget (action {action_id})",
+        business_date=business_date,
         now=now,
     )
-    return True
 
 
 def void(
@@ -440,25 +454,18 @@ def void(
     now: datetime | None = None,
 ) -> bool:
     """The action failed or was cancelled: reserved (or outstanding) → budget."""
-    _lock(connection)
-    history = _history(connection, action_id)
-    if "void" in history.posted:
-        return False
-    reserved, estimate = history.require_reserved()
-    if history.state not in ("reserved", "outstanding"):
-        raise RewardError(f"action {action_id}: cannot void a reward that is {history.state}")
-    _append(
+    return _move(
         connection,
         "void",
-        reserved.campaign_id,
-        postings.void(reserved.campaign_id, estimate, issued=history.state == "outstanding"),
-        business_date=_today(business_date),
-        memo=f"void: {reason}",
-        action_id=action_id,
-        member_ref=reserved.member_ref,
+        action_id,
+        ("reserved", "outstanding"),
+        lambda campaign, estimate, state: postings.void(
+            campaign, estimate, issued=state == "outstanding"
+        ),
+        lambda _estimate: f"void: {reason}",
+        business_date=business_date,
         now=now,
     )
-    return True
 
 
 # --- balances and funding ---------------------------------------------------------------
