@@ -17,40 +17,22 @@ from delivery.render import (
     sample_context,
 )
 from planning.campaign_files import load_campaign_set
+from tests.unit.delivery.templating import render_context, write_templates
 
 ROOT = Path(__file__).resolve().parents[3]
 LAYOUT_HTML = (
     "<html><body>{% block content %}{% endblock %}\n"
     '<a href="{{ links.unsubscribe }}">Unsubscribe</a></body></html>\n'
 )
-LAYOUT_TEXT = "{% block content %}{% endblock %}\nUnsubscribe: {{ links.unsubscribe }}\n"
 
 
-def _templates(tmp_path: Path, html: str, text: str = "Hi {{ member.first_name }}\n") -> Path:
-    (tmp_path / "_layout.html.j2").write_text(LAYOUT_HTML)
-    (tmp_path / "_layout.txt.j2").write_text(LAYOUT_TEXT)
-    (tmp_path / "hello.html.j2").write_text(
-        '{% extends "_layout.html.j2" %}{% block content %}' + html + "{% endblock %}"
-    )
-    (tmp_path / "hello.txt.j2").write_text(
-        '{% extends "_layout.txt.j2" %}{% block content %}' + text + "{% endblock %}"
-    )
-    return tmp_path
-
-
-def _context(**member: object) -> dict[str, object]:
-    return {
-        "member": {"first_name": "Ada", "email": "ada@example.com", **member},
-        "campaign": {"id": "hello", "name": "Hello"},
-        "reward": None,
-        "links": {"unsubscribe": "https://x.test/u/1", "preferences": "https://x.test/p/1"},
-        "now": date(2026, 11, 21),
-    }
+def _write(folder: Path, html: str) -> Path:
+    return write_templates(folder, html, layout_html=LAYOUT_HTML)
 
 
 def test_renders_subject_html_and_text(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>Hi {{ member.first_name }}</p>")
-    email = render_email(templates, "hello", "Hello {{ member.first_name }}", _context())
+    templates = _write(tmp_path, "<p>Hi {{ member.first_name }}</p>")
+    email = render_email(templates, "hello", "Hello {{ member.first_name }}", render_context())
     assert email == RenderedEmail(
         subject="Hello Ada",
         html='<html><body><p>Hi Ada</p><a href="https://x.test/u/1">Unsubscribe</a></body></html>\n',
@@ -59,10 +41,10 @@ def test_renders_subject_html_and_text(tmp_path: Path) -> None:
 
 
 def test_member_data_is_escaped_in_html_and_plain_in_text(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>Hi {{ member.first_name }}</p>")
+    templates = _write(tmp_path, "<p>Hi {{ member.first_name }}</p>")
     name = '<script>alert("x")</script> & Co'
     email = render_email(
-        templates, "hello", "Hi {{ member.first_name }}", _context(first_name=name)
+        templates, "hello", "Hi {{ member.first_name }}", render_context(first_name=name)
     )
     assert "<p>Hi &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co</p>" in email.html
     assert "<script>" not in email.html
@@ -71,9 +53,9 @@ def test_member_data_is_escaped_in_html_and_plain_in_text(tmp_path: Path) -> Non
 
 
 def test_a_typo_fails_with_the_template_and_line(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>Hi</p>\n<p>{{ member.frist_name }}</p>")
+    templates = _write(tmp_path, "<p>Hi</p>\n<p>{{ member.frist_name }}</p>")
     with pytest.raises(TemplateRenderError) as caught:
-        render_email(templates, "hello", "Hello", _context())
+        render_email(templates, "hello", "Hello", render_context())
     assert caught.value.reason == "undefined"
     assert caught.value.path == str(templates / "hello.html.j2")
     assert caught.value.line == 2
@@ -81,9 +63,9 @@ def test_a_typo_fails_with_the_template_and_line(tmp_path: Path) -> None:
 
 
 def test_a_typo_in_the_subject_fails(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>Hi</p>")
+    templates = _write(tmp_path, "<p>Hi</p>")
     with pytest.raises(TemplateRenderError) as caught:
-        render_email(templates, "hello", "Hi {{ membr.first_name }}", _context())
+        render_email(templates, "hello", "Hi {{ membr.first_name }}", render_context())
     assert caught.value.reason == "undefined"
     assert "'membr' is undefined" in caught.value.detail
 
@@ -100,26 +82,28 @@ def test_a_typo_in_the_subject_fails(tmp_path: Path) -> None:
     ],
 )
 def test_sandbox_escapes_are_refused(tmp_path: Path, expression: str) -> None:
-    templates = _templates(tmp_path, "<p>{{ " + expression + " }}</p>")
+    templates = _write(tmp_path, "<p>{{ " + expression + " }}</p>")
     with pytest.raises(TemplateRenderError) as caught:
-        render_email(templates, "hello", "Hello", _context())
+        render_email(templates, "hello", "Hello", render_context())
     assert caught.value.reason == "unsafe"
     assert caught.value.detail.startswith("refused by the sandbox: ")
 
 
 @pytest.mark.parametrize("subject", ["Hi\r\nBcc: all@example.com", "Hi {{ member.first_name }}"])
 def test_line_breaks_in_the_rendered_subject_are_refused(tmp_path: Path, subject: str) -> None:
-    templates = _templates(tmp_path, "<p>Hi</p>")
+    templates = _write(tmp_path, "<p>Hi</p>")
     with pytest.raises(TemplateRenderError) as caught:
-        render_email(templates, "hello", subject, _context(first_name="Ada\nBcc: x@example.com"))
+        render_email(
+            templates, "hello", subject, render_context(first_name="Ada\nBcc: x@example.com")
+        )
     assert caught.value.reason == "subject"
     assert caught.value.detail == "the rendered subject contains a line break"
 
 
 def test_syntax_errors_name_the_file_and_line(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>\n{{ member.first_name }</p>")
+    templates = _write(tmp_path, "<p>\n{{ member.first_name }</p>")
     with pytest.raises(TemplateRenderError) as caught:
-        render_email(templates, "hello", "Hi", _context())
+        render_email(templates, "hello", "Hi", render_context())
     assert (caught.value.reason, caught.value.line) == ("syntax", 2)
     assert caught.value.path == str(templates / "hello.html.j2")
 
@@ -128,7 +112,7 @@ def test_inspection_finds_problems_in_branches_a_sample_would_not_take(tmp_path:
     html = (
         "{% if reward %}\n{{ reward.cod }}\n{{ member.__dict__ }}{% endif %}\n{{ memberr.email }}"
     )
-    templates = _templates(tmp_path, html)
+    templates = _write(tmp_path, html)
     found = inspect_template(make_environment(templates), "hello.html.j2")
     assert [(e.reason, e.line, e.detail) for e in found] == [
         ("undefined", 2, "unknown variable 'reward.cod' (did you mean 'reward.code'?)"),

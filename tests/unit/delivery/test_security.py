@@ -16,13 +16,8 @@ from delivery.render import (
     make_environment,
     render_email,
 )
+from tests.unit.delivery.templating import render_context, write_templates
 
-LAYOUT_HTML = (
-    "<html><head><style>p { color: red }</style></head><body>"
-    "{% block content %}{% endblock %}"
-    '<a href="{{ links.unsubscribe }}">Unsubscribe</a></body></html>\n'
-)
-LAYOUT_TEXT = "{% block content %}{% endblock %}\nUnsubscribe: {{ links.unsubscribe }}\n"
 ESCAPES = [
     "{{ ''.__class__.__mro__ }}",
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
@@ -37,28 +32,6 @@ ESCAPES = [
 ]
 
 
-def _templates(tmp_path: Path, html: str, text: str = "Hi {{ member.first_name }}\n") -> Path:
-    (tmp_path / "_layout.html.j2").write_text(LAYOUT_HTML)
-    (tmp_path / "_layout.txt.j2").write_text(LAYOUT_TEXT)
-    (tmp_path / "hello.html.j2").write_text(
-        '{% extends "_layout.html.j2" %}{% block content %}' + html + "{% endblock %}"
-    )
-    (tmp_path / "hello.txt.j2").write_text(
-        '{% extends "_layout.txt.j2" %}{% block content %}' + text + "{% endblock %}"
-    )
-    return tmp_path
-
-
-def _context(**member: object) -> dict[str, object]:
-    return {
-        "member": {"first_name": "Ada", "last_name": "L", "email": "ada@example.com", **member},
-        "campaign": {"id": "hello", "name": "Hello"},
-        "reward": None,
-        "links": {"unsubscribe": "https://x.test/u/1", "preferences": "https://x.test/p/1"},
-        "now": date(2026, 11, 21),
-    }
-
-
 @pytest.mark.parametrize("escape", ESCAPES)
 def test_sandbox_escapes_are_refused_at_validate_time(tmp_path: Path, escape: str) -> None:
     env = make_environment(tmp_path)
@@ -69,23 +42,23 @@ def test_sandbox_escapes_are_refused_at_validate_time(tmp_path: Path, escape: st
 
 @pytest.mark.parametrize("escape", ESCAPES)
 def test_sandbox_escapes_fail_at_render_time_too(tmp_path: Path, escape: str) -> None:
-    templates = _templates(tmp_path, escape)
+    templates = write_templates(tmp_path, html=escape)
     with pytest.raises(TemplateRenderError) as caught:
-        EmailRenderer(templates).render("hello", "Hi", _context())
+        EmailRenderer(templates).render("hello", "Hi", render_context())
     assert caught.value.reason in {"unsafe", "undefined"}
 
 
 def test_sandbox_escape_in_a_subject_is_refused(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>hi</p>")
+    templates = write_templates(tmp_path, html="<p>hi</p>")
     with pytest.raises(TemplateRenderError) as caught:
-        render_email(templates, "hello", "{{ cycler.__init__.__globals__ }}", _context())
+        render_email(templates, "hello", "{{ cycler.__init__.__globals__ }}", render_context())
     assert caught.value.reason == "unsafe"
 
 
 def test_sandbox_cannot_mutate_the_context(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "{{ member.attributes.update({'x': 1}) }}")
+    templates = write_templates(tmp_path, html="{{ member.attributes.update({'x': 1}) }}")
     with pytest.raises(TemplateRenderError) as caught:
-        EmailRenderer(templates).render("hello", "Hi", _context(attributes={}))
+        EmailRenderer(templates).render("hello", "Hi", render_context(attributes={}))
     assert caught.value.reason == "unsafe"
 
 
@@ -93,9 +66,9 @@ HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "Co"'
 
 
 def test_member_data_is_escaped_in_html_and_plain_in_text(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>Hi {{ member.first_name }}</p>")
+    templates = write_templates(tmp_path, html="<p>Hi {{ member.first_name }}</p>")
     email = EmailRenderer(templates).render(
-        "hello", "Hi {{ member.first_name }}", _context(first_name=HOSTILE)
+        "hello", "Hi {{ member.first_name }}", render_context(first_name=HOSTILE)
     )
     assert "<script>" not in email.html
     assert "<img" not in email.html
@@ -107,10 +80,10 @@ def test_member_data_is_escaped_in_html_and_plain_in_text(tmp_path: Path) -> Non
 
 def test_css_inlining_does_not_fetch_remote_stylesheets(tmp_path: Path) -> None:
     # A refused connection would raise if css-inline tried to load it.
-    templates = _templates(
-        tmp_path, '<link rel="stylesheet" href="http://127.0.0.1:9/evil.css"><p>x</p>'
+    templates = write_templates(
+        tmp_path, html='<link rel="stylesheet" href="http://127.0.0.1:9/evil.css"><p>x</p>'
     )
-    email = EmailRenderer(templates).render("hello", "Hi", _context())
+    email = EmailRenderer(templates).render("hello", "Hi", render_context())
     assert "evil.css" not in email.html
 
 
@@ -124,8 +97,8 @@ def test_no_header_injection_through_names(field: str) -> None:
 
 
 def test_no_header_injection_through_a_rendered_subject(tmp_path: Path) -> None:
-    templates = _templates(tmp_path, "<p>hi</p>")
-    context = _context(first_name="Ada\r\nBcc: everyone@example.com")
+    templates = write_templates(tmp_path, html="<p>hi</p>")
+    context = render_context(first_name="Ada\r\nBcc: everyone@example.com")
     with pytest.raises(TemplateRenderError) as caught:
         EmailRenderer(templates).render("hello", "Hi {{ member.first_name }}", context)
     assert caught.value.reason == "subject"
