@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -178,9 +179,35 @@ actions = Table(
     Column("response_until", BigInteger, nullable=False),  # epoch s: when the window closes
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # Dispatch (migration 0005, DESIGN.md §7): why it failed or is unknown, the reward's
+    # provider id, the email's provider id (SendGrid X-Message-Id, or the outbox file), how
+    # many dispatch attempts began, and when each state was reached (naive UTC).
+    Column("reason", Text),
+    Column("reward_ref", String(200)),
+    Column("message_id", String(200)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("reserved_at", DateTime),
+    Column("issued_at", DateTime),
+    Column("sending_at", DateTime),
+    Column("sent_at", DateTime),
+    Column("finished_at", DateTime),
     UniqueConstraint("campaign_id", "member_pk", "occurrence"),
     Index("ix_actions_member_pk_as_of", "member_pk", "as_of"),
     Index("ix_actions_as_of", "as_of"),
+    Index("ix_actions_state_as_of", "state", "as_of"),
+)
+
+# One row per named lease (``nightly``): which process holds the right to run, until when
+# (migration 0005). See ``store.lease``.
+run_lease = Table(
+    "run_lease",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("as_of", Date),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
 )
 
 from store import ledger_tables as _ledger_tables  # noqa: E402,F401
