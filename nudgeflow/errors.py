@@ -8,6 +8,7 @@
     ├── ImportFileError               an import file that cannot be read (encoding, columns)
     ├── StoreError                    the database is unreachable, unsupported or not migrated
     ├── NotFoundError                 a member, campaign or run that does not exist
+    ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.render: a template fails (file, line, reason)
     │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address
@@ -30,6 +31,7 @@ file.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class NudgeflowError(Exception):
@@ -82,6 +84,41 @@ class NotFoundError(NudgeflowError):
     """A member, campaign or run named by the user does not exist."""
 
     exit_code = 1
+
+
+class RunInProgress(NudgeflowError):
+    """Another run holds the run lease of this database (``store.lease``).
+
+    ``holder`` and the naive-UTC times come from the lease row; they are all ``None`` when
+    only PostgreSQL's advisory lock shows the other run (its row was deleted by hand).
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        holder: str | None,
+        started_at: datetime | None,
+        heartbeat_at: datetime | None,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        self.holder = holder
+        self.started_at = started_at
+        self.heartbeat_at = heartbeat_at
+        self.expires_at = expires_at
+        if holder is None or started_at is None or heartbeat_at is None or expires_at is None:
+            detail = (
+                "started at an unknown time by an unknown holder: it holds the PostgreSQL"
+                " advisory lock but no lease row"
+            )
+        else:
+            ago = max(0, int((now - heartbeat_at).total_seconds()))
+            detail = (
+                f"started {started_at:%Y-%m-%d %H:%M:%S} UTC by {holder}, heartbeat {ago} s ago,"
+                f" lease expires {expires_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        super().__init__(f"another run is in progress ({detail})")
 
 
 class DeliveryError(NudgeflowError):
