@@ -23,7 +23,7 @@ from audience.criteria import ProfileFacts, explain_profile
 from audience.evaluate import explain
 from audience.facts import MemberFacts
 from cli.context import console, get_app
-from cli.render import excluded_text
+from flows.report import format_excluded
 from nudgeflow.errors import NotFoundError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date, day_end
@@ -121,7 +121,7 @@ def _print_campaign(c: CampaignPlan) -> None:
         f"selected {c.selected:,}, held out {held:,}",
         markup=False,
     )
-    console.print(f"  excluded: {excluded_text(c.excluded, every=True)}", markup=False)
+    console.print(f"  excluded: {format_excluded(c.excluded, every=True)}", markup=False)
     chosen = [a for a in c.actions if not a.holdout]
     for action in chosen[:LISTED]:
         reward = action.reward.describe() if action.reward else "no reward"

@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from cli.context import console
+from flows.report import COLUMNS, cells, format_excluded
 
 NO_STAGE = "(no stage)"
 
@@ -40,17 +41,6 @@ def print_funnel(summary: dict[str, Any], stage_order: tuple[str, ...]) -> None:
         console.print(f"  {source} → {target}: {move['members']:,}")
 
 
-def excluded_text(excluded: dict[str, int], *, every: bool = False) -> str:
-    """``consent 3 · frequency_cap 2`` (only the reasons that removed someone, unless
-    ``every``; the holdout is shown on its own)."""
-    parts = [
-        f"{reason} {count:,}"
-        for reason, count in excluded.items()
-        if reason != "holdout" and (every or count)
-    ]
-    return " · ".join(parts) or "-"
-
-
 def print_plan_summary(plan: dict[str, Any], fatigue: dict[str, int] | None = None) -> None:
     """Per campaign, in priority order: matched, selected, held out, excluded by reason."""
     campaigns = plan["campaigns"]
@@ -72,7 +62,7 @@ def print_plan_summary(plan: dict[str, Any], fatigue: dict[str, int] | None = No
                 f"{c['matched']:,}",
                 f"{c['selected']:,}",
                 f"{c['excluded']['holdout']:,}",
-                excluded_text(c["excluded"]),
+                format_excluded(c["excluded"]),
             )
         console.print(table)
     new = plan.get("new_actions")
@@ -80,3 +70,24 @@ def print_plan_summary(plan: dict[str, Any], fatigue: dict[str, int] | None = No
         console.print(f"new actions stored: {new:,}")
     if fatigue is not None:
         console.print(f"fatigue: {fatigue['tagged']:,} tagged, {fatigue['recovered']:,} recovered")
+
+
+def print_night_report(summary: dict[str, Any]) -> None:
+    """The night per campaign: what the plan matched and excluded, and what dispatch did
+    (the same figures as the run's Prefect artifacts)."""
+    report = summary.get("report") or []
+    dry = " (dry run: nothing stored, issued or sent)" if summary.get("dry_run") else ""
+    table = Table(title=f"Night {summary['as_of']}{dry}", title_justify="left")
+    table.add_column("campaign")
+    for _, title in COLUMNS:
+        table.add_column(title, justify="right")
+    table.add_column("excluded")
+    for row in report:
+        table.add_row(row["id"], *cells(row), format_excluded(row.get("excluded", {})))
+    console.print(table)
+    dispatch = summary.get("dispatch") or {}
+    if dispatch.get("recovered"):
+        console.print(
+            f"[bold]{dispatch['recovered']:,} actions[/] were left in 'sending' by a run that "
+            "stopped and are now 'unknown': `nudgeflow actions --state unknown`"
+        )

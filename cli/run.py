@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import typer
 
 from cli.context import console, get_app
-from cli.render import print_funnel, print_plan_summary
+from cli.render import print_funnel, print_night_report, print_plan_summary
 from planning.campaign_files import load_campaign_set
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
 
@@ -28,15 +28,22 @@ def run(
     end: datetime | None = typer.Option(
         None, "--to", formats=DATE, help="Last date of a backfill, inclusive."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Refresh and plan only: store, issue and send nothing."
+    ),
 ) -> None:
-    """Run the nightly flow: refresh every member's profile, plan the campaigns and store
-    the night's actions, then update fatigue tags."""
+    """Run the nightly flow: refresh every member's profile, sync rewards, plan the
+    campaigns, dispatch the night's actions (rewards and emails), update fatigue tags.
+
+    Only one run per database at a time: a second one exits 3."""
     if as_of is not None and (start or end):
         raise typer.BadParameter("give either --as-of or --from/--to, not both")
     if (start is None) != (end is None):
         raise typer.BadParameter("--from and --to go together")
     if start is not None and end is not None and start > end:
         raise typer.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}")
+    if dry_run and start is not None:
+        raise typer.BadParameter("--dry-run plans one night: use --as-of, not --from/--to")
     app = get_app()
     # Fail on a bad campaign, lifecycle or policy file before Prefect starts.
     lifecycle = load_campaign_set(app.settings.campaigns_dir).lifecycle
@@ -49,15 +56,22 @@ def run(
             "run (10–25 s). For faster runs and a UI: `prefect server start`, then "
             "PREFECT_API_URL=http://127.0.0.1:4200/api."
         )
+    from flows.night import night_lease
     from flows.nightly import backfill, nightly
 
-    if start is not None and end is not None:
-        summaries = backfill(start.date(), end.date())
-    else:
-        summaries = [nightly(as_of.date() if as_of else _previous_business_day())]
+    first = start.date() if start is not None else (as_of.date() if as_of else None)
+    day = first or _previous_business_day()
+    # The lease is taken before Prefect starts, so a second run fails in a second, not
+    # after starting a server; the flow sees this process already holds it.
+    with night_lease(app, day):
+        if start is not None and end is not None:
+            summaries = backfill(start.date(), end.date())
+        else:
+            summaries = [nightly(day, dry_run=dry_run)]
     for summary in summaries:
         console.print(f"night {summary['as_of']}: {summary['members']:,} profiles refreshed")
     last = summaries[-1]
     print_funnel(last, lifecycle.stage_ids)
     if "plan" in last:
         print_plan_summary(last["plan"], last.get("fatigue"))
+    print_night_report(last)

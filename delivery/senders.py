@@ -50,6 +50,7 @@ from sendgrid.helpers.mail import (  # type: ignore[import-untyped]
 
 from delivery.message import Address, OutgoingEmail
 from nudgeflow.errors import DeliveryError, SettingsError
+from rewards.ratelimit import RateLimiter
 from settings import AppSettings
 
 ACCEPTED = (200, 202)  # 202 queued; 200 is what sandbox mode answers
@@ -221,7 +222,9 @@ class SendGridSender:
         max_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        self.limiter = limiter
         self._client = SendGridAPIClient(api_key=api_key, host=host.rstrip("/"))
         # The official client passes no timeout to urllib unless told: set it once on its
         # HTTP client, which hands it to every request it builds.
@@ -260,6 +263,8 @@ class SendGridSender:
         body = self.body(message)
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
+            if self.limiter is not None:
+                self.limiter.acquire()
             try:
                 response = self._client.send(body)
             except HTTPError as exc:
@@ -275,6 +280,8 @@ class SendGridSender:
                     raise SendError(message_text, status) from None
                 problem = f"HTTP {status}: {detail}"
                 wait = self._rate_limit_wait(exc.headers, attempt)
+                if status == 429 and self.limiter is not None:
+                    self.limiter.pause(wait)  # every thread backs off, not just this one
             except urllib.error.URLError as exc:
                 # urllib wraps what fails while connecting and sending the request: SendGrid
                 # never got a whole request, so trying again cannot send the email twice.
@@ -315,4 +322,6 @@ def build_sender(settings: AppSettings) -> EmailSender:
         timeout_seconds=sendgrid.timeout_seconds,
         sandbox_mode=sendgrid.sandbox_mode,
         unsubscribe_group_id=sendgrid.unsubscribe_group_id,
+        max_attempts=sendgrid.max_attempts,
+        limiter=RateLimiter(sendgrid.max_requests_per_second),
     )

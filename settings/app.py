@@ -31,6 +31,13 @@ class SendGridSettings(BaseModel):
     unsubscribe_group_id: int | None = None
     sandbox_mode: bool = False
     timeout_seconds: float = Field(default=10.0, gt=0)
+    max_requests_per_second: float = Field(default=100.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+
+
+class DispatchSettings(BaseModel):
+    batch_size: int = Field(default=200, ge=1, le=10000)  # actions per Prefect task
+    max_workers: int = Field(default=8, ge=1, le=64)  # threads per batch
 
 
 class RewardSettings(BaseModel):
@@ -71,6 +78,7 @@ class AppSettings(BaseSettings):
     rewards: RewardSettings = RewardSettings()
     stripe: StripeSettings = StripeSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    dispatch: DispatchSettings = DispatchSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -252,6 +252,12 @@ def _history(connection: Connection, action_id: str) -> _History:
     return _History(action_id, posted, estimate)
 
 
+def reward_state(connection: Connection, action_id: str) -> str:
+    """Where the ledger has an action's reward: none | reserved | outstanding | redeemed |
+    expired | voided."""
+    return _history(connection, action_id).state
+
+
 def _today(business_date: date | None) -> date:
     # Callers pass the business date; the fallback is the UTC date, which is what "today"
     # means for a call made outside any business night (a webhook, a manual fix).

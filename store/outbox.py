@@ -1,0 +1,216 @@
+"""The dispatch outbox: the ``actions`` table read and moved as a state machine (DESIGN.md §7).
+
+::
+
+    planned ─► reserved ─► reward_issued ─► sending ─► sent
+       │          │              │             └────► unknown   (crashed while sending)
+       └──────────┴──────────────┴─► failed                     (permanent, with a reason)
+    held_out                                                    (control group: no effects)
+
+Actions without a reward go from ``planned`` straight to ``sending``. Every move is a
+conditional ``UPDATE … WHERE state IN (…)`` committed before the next outside call, so a
+crash leaves each action in the last state that is known to be true, and two writers can
+never both make the same move. ``PENDING`` are the states a dispatcher continues from;
+``TERMINAL`` the states it never touches again (``unknown`` only by ``resolve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, exists, func, select, update
+
+from store.audience_sql import CONSENT_EVENTS
+from store.schema import actions, events, members, profiles
+
+PENDING = ("planned", "reserved", "reward_issued")
+TERMINAL = ("sent", "failed", "held_out", "unknown")
+STATES = ("planned", "reserved", "reward_issued", "sending", *TERMINAL)
+# Which column records when each state was reached.
+STAMPS = {
+    "reserved": "reserved_at",
+    "reward_issued": "issued_at",
+    "sending": "sending_at",
+    "sent": "sent_at",
+    "failed": "finished_at",
+    "unknown": "finished_at",
+}
+
+
+def naive_utc(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+
+
+@dataclass(frozen=True)
+class OutboxAction:
+    """One action with what dispatching it needs: the member, their profile, their consent."""
+
+    action_id: str
+    campaign_id: str
+    member_pk: int
+    as_of: date
+    state: str
+    reward: dict[str, Any] | None
+    cost_minor: int
+    currency: str | None
+    template: str
+    reward_ref: str | None
+    attempts: int
+    member: dict[str, Any]  # member_id, email, names, country, timezone, attributes, …
+    consent: bool  # False: opted out, unsubscribed, bounced or complained since planning
+
+
+def pending_ids(connection: Connection, as_of: date) -> list[str]:
+    """The night's actions that still have work to do, in a stable order."""
+    a = actions.c
+    query = (
+        select(a.action_id)
+        .where(a.as_of == as_of, a.state.in_(PENDING))
+        .order_by(a.campaign_id, a.member_pk)
+    )
+    return [row[0] for row in connection.execute(query)]
+
+
+def load(connection: Connection, action_ids: Sequence[str]) -> list[OutboxAction]:
+    """The given actions, joined with their members, profiles and consent, in one query."""
+    if not action_ids:
+        return []
+    a, m, p, e = actions.c, members.c, profiles.c, events.c
+    withdrawn = exists().where(e.member_pk == a.member_pk, e.type.in_(CONSENT_EVENTS))
+    query = (
+        select(
+            a.action_id,
+            a.campaign_id,
+            a.member_pk,
+            a.as_of,
+            a.state,
+            a.reward,
+            a.cost_minor,
+            a.currency,
+            a.template,
+            a.reward_ref,
+            a.attempts,
+            m.member_id,
+            m.email,
+            m.first_name,
+            m.last_name,
+            m.country,
+            m.timezone,
+            m.stripe_customer_id,
+            m.attributes,
+            m.email_opt_in,
+            p.stage,
+            p.score,
+            withdrawn.label("withdrawn"),
+        )
+        .join(members, m.id == a.member_pk)
+        .outerjoin(profiles, p.member_pk == a.member_pk)
+        .where(a.action_id.in_(list(action_ids)))
+    )
+    found = {}
+    for row in connection.execute(query).mappings():
+        member = {
+            "member_id": row["member_id"],
+            "email": row["email"],
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "country": row["country"],
+            "timezone": row["timezone"],
+            "stripe_customer_id": row["stripe_customer_id"],
+            "attributes": dict(row["attributes"] or {}),
+            "stage": row["stage"],
+            "score": row["score"],
+        }
+        found[row["action_id"]] = OutboxAction(
+            action_id=row["action_id"],
+            campaign_id=row["campaign_id"],
+            member_pk=row["member_pk"],
+            as_of=row["as_of"],
+            state=row["state"],
+            reward=row["reward"],
+            cost_minor=int(row["cost_minor"]),
+            currency=row["currency"],
+            template=row["template"],
+            reward_ref=row["reward_ref"],
+            attempts=int(row["attempts"]),
+            member=member,
+            consent=bool(row["email_opt_in"]) and not row["withdrawn"],
+        )
+    return [found[i] for i in action_ids if i in found]
+
+
+def move(
+    connection: Connection,
+    action_id: str,
+    from_states: Sequence[str],
+    to_state: str,
+    now: datetime,
+    **values: Any,
+) -> bool:
+    """Move one action to ``to_state`` if it is in one of ``from_states``; True when moved.
+
+    The state column is the guard: a move that lost a race (or repeats after a crash)
+    changes nothing and returns False.
+    """
+    stamp = naive_utc(now)
+    changes: dict[str, Any] = {"state": to_state, "updated_at": stamp, **values}
+    if to_state in STAMPS:
+        changes.setdefault(STAMPS[to_state], stamp)
+    result = connection.execute(
+        update(actions)
+        .where(actions.c.action_id == action_id, actions.c.state.in_(list(from_states)))
+        .values(**changes)
+    )
+    return result.rowcount == 1
+
+
+def begin_attempt(connection: Connection, action_ids: Sequence[str]) -> None:
+    """Count one more dispatch attempt for each of the actions (one statement)."""
+    if action_ids:
+        connection.execute(
+            update(actions)
+            .where(actions.c.action_id.in_(list(action_ids)))
+            .values(attempts=actions.c.attempts + 1)
+        )
+
+
+def sending_to_unknown(connection: Connection, now: datetime) -> int:
+    """Actions left in ``sending`` by a run that died: the email may or may not have gone,
+    and email has no idempotency key, so they become ``unknown`` instead of being re-sent.
+    Only call this while holding the run lease (no other dispatcher is sending)."""
+    stamp = naive_utc(now)
+    result = connection.execute(
+        update(actions)
+        .where(actions.c.state == "sending")
+        .values(
+            state="unknown",
+            reason="the run stopped between sending and recording the answer: the email "
+            "may have gone; check the provider, then `nudgeflow actions resolve`",
+            updated_at=stamp,
+            finished_at=stamp,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def state_counts(connection: Connection, as_of: date) -> dict[tuple[str, str], int]:
+    """(campaign, state) → number of the night's actions."""
+    a = actions.c
+    query = (
+        select(a.campaign_id, a.state, func.count())
+        .where(a.as_of == as_of)
+        .group_by(a.campaign_id, a.state)
+    )
+    return {(c, s): int(n) for c, s, n in connection.execute(query)}
+
+
+def get(connection: Connection, action_id: str) -> dict[str, Any] | None:
+    row = (
+        connection.execute(select(actions).where(and_(actions.c.action_id == action_id)))
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
