@@ -33,6 +33,7 @@ def _register() -> None:
     # Imported here so that `nudgeflow --version` stays fast and each command module
     # stays independent of the others.
     from cli import (
+        actions,
         db,
         demo,
         email,
@@ -63,6 +64,9 @@ def _register() -> None:
     app.command("schema")(validate.schema)
     app.command("preview")(email.preview)
     app.command("unsubscribe")(email.unsubscribe)
+    app.add_typer(actions.app, name="actions")
+    app.add_typer(actions.sends_app, name="sends")
+    app.command("runs")(actions.runs)
 
 
 def main() -> None:

@@ -1,0 +1,239 @@
+"""``nudgeflow actions``, ``nudgeflow sends`` and ``nudgeflow runs``: what the nightly runs
+did, for operators — the actions and their states, every send, and how each run ended."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import typer
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from cli.context import console, get_app
+from nudgeflow.errors import NudgeflowError
+from store import reports
+
+DATE = ["%Y-%m-%d"]
+STATUS_STYLES = {"completed": "green", "failed": "red", "running": "yellow", "rewound": "dim"}
+STATE_STYLES = {"sent": "green", "failed": "red", "unknown": "bold yellow", "held_out": "dim"}
+# Borderless with two spaces between columns: a full action id (32 characters) and the
+# rest of an action still fit a 100-column terminal.
+TABLE_STYLE: dict[str, Any] = {
+    "title_justify": "left",
+    "box": box.SIMPLE,
+    "pad_edge": False,
+    "padding": (0, 1, 0, 0),
+}
+
+app = typer.Typer(
+    help="Actions: one per campaign, member and occurrence, and the state each reached. "
+    "Without a command, list them (newest night first) with the filters below.",
+    invoke_without_command=True,
+    # No sub-command lists the actions, so say the command is optional.
+    subcommand_metavar="[COMMAND] [ARGS]...",
+)
+sends_app = typer.Typer(
+    help="Sends: the actions whose email went out, or may have (dispatch reached sending).",
+    no_args_is_help=True,
+)
+
+
+def _blank(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+def _stamp(value: datetime) -> str:
+    return f"{value:%Y-%m-%d %H:%M}"
+
+
+def format_duration(duration: timedelta | None) -> str:
+    if duration is None:
+        return ""
+    seconds = max(duration.total_seconds(), 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+# --- nudgeflow runs --------------------------------------------------------------------
+
+
+def runs(
+    limit: int = typer.Option(20, "--limit", min=1, help="How many runs to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """Past runs, newest first: how each ended, how long it took, what it planned and sent."""
+    with get_app().engine.connect() as connection:
+        listed = reports.list_runs(connection, limit)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in listed], indent=2, ensure_ascii=False))
+        return
+    if not listed:
+        console.print("no runs yet")
+        return
+    table = Table(title="Runs, newest first (times in UTC)", **TABLE_STYLE)
+    table.add_column("run", justify="right")
+    for name in ("as of", "status", "started"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    for name in ("planned", "held out", "sent", "failed", "unknown"):
+        table.add_column(name, justify="right")
+    for r in listed:
+        counts = (r.counts[k] for k in ("planned", "held_out", "sent", "failed", "unknown"))
+        table.add_row(
+            str(r.id),
+            r.as_of.isoformat(),
+            Text(r.status, style=STATUS_STYLES.get(r.status, "")),
+            _stamp(r.started_at),
+            format_duration(r.duration),
+            *(_count(c) for c in counts),
+        )
+    console.print(table)
+    for r in listed:
+        if r.error:
+            console.print(
+                f"run {r.id} ({r.as_of.isoformat()}) {r.status}: {r.error}",
+                markup=False,
+                soft_wrap=True,
+            )
+    console.print(f"{len(listed):,} run{'' if len(listed) == 1 else 's'}")
+
+
+# --- nudgeflow actions -----------------------------------------------------------------
+
+
+@app.callback()
+def list_actions(
+    ctx: typer.Context,
+    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
+    state: str | None = typer.Option(
+        None, "--state", help=f"Only this state: {', '.join(reports.ACTION_STATES)}."
+    ),
+    as_of: datetime | None = typer.Option(
+        None, "--as-of", formats=DATE, help="Only the actions planned on this business date."
+    ),
+    member_id: str | None = typer.Option(None, "--member", help="Only this member_id."),
+    limit: int = typer.Option(100, "--limit", min=1, help="Show at most this many."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List actions, newest night first (without a sub-command)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if state is not None and state not in reports.ACTION_STATES:
+        raise NudgeflowError(
+            f"--state: no state {state!r}; use one of {', '.join(reports.ACTION_STATES)}"
+        )
+    with get_app().engine.connect() as connection:
+        listing = reports.find_actions(
+            connection,
+            campaign_id=campaign_id,
+            state=state,
+            as_of=as_of.date() if as_of else None,
+            member_id=member_id,
+            limit=limit,
+        )
+    if as_json:
+        typer.echo(json.dumps(listing.actions, indent=2, ensure_ascii=False))
+        return
+    if listing.actions:
+        console.print(_actions_table(listing.actions))
+    shown, total = len(listing.actions), listing.total
+    noun = "action" if total == 1 else "actions"
+    if shown < total:
+        console.print(f"{shown:,} of {total:,} {noun} shown (raise --limit to see more)")
+    else:
+        console.print(f"{total:,} {noun}")
+
+
+def _actions_table(listed: list[dict[str, Any]]) -> Table:
+    # The JSON output has every column; the table only what an operator scans for.
+    table = Table(title="Actions, newest night first", **TABLE_STYLE)
+    # The id is what `actions resolve` takes: kept whole on one line, so it can be copied.
+    table.add_column("action", no_wrap=True)
+    for name in ("campaign", "member"):
+        table.add_column(name, overflow="fold")
+    for name in ("as of", "state"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("reason")
+    for a in listed:
+        table.add_row(
+            a["action_id"],
+            a["campaign_id"],
+            a["member_id"],
+            a["as_of"],
+            Text(a["state"], style=STATE_STYLES.get(a["state"], "")),
+            _blank(a["reason"]),
+        )
+    return table
+
+
+# --- nudgeflow sends export ------------------------------------------------------------
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    try:
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+    except OSError as exc:
+        raise NudgeflowError(f"--out: cannot write {path}: {exc.strerror}") from None
+
+
+@sends_app.command("export")
+def export_sends(
+    fmt: str = typer.Option("csv", "--format", help="csv or json."),
+    start: datetime | None = typer.Option(
+        None, "--from", formats=DATE, help="First business date (the night that planned it)."
+    ),
+    end: datetime | None = typer.Option(None, "--to", formats=DATE, help="Last business date."),
+    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
+    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+) -> None:
+    """Every send (sending, sent, unknown, and failed after sending began) with its provider
+    message id, reward reference and timestamps in ISO 8601 UTC, oldest first."""
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter(f"expected csv or json, got {fmt!r}", param_hint="--format")
+    if start is not None and end is not None and end < start:
+        raise typer.BadParameter("--to is before --from", param_hint="--to")
+    count = 0
+    with get_app().engine.connect() as connection, _output(out) as handle:
+        rows = reports.iter_sends(
+            connection,
+            start.date() if start else None,
+            end.date() if end else None,
+            campaign_id,
+        )
+        if fmt == "csv":
+            writer = csv.DictWriter(handle, fieldnames=reports.SEND_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+        else:
+            # A JSON array written one object per line, so memory does not grow with it.
+            handle.write("[")
+            for row in rows:
+                handle.write(("\n" if count == 0 else ",\n") + json.dumps(row, ensure_ascii=False))
+                count += 1
+            handle.write("\n]\n")
+    if out is not None:
+        console.print(f"exported {count:,} sends to {out}", markup=False)

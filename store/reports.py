@@ -1,0 +1,304 @@
+"""Read-only listings for operators: past runs, actions, and the sends export.
+
+Each listing is one set-based query (members joined for ``member_id``), never a query per
+row. Timestamps in the store are naive UTC; here they become aware UTC datetimes or
+ISO 8601 strings, so callers never have to remember that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from store.schema import actions, members, runs
+
+ACTION_STATES = (
+    "planned",
+    "reserved",
+    "reward_issued",
+    "sending",
+    "sent",
+    "held_out",
+    "failed",
+    "unknown",
+)
+# An action "was sent" once it reached ``sending``: the email may have gone out. A failed
+# action counts only if it failed after that point (it has a sending stamp).
+SEND_STATES = ("sending", "sent", "unknown")
+SEND_COLUMNS = (
+    "action_id",
+    "campaign_id",
+    "member_id",
+    "state",
+    "message_id",
+    "reward_ref",
+    "as_of",
+    "sending_at",
+    "sent_at",
+    "finished_at",
+    "reason",
+)
+RUN_COUNTS = ("planned", "held_out", "sent", "failed", "unknown", "rewards_issued")
+STREAM_BATCH = 2_000  # rows fetched per round trip by the export's server-side cursor
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """A naive UTC timestamp from the store, made aware."""
+    return None if value is None else value.replace(tzinfo=UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (``2026-06-30T21:04:05.123456+00:00``), or None."""
+    aware = utc(value)
+    return None if aware is None else aware.isoformat(timespec="microseconds")
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One past run and how it ended; counts are None when its summary does not say."""
+
+    id: int
+    as_of: date
+    kind: str
+    status: str
+    started_at: datetime  # aware UTC
+    finished_at: datetime | None
+    flow_run_id: str | None
+    error: str | None
+    counts: dict[str, int | None]
+    summary: dict[str, Any] | None
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    def as_dict(self) -> dict[str, Any]:
+        duration = self.duration
+        return {
+            "id": self.id,
+            "as_of": self.as_of.isoformat(),
+            "kind": self.kind,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(timespec="microseconds"),
+            "finished_at": (
+                self.finished_at.isoformat(timespec="microseconds") if self.finished_at else None
+            ),
+            "duration_seconds": None if duration is None else duration.total_seconds(),
+            "flow_run_id": self.flow_run_id,
+            **self.counts,
+            "error": self.error,
+            "summary": self.summary,
+        }
+
+
+def _count(value: object) -> int | None:
+    # bool is an int subclass, and a hand-edited summary could hold anything.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _total(items: object, key: str) -> int | None:
+    """The sum of ``key`` over a list of per-campaign dicts, or None if any lacks it."""
+    if not isinstance(items, list) or not items:
+        return None
+    values = [_count(item.get(key)) if isinstance(item, Mapping) else None for item in items]
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def run_counts(summary: object) -> dict[str, int | None]:
+    """Planned, held-out, sent, failed, unknown and issued counts from a run's summary.
+
+    ``planned`` sums the plan's selected actions per campaign; the rest come from the
+    dispatch totals, or else from its per-campaign counts. Anything missing is None.
+    """
+    document = summary if isinstance(summary, Mapping) else {}
+    plan = document.get("plan")
+    dispatch = document.get("dispatch")
+    plan = plan if isinstance(plan, Mapping) else {}
+    dispatch = dispatch if isinstance(dispatch, Mapping) else {}
+    totals = dispatch.get("totals")
+    totals = totals if isinstance(totals, Mapping) else {}
+    counts: dict[str, int | None] = {"planned": _total(plan.get("campaigns"), "selected")}
+    for key in RUN_COUNTS[1:]:
+        value = _count(totals.get(key))
+        counts[key] = value if value is not None else _total(dispatch.get("campaigns"), key)
+    return counts
+
+
+def list_runs(connection: Connection, limit: int) -> list[RunReport]:
+    """The ``limit`` most recently started runs, newest first."""
+    rows = connection.execute(
+        select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+    ).mappings()
+    reports = []
+    for row in rows:
+        summary = row["summary"] if isinstance(row["summary"], dict) else None
+        started = utc(row["started_at"])
+        assert started is not None  # NOT NULL
+        reports.append(
+            RunReport(
+                id=row["id"],
+                as_of=row["as_of"],
+                kind=row["kind"],
+                status=row["status"],
+                started_at=started,
+                finished_at=utc(row["finished_at"]),
+                flow_run_id=row["flow_run_id"],
+                error=row["error"],
+                counts=run_counts(summary),
+                summary=summary,
+            )
+        )
+    return reports
+
+
+# --- actions ---------------------------------------------------------------------------
+
+_ACTION_COLUMNS = (
+    actions.c.action_id,
+    actions.c.campaign_id,
+    members.c.member_id,
+    actions.c.occurrence,
+    actions.c.as_of,
+    actions.c.state,
+    actions.c.holdout,
+    actions.c.reward,
+    actions.c.cost_minor,
+    actions.c.currency,
+    actions.c.template,
+    actions.c.reason,
+    actions.c.reward_ref,
+    actions.c.message_id,
+    actions.c.attempts,
+    actions.c.created_at,
+    actions.c.updated_at,
+    actions.c.reserved_at,
+    actions.c.issued_at,
+    actions.c.sending_at,
+    actions.c.sent_at,
+    actions.c.finished_at,
+)
+_STAMPS = (
+    "created_at",
+    "updated_at",
+    "reserved_at",
+    "issued_at",
+    "sending_at",
+    "sent_at",
+    "finished_at",
+)
+
+
+@dataclass(frozen=True)
+class ActionListing:
+    """The actions shown (dicts ready for JSON: dates and instants as ISO strings) and how
+    many matched in all, which is more than shown when the limit cut the list."""
+
+    actions: list[dict[str, Any]]
+    total: int
+
+
+def find_actions(
+    connection: Connection,
+    *,
+    campaign_id: str | None = None,
+    state: str | None = None,
+    as_of: date | None = None,
+    member_id: str | None = None,
+    limit: int | None = None,
+) -> ActionListing:
+    """Actions matching every filter given, newest night first, then by campaign and
+    member; ``total`` counts every match (a window count in the same query)."""
+    conditions = []
+    if campaign_id is not None:
+        conditions.append(actions.c.campaign_id == campaign_id)
+    if state is not None:
+        conditions.append(actions.c.state == state)
+    if as_of is not None:
+        conditions.append(actions.c.as_of == as_of)
+    if member_id is not None:
+        conditions.append(members.c.member_id == member_id)
+    query = (
+        select(*_ACTION_COLUMNS, func.count().over().label("total"))
+        .join(members, members.c.id == actions.c.member_pk)
+        .where(*conditions)
+        .order_by(actions.c.as_of.desc(), actions.c.campaign_id, members.c.member_id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    listed: list[dict[str, Any]] = []
+    total = 0
+    for row in connection.execute(query).mappings():
+        total = int(row["total"])
+        item = {column.name: row[column.name] for column in _ACTION_COLUMNS}
+        item["as_of"] = row["as_of"].isoformat()
+        for name in _STAMPS:
+            item[name] = iso(row[name])
+        listed.append(item)
+    return ActionListing(listed, total)
+
+
+# --- sends -----------------------------------------------------------------------------
+
+
+def iter_sends(
+    connection: Connection,
+    start: date | None = None,
+    end: date | None = None,
+    campaign_id: str | None = None,
+) -> Iterator[dict[str, str]]:
+    """Every action that reached ``sending`` (sending, sent, unknown, and failed with a
+    sending stamp) planned on a business date in [start, end], oldest first, every value a
+    string (instants in ISO 8601 UTC, empty when unset). A generator streaming through a
+    server-side cursor: consume it inside the connection."""
+    conditions = [
+        or_(
+            actions.c.state.in_(SEND_STATES),
+            and_(actions.c.state == "failed", actions.c.sending_at.is_not(None)),
+        )
+    ]
+    if start is not None:
+        conditions.append(actions.c.as_of >= start)
+    if end is not None:
+        conditions.append(actions.c.as_of <= end)
+    if campaign_id is not None:
+        conditions.append(actions.c.campaign_id == campaign_id)
+    rows = connection.execute(
+        select(
+            actions.c.action_id,
+            actions.c.campaign_id,
+            members.c.member_id,
+            actions.c.state,
+            actions.c.message_id,
+            actions.c.reward_ref,
+            actions.c.as_of,
+            actions.c.sending_at,
+            actions.c.sent_at,
+            actions.c.finished_at,
+            actions.c.reason,
+        )
+        .join(members, members.c.id == actions.c.member_pk)
+        .where(*conditions)
+        .order_by(actions.c.as_of, actions.c.sending_at, actions.c.action_id)
+        .execution_options(yield_per=STREAM_BATCH)
+    )
+    for row in rows:
+        yield {
+            "action_id": row.action_id,
+            "campaign_id": row.campaign_id,
+            "member_id": row.member_id,
+            "state": row.state,
+            "message_id": row.message_id or "",
+            "reward_ref": row.reward_ref or "",
+            "as_of": row.as_of.isoformat(),
+            "sending_at": iso(row.sending_at) or "",
+            "sent_at": iso(row.sent_at) or "",
+            "finished_at": iso(row.finished_at) or "",
+            "reason": row.reason or "",
+        }
