@@ -211,21 +211,42 @@ def _claim_row(
             row = _read_row(connection, name)
             if row is None:
                 continue  # released in between: try again
-            if row["expires_at"] >= now:
+            dead = holder_is_dead(str(row["holder"]))
+            if row["expires_at"] >= now and not dead:
                 raise _in_progress(row, clock)
+            still_stale = [] if dead else [_L.expires_at < now]
             taken = connection.execute(
                 update(run_lease)
                 .where(
                     _L.name == name,
                     _L.holder == row["holder"],
                     _L.started_at == row["started_at"],
-                    _L.expires_at < now,
+                    *still_stale,
                 )
                 .values(values)
             ).rowcount
             if taken == 1:
                 return now, str(row["holder"])
     raise _in_progress(row, clock)
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when ``holder`` (``host:pid``) is a process on this host that no longer exists:
+    its lease need not wait for expiry (a killed run is taken over at once). A holder on
+    another host is never judged dead here; its lease expires instead."""
+    host, _, pid_text = holder.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by someone else
+    return False
 
 
 def _insert_if_absent(connection: Connection, name: str, values: Mapping[str, Any]) -> Insert:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from nudgeflow.errors import RunInProgress
 from store.engine import create_store_engine
-from store.lease import _claim_row, hold_lease, utc_now
+from store.lease import _claim_row, hold_lease
 from store.schema import run_lease
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ with hold_lease(engine, as_of=date(2026, 11, 21), ttl_seconds=60, heartbeat_seco
 """
 
 
-def test_a_killed_run_is_taken_over_once_its_lease_expires(
+def test_a_killed_run_on_this_host_is_taken_over_at_once(
     engine: sa.Engine, db_url: str, tmp_path: Path
 ) -> None:
     script = tmp_path / "holder.py"
@@ -172,17 +172,15 @@ def test_a_killed_run_is_taken_over_once_its_lease_expires(
         if child.stdout is not None:
             child.stdout.close()
     assert child.returncode == -signal.SIGKILL
-    # Killed, it released nothing: its row stands until it expires.
-    with pytest.raises(RunInProgress, match=expected), hold_lease(engine, as_of=AS_OF):
-        pass
+    # Killed, it released nothing: its row stands, but its holder is a dead process on this
+    # host, so the next run takes over at once instead of waiting for the expiry.
     row = _row(engine)
     assert row is not None
-    after_expiry = FakeClock(utc_now() + timedelta(seconds=61))
 
     def take_over() -> bool:
         # PostgreSQL drops the dead session's advisory lock a moment after the kill.
         try:
-            with hold_lease(engine, as_of=AS_OF, clock=after_expiry) as lease:
+            with hold_lease(engine, as_of=AS_OF) as lease:
                 assert lease.took_over_from == row["holder"]
         except RunInProgress:
             return False
@@ -407,3 +405,15 @@ def test_threads_racing_to_claim_the_row_exactly_one_wins(engine: sa.Engine) -> 
         assert sorted(outcomes) == ["busy"] * 5 + ["won"], outcomes
         with engine.begin() as connection:
             connection.execute(sa.delete(run_lease))
+
+
+def test_a_live_or_remote_holder_is_never_judged_dead() -> None:
+    from store.lease import holder_is_dead
+
+    assert not holder_is_dead(f"{socket.gethostname()}:{os.getpid()}")  # ourselves
+    assert not holder_is_dead(f"{socket.gethostname()}:{os.getppid()}")  # alive
+    assert not holder_is_dead("some-other-host:1")  # not ours to judge: it expires
+    assert not holder_is_dead("no-pid-here")
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert holder_is_dead(f"{socket.gethostname()}:{child.pid}")
