@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from nudgeflow.errors import ImportFileError
+from store import importer
 from store.importer import ImportResult, import_file
 from store.rows import Kind
 from store.schema import events, imports, member_tags, members
@@ -479,3 +480,113 @@ def test_missing_empty_and_unknown_files(engine: sa.Engine, tmp_path: Path) -> N
 def test_format_option_overrides_the_extension(engine: sa.Engine, tmp_path: Path) -> None:
     result = run(engine, "members", write(tmp_path / "members.txt", MEMBERS), file_format="csv")
     assert result.imported == 3
+
+
+# --- events: the CSV fast path and the general path agree -----------------------------------
+
+
+@pytest.fixture(params=["preloaded", "per chunk"])
+def member_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Member keys loaded once up front, or looked up chunk by chunk (a huge members table)."""
+    if request.param == "per chunk":
+        monkeypatch.setattr(importer, "PRELOAD_MEMBERS", 0)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 5000])
+def test_event_rejects_keep_their_lines_and_order(
+    with_members: sa.Engine, tmp_path: Path, member_keys: str, chunk_size: int
+) -> None:
+    text = EVENTS_HEADER + (
+        "e1,m1,purchase,2024-03-01,1,USD,\n"
+        "\n"
+        'e2,m2,login,2024-03-02,,,"{""note"":\n'
+        '""two lines""}"\n'
+        "e3,nobody,login,2024-03-03,,,\n"
+        "e4,m2,login\n"
+        "e1,m3,login,2024-03-04,,,\n"
+        ",m3,login,2024-03-04,,,\n"
+        "e5,m3,login,2024-03-05,,,\n"
+        "e6,ghost,login,2024-03-05,,,\n"
+    )
+    path = write(tmp_path / "events.csv", text)
+    result = run(with_members, "events", path, chunk_size=chunk_size)
+    assert counts(result) == (3, 0, 1, 4)  # e1 again: unchanged, the first one kept
+    assert [(p.line, p.field) for p in result.problems] == [
+        (6, "member_id"),
+        (7, "row"),
+        (9, "event_id"),
+        (11, "member_id"),
+    ]
+    stored = event_rows(with_members)
+    assert [(e["event_id"], e["member_id"]) for e in stored] == [
+        ("e1", "m1"),
+        ("e2", "m2"),
+        ("e5", "m3"),
+    ]
+    assert stored[1]["properties"] == {"note": "two lines"}
+    assert result.rejects_path is not None
+    with result.rejects_path.open(newline="", encoding="utf-8") as file:
+        rejects = list(csv.reader(file))
+    assert [row[:2] for row in rejects[1:]] == [
+        ["6", "member_id: unknown member 'nobody'"],
+        ["7", "row: expected 7 fields, got 3"],
+        ["9", "event_id: required"],
+        ["11", "member_id: unknown member 'ghost'"],
+    ]
+    assert rejects[2][2:] == ["e4", "m2", "login"]
+    again = run(with_members, "events", path, chunk_size=chunk_size)
+    assert counts(again) == (0, 0, 4, 4)
+
+
+def test_events_with_columns_in_any_order_case_and_optional_ones_left_out(
+    with_members: sa.Engine, tmp_path: Path, member_keys: str
+) -> None:
+    text = (
+        "Type,OCCURRED_AT,member_id,event_id,Currency,amount\n"
+        "purchase,2024-03-01T10:00:00Z,m1,e1,eur,2.5\n"
+        "login,2024-03-01,m2,e2,,\n"
+    )
+    result = run(with_members, "events", write(tmp_path / "events.csv", text))
+    assert counts(result) == (2, 0, 0, 0)
+    stored = event_rows(with_members)
+    assert [(e["event_id"], e["amount_minor"], e["currency"], e["properties"]) for e in stored] == [
+        ("e1", 250, "EUR", None),
+        ("e2", None, None, None),
+    ]
+    assert stored[0]["occurred_at"] == 1709287200
+
+
+def test_a_broken_quote_stops_an_events_import_at_its_line(
+    with_members: sa.Engine, tmp_path: Path
+) -> None:
+    text = EVENTS_HEADER + (
+        "e1,m1,login,2024-03-01,,,\n"
+        "e2,m1,login,2024-03-01,,,\n"
+        "e3,m1,login,2024-03-01,,,\n"
+        'e4,m1,login,2024-03-01,,,"{\n'
+    )
+    # The stray quote swallows the lines after it until the cell passes the csv field limit.
+    text += "".join(f"e{i},m1,login,2024-03-01,,,\n" for i in range(5, 10_000))
+    path = write(tmp_path / "events.csv", text)
+    with pytest.raises(ImportFileError, match=r"events\.csv:5: .*rows before this line"):
+        run(with_members, "events", path, chunk_size=2)
+    assert [e["event_id"] for e in event_rows(with_members)] == ["e1", "e2"]  # the whole chunks
+    with with_members.connect() as connection:
+        row = connection.execute(sa.select(imports).where(imports.c.kind == "events")).mappings()
+        recorded = row.one()
+    assert recorded["imported"] == 2
+    assert recorded["finished_at"] is not None
+
+
+def test_events_import_reports_progress_by_bytes(
+    with_members: sa.Engine, tmp_path: Path, member_keys: str
+) -> None:
+    lines = [f"e{i},m{i % 3 + 1},login,2024-03-01,,," for i in range(10)]
+    path = write(tmp_path / "events.csv", EVENTS_HEADER + "\n".join(lines) + "\n")
+    seen: list[int] = []
+    result = run(with_members, "events", path, chunk_size=4, progress=seen.append)
+    assert result.imported == 10
+    assert len(seen) == 3
+    assert seen == sorted(seen)
+    assert seen[-1] == path.stat().st_size
