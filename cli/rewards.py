@@ -68,7 +68,7 @@ def mark_shipped_command(
             if not part.isdigit():
                 raise NudgeflowError(f"{part!r} is neither a file nor a gift id")
             shipments.setdefault(int(part), None)
-    with get_app().engine.begin() as connection:
+    with ledger.ledger_transaction(get_app().engine) as connection:
         result = mark_shipped(connection, shipments, datetime.now(UTC))
     console.print(
         f"marked {len(result.shipped)} shipped, {len(result.already)} already shipped",

@@ -21,7 +21,7 @@ from nudgeflow.errors import RewardError
 from nudgeflow.money import Money, format_minor_units
 from planning.campaign import Campaign, Reward
 from rewards.issuers import IssuedReward, RewardMember, utc_now
-from store.reward_tables import gifts, naive_utc
+from store.reward_tables import gifts, naive_utc, set_reward_state
 from store.schema import members
 
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "postal_code", "region", "country")
@@ -198,15 +198,21 @@ def mark_shipped(
     shipments: dict[int, str | None] | Iterable[int],
     now: datetime,
 ) -> ShippingResult:
-    """Mark pending gifts shipped (with tracking when known). Gifts already shipped are left
-    alone, so running the same file twice changes nothing."""
+    """Mark pending gifts shipped (with tracking when known), and spend each one's item cost
+    in the ledger (outstanding → spent). Gifts already shipped are left alone, so running the
+    same file twice changes nothing. Run it in ``store.ledger.ledger_transaction``."""
+    from store import ledger
+
     wanted = shipments if isinstance(shipments, dict) else dict.fromkeys(shipments)
-    rows = {
-        row.id: row.status
+    found = {
+        row.id: row
         for row in connection.execute(
-            sa.select(gifts.c.id, gifts.c.status).where(gifts.c.id.in_(list(wanted)))
+            sa.select(
+                gifts.c.id, gifts.c.status, gifts.c.action_id, gifts.c.cost_minor, gifts.c.currency
+            ).where(gifts.c.id.in_(list(wanted)))
         )
     }
+    rows = {gift_id: row.status for gift_id, row in found.items()}
     shipped, already, unknown, cancelled = [], [], [], []
     for gift_id in sorted(wanted):
         status = rows.get(gift_id)
@@ -222,5 +228,10 @@ def mark_shipped(
                 .where(gifts.c.id == gift_id, gifts.c.status == "pending")
                 .values(status="shipped", shipped_at=naive_utc(now), tracking=wanted[gift_id])
             )
+            gift = found[gift_id]
+            if ledger.reward_state(connection, gift.action_id) == "outstanding":
+                cost = Money(int(gift.cost_minor), gift.currency)
+                ledger.redeem(connection, gift.action_id, cost, f"gift {gift_id}", now=now)
+                set_reward_state(connection, gift.action_id, "redeemed", now)
             shipped.append(gift_id)
     return ShippingResult(shipped, already, unknown, cancelled)

@@ -143,3 +143,45 @@ def test_export_and_mark_shipped_through_the_cli(engine: sa.Engine, tmp_path: Pa
         ("shipped", None),
     ]
     assert all(g["shipped_at"] for g in shipped)
+
+
+def test_shipping_a_gift_spends_its_cost_in_the_ledger_once(engine: sa.Engine) -> None:
+    from datetime import UTC, date
+
+    from rewards.gifts import mark_shipped
+    from store import ledger
+
+    pks = _members(engine, 2)
+    action_ids = [f"{n:032x}" for n in range(2)]
+    with ledger.ledger_transaction(engine) as connection:
+        for action_id in action_ids:
+            assert ledger.reserve(
+                connection,
+                action_id,
+                CAMPAIGN.id,
+                MUG.cost or Money(0, "USD"),
+                None,
+                date(2026, 1, 1),
+                fund_shortfall=True,
+            )
+    _issue(engine, pks)
+    with ledger.ledger_transaction(engine) as connection:
+        for action_id in action_ids:
+            ledger.issue(connection, action_id, "gift", business_date=date(2026, 1, 1))
+        ids = connection.execute(sa.select(gifts.c.id).order_by(gifts.c.id)).scalars().all()
+    now = datetime(2026, 1, 3, tzinfo=UTC)
+    for _ in range(2):  # shipping the same parcel twice spends nothing more
+        with ledger.ledger_transaction(engine) as connection:
+            mark_shipped(connection, [ids[0]], now)
+    with engine.connect() as connection:
+        assert ledger.reward_state(connection, action_ids[0]) == "redeemed"
+        assert ledger.reward_state(connection, action_ids[1]) == "outstanding"
+        states = dict(connection.execute(sa.select(rewards.c.action_id, rewards.c.state)).all())
+        assert states == {action_ids[0]: "redeemed", action_ids[1]: "issued"}
+        spent = {
+            b.account: b.amount_minor
+            for b in ledger.balances(connection)
+            if b.account.endswith(":spent")
+        }
+        assert list(spent.values()) == [500]
+        assert ledger.verify(connection).ok
