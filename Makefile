@@ -28,7 +28,15 @@ demo: $(STAMP)
 	$(BIN)/nudgeflow members import $(DEMO_DIR)/members.csv
 	$(BIN)/nudgeflow events import $(DEMO_DIR)/events.csv
 	$(BIN)/nudgeflow run --from $(DEMO_PREV) --to $(DEMO_END)
-	$(BIN)/nudgeflow stages
+	$(BIN)/nudgeflow ledger balances
+	@echo
+	@echo "Where to look next:"
+	@echo "  var/outbox/$(DEMO_END)/          the night's emails as .eml files (open one in a mail client)"
+	@echo "  $(BIN)/nudgeflow actions --as-of $(DEMO_END)     what each action did (--state failed shows why)"
+	@echo "  $(BIN)/nudgeflow runs                   past runs and how they ended"
+	@echo "  $(BIN)/nudgeflow ledger export --from $(DEMO_PREV) --to $(DEMO_END) --format csv"
+	@echo "  $(BIN)/nudgeflow gifts export --status pending --format csv"
+	@echo "  $(BIN)/nudgeflow why MEMBER_ID --as-of $(DEMO_END)   why a member was or was not nudged"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -41,50 +41,30 @@ def print_funnel(summary: dict[str, Any], stage_order: tuple[str, ...]) -> None:
         console.print(f"  {source} → {target}: {move['members']:,}")
 
 
-def print_plan_summary(plan: dict[str, Any], fatigue: dict[str, int] | None = None) -> None:
-    """Per campaign, in priority order: matched, selected, held out, excluded by reason."""
-    campaigns = plan["campaigns"]
-    if not campaigns:
-        console.print("plan: no enabled campaigns")
-    else:
-        table = Table(title="Plan", title_justify="left")
-        for name, justify in (
-            ("campaign", "left"),
-            ("matched", "right"),
-            ("selected", "right"),
-            ("held out", "right"),
-            ("excluded", "left"),
-        ):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        for c in campaigns:
-            table.add_row(
-                c["id"],
-                f"{c['matched']:,}",
-                f"{c['selected']:,}",
-                f"{c['excluded']['holdout']:,}",
-                format_excluded(c["excluded"]),
-            )
-        console.print(table)
-    new = plan.get("new_actions")
-    if new is not None:
-        console.print(f"new actions stored: {new:,}")
-    if fatigue is not None:
-        console.print(f"fatigue: {fatigue['tagged']:,} tagged, {fatigue['recovered']:,} recovered")
-
-
 def print_night_report(summary: dict[str, Any]) -> None:
     """The night per campaign: what the plan matched and excluded, and what dispatch did
     (the same figures as the run's Prefect artifacts)."""
     report = summary.get("report") or []
     dry = " (dry run: nothing stored, issued or sent)" if summary.get("dry_run") else ""
     table = Table(title=f"Night {summary['as_of']}{dry}", title_justify="left")
-    table.add_column("campaign")
+    table.add_column("campaign", overflow="fold")
     for _, title in COLUMNS:
         table.add_column(title, justify="right")
-    table.add_column("excluded")
     for row in report:
-        table.add_row(row["id"], *cells(row), format_excluded(row.get("excluded", {})))
+        table.add_row(row["id"], *cells(row))
     console.print(table)
+    excluded = [(row["id"], format_excluded(row.get("excluded", {}))) for row in report]
+    excluded = [(cid, text) for cid, text in excluded if text != "-"]
+    if excluded:
+        console.print("excluded by the guards:")
+        for cid, text in excluded:
+            console.print(f"  {cid}: {text}", markup=False)
+    plan = summary.get("plan") or {}
+    if plan.get("new_actions") is not None:
+        console.print(f"new actions stored: {plan['new_actions']:,}")
+    fatigue = summary.get("fatigue")
+    if fatigue is not None:
+        console.print(f"fatigue: {fatigue['tagged']:,} tagged, {fatigue['recovered']:,} recovered")
     dispatch = summary.get("dispatch") or {}
     if dispatch.get("recovered"):
         console.print(

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import typer
 
 from cli.context import console, get_app
-from cli.render import print_funnel, print_night_report, print_plan_summary
+from cli.render import print_funnel, print_night_report
 from planning.campaign_files import load_campaign_set
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
 
@@ -72,6 +72,4 @@ def run(
         console.print(f"night {summary['as_of']}: {summary['members']:,} profiles refreshed")
     last = summaries[-1]
     print_funnel(last, lifecycle.stage_ids)
-    if "plan" in last:
-        print_plan_summary(last["plan"], last.get("fatigue"))
     print_night_report(last)

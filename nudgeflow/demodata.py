@@ -47,7 +47,20 @@ MAX_DAYS = 36_500
 # Some members joined before the window opened (tenure), up to this many days before it.
 PRE_WINDOW_DAYS = 3 * 365
 
-MEMBER_COLUMNS = (*IMPORT_MEMBER_COLUMNS, "plan")  # plus one custom attribute
+# Plus custom attributes: the plan, and a postal address for gift rewards.
+MEMBER_COLUMNS = (*IMPORT_MEMBER_COLUMNS, "plan", "address_line1", "city", "postal_code")
+_STREETS = ("Market Street", "Station Road", "Harbour Lane", "Elm Avenue", "Mill Way")
+
+
+def _address(index: int, country: str) -> list[str]:
+    """A postal address for nine members in ten, derived from the index alone (so adding
+    it left every other generated value unchanged)."""
+    spread = (index * 2_654_435_761) % 4_294_967_296
+    if spread % 10 == 0:
+        return ["", "", ""]
+    street = _STREETS[spread % len(_STREETS)]
+    city = f"{country or 'Demo'} City {1 + spread % 7}"
+    return [f"{1 + spread % 240} {street}", city, f"{10000 + spread % 89999}"]
 EVENT_COLUMNS = ("event_id", "member_id", "type", "occurred_at", "amount", "currency", "properties")
 
 ADVOCACY_TYPES = (
@@ -489,6 +502,7 @@ class _Community:
             stripe,
             "true" if opt_in else "false",
             plan,
+            *_address(index, code),
         ]
         return row, events
 

@@ -115,7 +115,8 @@ def run_counts(summary: object) -> dict[str, int | None]:
     """Planned, held-out, sent, failed, unknown and issued counts from a run's summary.
 
     ``planned`` sums the plan's selected actions per campaign; the rest come from the
-    dispatch totals, or else from its per-campaign counts. Anything missing is None.
+    night's per-campaign ``report`` (what ``nudgeflow run`` prints), else from dispatch
+    totals or per-campaign dispatch counts. Anything missing is None.
     """
     document = summary if isinstance(summary, Mapping) else {}
     plan = document.get("plan")
@@ -125,8 +126,11 @@ def run_counts(summary: object) -> dict[str, int | None]:
     totals = dispatch.get("totals")
     totals = totals if isinstance(totals, Mapping) else {}
     counts: dict[str, int | None] = {"planned": _total(plan.get("campaigns"), "selected")}
+    report = document.get("report")
     for key in RUN_COUNTS[1:]:
-        value = _count(totals.get(key))
+        value = _total(report, key) if isinstance(report, list) and report else None
+        if value is None:
+            value = _count(totals.get(key))
         counts[key] = value if value is not None else _total(dispatch.get("campaigns"), key)
     return counts
 

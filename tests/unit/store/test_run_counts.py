@@ -28,3 +28,22 @@ def test_run_counts_read_what_is_there(summary: object, expected: dict[str, int]
     counts = run_counts(summary)
     assert set(counts) == {"planned", "held_out", "sent", "failed", "unknown", "rewards_issued"}
     assert {k: v for k, v in counts.items() if v is not None} == expected
+
+
+def test_the_nights_report_is_preferred_over_dispatch_totals() -> None:
+    summary = {
+        "plan": {"campaigns": [{"selected": 3}, {"selected": 2}]},
+        "dispatch": {"totals": {"sent": 99}},
+        "report": [
+            {"id": "a", "held_out": 1, "sent": 2, "failed": 0, "unknown": 0, "rewards_issued": 2},
+            {"id": "b", "held_out": 0, "sent": 1, "failed": 1, "unknown": 1, "rewards_issued": 0},
+        ],
+    }
+    assert run_counts(summary) == {
+        "planned": 5,
+        "held_out": 1,
+        "sent": 3,
+        "failed": 1,
+        "unknown": 1,
+        "rewards_issued": 2,
+    }
