@@ -14,19 +14,23 @@ import csv
 import gc
 import io
 import json
+import multiprocessing
+import sqlite3
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+from queue import Empty
 from typing import IO, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from nudgeflow.errors import ImportFileError
+from nudgeflow.errors import ImportFileError, StoreError
 from store import rows
 from store.rows import EventRow, Kind, MemberRow, RowError, RowProblem
 from store.schema import events, imports, member_tags, members
@@ -116,8 +120,8 @@ def import_file(
             result.import_id = _start_import(conn, kind, path)
             try:
                 if reader is not None and kind == "events" and not _is_postgres(conn):
-                    fused = _SqliteCsvEvents(conn, result, rejects, path.stat().st_size)
-                    fused.run(reader, columns, chunk_size, lambda: _done(raw, progress))
+                    fused = _SqliteCsvEvents(conn, result, rejects)
+                    fused.run(reader, columns, chunk_size, raw, progress)
                     return result
                 writer: _MemberWriter | _EventWriter = (
                     _MemberWriter(conn, result) if kind == "members" else _EventWriter(conn, result)
@@ -646,77 +650,129 @@ class _SqliteCsvEvents:
     them along in lists; at ten million rows that glue cost more than the inserts. Here a row
     goes from the CSV reader's list straight to the tuple ``executemany`` takes, and member
     keys come from a dict loaded once (when the file is large next to the members table).
-    Counting, first-wins within a chunk, rejects and their order are the general path's.
+    A large file is read and checked in a second process while this one inserts. Counting,
+    first-wins within a chunk, rejects and their order are the general path's.
     """
 
-    def __init__(
-        self, conn: Connection, result: ImportResult, rejects: _Rejects, file_size: int
-    ) -> None:
+    def __init__(self, conn: Connection, result: ImportResult, rejects: _Rejects) -> None:
         self._conn = conn
         self._result = result
         self._rejects = rejects
         self._insert_sql, self._pks_sql = _EventWriter(conn, result).sqlite_statements()
-        self._known = self._preload(file_size)
 
     def _cursor(self) -> Any:
         return self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
-    def _preload(self, file_size: int) -> dict[str, int]:
-        """Every member's key, if the table is small enough to hold and the file large enough
-        to pay for reading it (a member costs about what looking up ~3 event rows costs)."""
-        cursor = self._cursor()
-        try:
-            (count,) = cursor.execute("SELECT count(*) FROM members").fetchone()
-            if count > PRELOAD_MEMBERS or count * 16 > file_size:
-                return {}
-            return dict(cursor.execute("SELECT member_id, id FROM members"))
-        finally:
-            cursor.close()
-
-    def _lookup(self, member_ids: list[str]) -> dict[str, int]:
-        cursor = self._cursor()
-        try:
-            return dict(cursor.execute(self._pks_sql, (json.dumps(member_ids),)).fetchall())
-        finally:
-            cursor.close()
-
     def run(
-        self, reader: Any, columns: list[str], chunk_size: int, done: Callable[[], None]
+        self,
+        reader: Any,
+        columns: list[str],
+        chunk_size: int,
+        raw: IO[bytes],
+        progress: Progress | None,
     ) -> None:
-        parse = rows.csv_event_parser(columns)
         result = self._result
-        self._start = reader.line_num + 1
-        while True:
-            count, params, bad, misses, unchanged = self._chunk(
-                reader, parse, len(columns), chunk_size
-            )
-            if misses:
-                params = self._resolve(params, misses, bad)
-            if params:
-                inserted = self._conn.exec_driver_sql(self._insert_sql, params).rowcount
-                # ON CONFLICT DO NOTHING skipped the event_ids already stored: unchanged.
-                result.imported += inserted
-                unchanged += len(params) - inserted
-            result.unchanged += unchanged
-            _note_bad_rows(bad, [], self._rejects, result)
-            self._conn.commit()  # one short transaction per chunk: other writers can go on
-            done()
-            if count < chunk_size:
-                return  # the end of the file
+        file_size = result.path.stat().st_size
+        database = self._conn.engine.url.database or ""
+        separate = file_size >= PARALLEL_FROM_BYTES and _is_plain_file(database)
+        with (
+            _parsed_elsewhere(result.path, database, result.import_id, chunk_size)
+            if separate
+            else _parsed_here(reader, columns, self._preload(file_size), result, chunk_size, raw)
+        ) as chunks:
+            for _count, params, bad, misses, unchanged, offset in chunks:
+                if misses:
+                    params = self._resolve(params, misses, bad)
+                if params:
+                    inserted = self._conn.exec_driver_sql(self._insert_sql, params).rowcount
+                    # ON CONFLICT DO NOTHING skipped the event_ids already stored: unchanged.
+                    result.imported += inserted
+                    unchanged += len(params) - inserted
+                result.unchanged += unchanged
+                _note_bad_rows(bad, [], self._rejects, result)
+                self._conn.commit()  # one short transaction per chunk: other writers go on
+                if progress is not None:
+                    progress(offset)
 
-    def _chunk(
-        self, reader: Any, parse: Callable[[list[str]], EventRow], width: int, size: int
-    ) -> tuple[int, list[Any], list[tuple[int, RowError, list[str]]], list[_Miss], int]:
-        """Read up to ``size`` lines: (lines read, insert parameters, bad rows, rows whose
-        member key is still to find, rows skipped as repeats of an event_id in the chunk)."""
+    def _preload(self, file_size: int) -> dict[str, int]:
+        cursor = self._cursor()
+        try:
+            return _member_keys(cursor, file_size)
+        finally:
+            cursor.close()
+
+    def _resolve(self, params: list[Any], misses: list[_Miss], bad: list[_Bad]) -> list[Any]:
+        """Fill in the member keys not preloaded; reject the rows of unknown members."""
+        cursor = self._cursor()
+        try:
+            member_ids = json.dumps(list({miss[3] for miss in misses}))
+            found = dict(cursor.execute(self._pks_sql, (member_ids,)).fetchall())
+        finally:
+            cursor.close()
+        unknown = False
+        for index, line, values, member_id in misses:
+            pk = found.get(member_id)
+            if pk is None:
+                bad.append((line, RowError("member_id", f"unknown member {member_id!r}"), values))
+                params[index] = None
+                unknown = True
+            else:
+                row = params[index]
+                params[index] = (row[0], pk, *row[2:])
+        return [row for row in params if row is not None] if unknown else params
+
+
+_Miss = tuple[int, int, list[str], str]  # index in the parameters, line, cells, member_id
+_Bad = tuple[int, RowError, list[str]]
+# lines read, insert parameters, bad rows, rows whose member key is still to find, rows
+# skipped as repeats of an event_id in the chunk, bytes of the file read so far
+_Chunk = tuple[int, list[Any], list[_Bad], list[_Miss], int, int]
+
+# Preload member keys for an events import up to this many members (~130 bytes each).
+PRELOAD_MEMBERS = 2_000_000
+# Read and check CSV events in a second process from this file size (~1 M events): below it
+# starting the process (~0.3 s) costs more than it saves.
+PARALLEL_FROM_BYTES = 64 << 20
+
+
+def _is_plain_file(database: str) -> bool:
+    return bool(database) and database != ":memory:" and not database.startswith("file:")
+
+
+def _member_keys(cursor: Any, file_size: int) -> dict[str, int]:
+    """Every member's key, if the table is small enough to hold and the file large enough to
+    pay for reading it (a member costs about what looking up ~3 event rows costs)."""
+    (count,) = cursor.execute("SELECT count(*) FROM members").fetchone()
+    if count > PRELOAD_MEMBERS or count * 16 > file_size:
+        return {}
+    return dict(cursor.execute("SELECT member_id, id FROM members"))
+
+
+class _CsvEventChunks:
+    """Reads a CSV events file chunk by chunk into ``executemany`` parameters."""
+
+    def __init__(
+        self, reader: Any, columns: list[str], known: dict[str, int], import_id: int, path: Path
+    ) -> None:
+        self._reader = reader
+        self._parse = rows.csv_event_parser(columns)
+        self._width = len(columns)
+        self._known = known
+        self._import_id = import_id
+        self._path = path
+        self._start = reader.line_num + 1
+
+    def read(self, size: int, raw: IO[bytes]) -> _Chunk:
+        """Up to ``size`` lines; a broken CSV raises ``ImportFileError`` naming its line."""
         params: list[Any] = []
-        bad: list[tuple[int, RowError, list[str]]] = []
+        bad: list[_Bad] = []
         misses: list[_Miss] = []
         seen: set[str] = set()
         unchanged = 0
+        reader, parse, width = self._reader, self._parse, self._width
         known = self._known.get
         dumps = json.dumps
-        import_id = self._result.import_id
+        import_id = self._import_id
         start = self._start
         count = 0
         lines = enumerate(islice(reader, size), start=1)
@@ -746,31 +802,107 @@ class _SqliteCsvEvents:
                     properties = dumps(properties)
                 params.append((event_id, pk, row[2], row[3], row[4], row[5], properties, import_id))
         except csv.Error as exc:
-            raise _broken_csv(self._result.path, start, exc) from None
+            raise _broken_csv(self._path, start, exc) from None
         self._start = start
-        return count, params, bad, misses, unchanged
-
-    def _resolve(
-        self,
-        params: list[Any],
-        misses: list[_Miss],
-        bad: list[tuple[int, RowError, list[str]]],
-    ) -> list[Any]:
-        """Fill in the member keys not preloaded; reject the rows of unknown members."""
-        found = self._lookup(list({miss[3] for miss in misses}))
-        unknown = False
-        for index, line, values, member_id in misses:
-            pk = found.get(member_id)
-            if pk is None:
-                bad.append((line, RowError("member_id", f"unknown member {member_id!r}"), values))
-                params[index] = None
-                unknown = True
-            else:
-                row = params[index]
-                params[index] = (row[0], pk, *row[2:])
-        return [row for row in params if row is not None] if unknown else params
+        return count, params, bad, misses, unchanged, raw.tell()
 
 
-_Miss = tuple[int, int, list[str], str]  # index in the parameters, line, cells, member_id
-# Preload member keys for an events import up to this many members (~130 bytes each).
-PRELOAD_MEMBERS = 2_000_000
+@contextmanager
+def _parsed_here(
+    reader: Any,
+    columns: list[str],
+    known: dict[str, int],
+    result: ImportResult,
+    chunk_size: int,
+    raw: IO[bytes],
+) -> Iterator[Iterator[_Chunk]]:
+    chunks = _CsvEventChunks(reader, columns, known, result.import_id, result.path)
+
+    def read() -> Iterator[_Chunk]:
+        while True:
+            chunk = chunks.read(chunk_size, raw)
+            yield chunk
+            if chunk[0] < chunk_size:
+                return  # the end of the file
+
+    yield read()
+
+
+@contextmanager
+def _parsed_elsewhere(
+    path: Path, database: str, import_id: int, chunk_size: int
+) -> Iterator[Iterator[_Chunk]]:
+    """Chunks read and checked by a second process (member keys included) while this one
+    inserts; it is stopped if this one stops early."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding connections
+    queue: Any = context.Queue(maxsize=4)
+    worker = context.Process(
+        target=_parse_events_file,
+        args=(str(path), database, import_id, chunk_size, queue),
+        name="nudgeflow-import-reader",
+        daemon=True,
+    )
+    worker.start()
+
+    def receive() -> Iterator[_Chunk]:
+        while True:
+            try:
+                kind, item = queue.get(timeout=1)
+            except Empty:
+                if worker.is_alive():
+                    continue
+                try:
+                    kind, item = queue.get(timeout=1)  # sent just before it ended
+                except Empty:
+                    raise StoreError(
+                        f"{path}: the import's reader process ended without a word "
+                        f"(exit code {worker.exitcode})"
+                    ) from None
+            if kind == "error":
+                raise ImportFileError(item)
+            if kind == "crash":
+                raise StoreError(f"{path}: the import's reader process failed:\n{item}")
+            yield item
+            if item[0] < chunk_size:
+                return
+
+    try:
+        yield receive()
+    finally:
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+        queue.close()
+        queue.cancel_join_thread()
+
+
+def _parse_events_file(
+    path: str, database: str, import_id: int, chunk_size: int, queue: Any
+) -> None:
+    """The reader process: send the chunks of a CSV events file (already checked whole)."""
+    gc.disable()
+    try:
+        uri = Path(database).resolve().as_uri() + "?mode=ro"
+        connection = sqlite3.connect(uri, uri=True)
+        try:
+            known = _member_keys(connection.cursor(), Path(path).stat().st_size)
+        finally:
+            connection.close()
+        with (
+            open(path, "rb") as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream,
+        ):
+            reader = csv.reader(stream)
+            columns = rows.check_columns(next(reader), "events")
+            chunks = _CsvEventChunks(reader, columns, known, import_id, Path(path))
+            while True:
+                chunk = chunks.read(chunk_size, raw)
+                queue.put(("chunk", chunk))
+                if chunk[0] < chunk_size:
+                    break
+    except ImportFileError as exc:
+        queue.put(("error", str(exc)))
+    except BaseException:
+        queue.put(("crash", traceback.format_exc()))
+    queue.close()
+    queue.join_thread()

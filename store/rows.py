@@ -83,6 +83,9 @@ class RowError(ValueError):
         self.field = field
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[RowError], tuple[str, str]]:
+        return RowError, (self.field, self.reason)  # rows checked in another process
+
 
 @dataclass(frozen=True)
 class RowProblem:

@@ -590,3 +590,52 @@ def test_events_import_reports_progress_by_bytes(
     assert len(seen) == 3
     assert seen == sorted(seen)
     assert seen[-1] == path.stat().st_size
+
+
+@pytest.fixture
+def reader_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CSV events read and checked in a second process, as for a large file."""
+    monkeypatch.setattr(importer, "PARALLEL_FROM_BYTES", 0)
+
+
+def test_events_read_in_a_second_process(
+    with_members: sa.Engine, tmp_path: Path, reader_process: None
+) -> None:
+    text = EVENTS_HEADER + (
+        "e1,m1,purchase,2024-03-01,1,USD,\n"
+        '\ne2,m2,login,2024-03-02,,,"{""a"":\n1}"\n'
+        "e3,nobody,login,2024-03-03,,,\n"
+        "e4,m2,login\n"
+        "e1,m3,login,2024-03-04,,,\n"
+        "e5,m3,purchase,2024-03-05,1.234,USD,\n"
+    )
+    path = write(tmp_path / "events.csv", text)
+    seen: list[int] = []
+    result = run(with_members, "events", path, chunk_size=2, progress=seen.append)
+    assert counts(result) == (2, 0, 1, 3)
+    assert [(p.line, p.field) for p in result.problems] == [
+        (6, "member_id"),
+        (7, "row"),
+        (9, "amount"),
+    ]
+    stored = event_rows(with_members)
+    assert [(e["event_id"], e["member_id"], e["properties"]) for e in stored] == [
+        ("e1", "m1", None),
+        ("e2", "m2", {"a": 1}),
+    ]
+    assert seen[-1] == path.stat().st_size
+    assert result.rejects_path is not None
+    assert len(result.rejects_path.read_text().splitlines()) == 4
+    assert counts(run(with_members, "events", path)) == (0, 0, 3, 3)
+
+
+def test_a_broken_quote_found_by_the_second_process(
+    with_members: sa.Engine, tmp_path: Path, reader_process: None
+) -> None:
+    text = EVENTS_HEADER + "e1,m1,login,2024-03-01,,,\ne2,m1,login,2024-03-01,,,\n"
+    text += 'e3,m1,login,2024-03-01,,,"{\n'
+    text += "".join(f"e{i},m1,login,2024-03-01,,,\n" for i in range(4, 10_000))
+    path = write(tmp_path / "events.csv", text)
+    with pytest.raises(ImportFileError, match=r"events\.csv:4: .*rows before this line"):
+        run(with_members, "events", path, chunk_size=2)
+    assert [e["event_id"] for e in event_rows(with_members)] == ["e1", "e2"]
