@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -137,12 +138,29 @@ class Dispatcher:
         self.clock = clock
         self._stopped: str | None = None
         self._stop_lock = threading.Lock()
+        # SQLite has one writer at a time and its busy handler sleeps: threads of this
+        # process take turns here instead (write transactions last milliseconds), and only
+        # other processes ever meet SQLITE_BUSY. PostgreSQL needs no such turn-taking.
+        self._write_turn: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+
+    @contextmanager
+    def _write(self, *, ledger_lock: bool = False) -> Iterator[Connection]:
+        """A write transaction: ``ledger_transaction`` when the ledger is written."""
+        with self._write_turn:
+            if ledger_lock:
+                with ledger.ledger_transaction(self.engine) as connection:
+                    yield connection
+            else:
+                with self.engine.begin() as connection:
+                    yield connection
 
     # -- the night ---------------------------------------------------------------------
 
     def recover(self) -> int:
         """Turn actions a dead run left in ``sending`` into ``unknown`` (hold the lease)."""
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             return outbox.sending_to_unknown(connection, self.clock())
 
     def pending(self) -> list[str]:
@@ -152,7 +170,7 @@ class Dispatcher:
     def dispatch(self, action_ids: Sequence[str]) -> BatchResult:
         """Dispatch one batch with at most ``max_workers`` threads; raise
         ``DispatchStopped`` once the batch is done if a provider refused our key."""
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             batch = outbox.load(connection, action_ids)
             outbox.begin_attempt(connection, [a.action_id for a in batch])
         result = BatchResult()
@@ -222,7 +240,7 @@ class Dispatcher:
 
     def _reserve(self, action: OutboxAction, campaign: Campaign) -> bool:
         now = self.clock()
-        with ledger.ledger_transaction(self.engine) as connection:
+        with self._write(ledger_lock=True) as connection:
             if self._ledgered(action):
                 assert action.currency is not None
                 held = ledger.reserve(
@@ -272,7 +290,7 @@ class Dispatcher:
             action.action_id, campaign, campaign.reward, self.reward_member(action)
         )
         now = self.clock()
-        with ledger.ledger_transaction(self.engine) as connection:
+        with self._write(ledger_lock=True) as connection:
             if self._ledgered(action):
                 ledger.issue(
                     connection,
@@ -350,7 +368,7 @@ class Dispatcher:
         self.checkpoint("after_render")
         if self._stopped is not None:
             return "skipped", newly_issued, None
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             if not outbox.move(connection, action.action_id, (state,), "sending", self.clock()):
                 return "skipped", newly_issued, "moved by someone else"
         try:
@@ -365,7 +383,7 @@ class Dispatcher:
             self._back_to(action, state, f"not sent, will retry: {exc}")
             return "deferred", newly_issued, str(exc)
         except OutcomeUnknown as exc:
-            with self.engine.begin() as connection:
+            with self._write() as connection:
                 outbox.move(
                     connection,
                     action.action_id,
@@ -379,7 +397,7 @@ class Dispatcher:
             self._fail(action, f"the email was refused: {exc}", issued, sending=True)
             return "failed", newly_issued, str(exc)
         except Exception as exc:  # a bug or an unforeseen error: nobody knows if it went
-            with self.engine.begin() as connection:
+            with self._write() as connection:
                 outbox.move(
                     connection,
                     action.action_id,
@@ -396,7 +414,7 @@ class Dispatcher:
     def _mark_sent(self, action: OutboxAction, campaign: Campaign, message_id: str | None) -> None:
         now = self.clock()
         kind = campaign.reward.kind if campaign.reward else None
-        with ledger.ledger_transaction(self.engine) as connection:
+        with self._write(ledger_lock=True) as connection:
             outbox.move(
                 connection, action.action_id, ("sending",), "sent", now, message_id=message_id
             )
@@ -406,7 +424,7 @@ class Dispatcher:
                 spend(connection, action.action_id, cost, now, self.config.as_of)
 
     def _back_to(self, action: OutboxAction, state: str, reason: str) -> None:
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             outbox.move(
                 connection, action.action_id, ("sending",), state, self.clock(), reason=reason
             )
@@ -428,6 +446,7 @@ class Dispatcher:
             self.clock(),
             self.config.as_of,
             from_states=("sending",) if sending else outbox.PENDING,
+            turn=self._write_turn,
         )
 
 
@@ -447,15 +466,17 @@ def fail_action(
     as_of: date,
     *,
     from_states: Sequence[str] = outbox.PENDING,
+    turn: AbstractContextManager[Any] | None = None,
 ) -> None:
     """Fail an action for good: withdraw its reward (if one was issued), void its
-    reservation and record the reason, the last two in one ledger transaction."""
+    reservation and record the reason, the last two in one ledger transaction (taken in
+    ``turn``, the dispatcher's writer turn, when given)."""
     if issued is not None:
         try:
             issuer.deactivate(issued)
         except RewardError as exc:
             reason = f"{reason}; withdrawing the reward failed too ({exc}): withdraw it by hand"
-    with ledger.ledger_transaction(engine) as connection:
+    with turn or nullcontext(), ledger.ledger_transaction(engine) as connection:
         # Release what is still held: nothing when it failed before its reservation.
         if ledger.reward_state(connection, action.action_id) in ("reserved", "outstanding"):
             ledger.void(connection, action.action_id, reason, business_date=as_of, now=now)

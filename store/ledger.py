@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, case, func, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nudgeflow.errors import RewardError
@@ -114,10 +114,9 @@ def _ensure_campaign(connection: Connection, campaign_id: str, currency: str) ->
 
 
 def _balance(connection: Connection, account: str) -> int:
-    total = connection.execute(
-        select(func.coalesce(func.sum(_E.amount_minor), 0)).where(_E.account == account)
-    ).scalar_one()
-    return int(total)
+    """The account's running balance (one row; the caller holds the append lock)."""
+    total = connection.execute(select(_A.balance_minor).where(_A.account == account)).scalar()
+    return int(total or 0)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -194,6 +193,12 @@ def _append(
             }
             for e in entries
         ],
+    )
+    connection.execute(
+        update(ledger_accounts)
+        .where(_A.account == bindparam("entry_account"))
+        .values(balance_minor=_A.balance_minor + bindparam("entry_amount")),
+        [{"entry_account": e.account, "entry_amount": e.amount_minor} for e in entries],
     )
     return int(transaction_id)
 
@@ -846,6 +851,8 @@ def verify(connection: Connection) -> VerifyResult:
             entries.append(Entry(row["account"], int(row["amount_minor"]), row["currency"]))
     if current is not None:
         finish(current, entries)
+    if not problems:
+        problems.extend(_check_balances(connection))
     for campaign_id, state in sorted(running.items()):
         if state.committed > state.funded and state.over_since is not None:
             seq, tid = state.over_since
@@ -864,6 +871,27 @@ def verify(connection: Connection) -> VerifyResult:
     return VerifyResult(
         counts["transactions"], counts["entries"], head, len(running), tuple(problems)
     )
+
+
+def _check_balances(connection: Connection) -> list[Problem]:
+    """Every account's running balance equals the sum of its entries (one grouped query)."""
+    sums = (
+        select(_E.account, func.sum(_E.amount_minor).label("total")).group_by(_E.account).subquery()
+    )
+    rows = connection.execute(
+        select(_A.account, _A.campaign_id, _A.balance_minor, sums.c.total)
+        .select_from(ledger_accounts.outerjoin(sums, sums.c.account == _A.account))
+        .where(_A.balance_minor != func.coalesce(sums.c.total, 0))
+        .order_by(_A.account)
+    ).all()
+    return [
+        Problem(
+            f"account {account}: its running balance {balance} differs from the sum of its "
+            f"entries {int(total or 0)} (the accounts table was edited)",
+            campaign_id=campaign_id,
+        )
+        for account, campaign_id, balance, total in rows
+    ]
 
 
 # --- export -----------------------------------------------------------------------------

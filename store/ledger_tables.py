@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from store.schema import BigId, metadata
@@ -37,6 +38,10 @@ ledger_accounts = Table(
     Column("campaign_id", String(64)),  # None for the organisation's funding accounts
     Column("kind", String(16), nullable=False),  # funding | budget | reserved | outstanding | spent
     Column("currency", String(3), nullable=False),
+    # The sum of the account's entries, kept by every append in the same transaction
+    # (migration 0006): a reservation reads one row instead of summing a growing history.
+    # It is a cache of the entries, which stay the truth: ``verify`` checks the two agree.
+    Column("balance_minor", BigInteger, nullable=False, server_default=text("0")),
 )
 
 ledger_transactions = Table(

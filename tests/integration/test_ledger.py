@@ -501,3 +501,40 @@ def test_balances_list_every_account(engine: sa.Engine) -> None:
         "campaign:c:spent": "0.00",
         "funding:USD": "-100.00",
     }
+
+
+def test_running_balances_match_the_entries_and_an_edit_is_caught(engine: sa.Engine) -> None:
+    from store.ledger_tables import ledger_accounts, ledger_entries
+
+    sync(engine, [campaign("c", total="100.00")])
+    for n in range(5):
+        assert reserve(engine, f"a{n}", "10.00")
+    with ledger_transaction(engine) as connection:
+        ledger.issue(connection, "a0", "promo_0", business_date=NOV)
+        ledger.void(connection, "a1", "test", business_date=NOV)
+    with engine.connect() as connection:
+        sums = dict(
+            connection.execute(
+                sa.select(
+                    ledger_entries.c.account, sa.func.sum(ledger_entries.c.amount_minor)
+                ).group_by(ledger_entries.c.account)
+            ).all()
+        )
+        balances = dict(
+            connection.execute(
+                sa.select(ledger_accounts.c.account, ledger_accounts.c.balance_minor)
+            ).all()
+        )
+    assert balances == {account: int(sums.get(account, 0)) for account in balances}
+    assert set(sums) <= set(balances)
+    assert check(engine).ok
+    # Someone "tops up" a budget by editing its running balance instead of funding it.
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(ledger_accounts)
+            .where(ledger_accounts.c.account == postings.campaign_account("c", "budget"))
+            .values(balance_minor=ledger_accounts.c.balance_minor + 100_000)
+        )
+    result = check(engine)
+    assert not result.ok
+    assert "running balance" in str(result.first) and "c:budget" in str(result.first)
