@@ -44,6 +44,7 @@ def _register() -> None:
         profiles,
         rewards,
         run,
+        serve,
         validate,
     )
 
@@ -57,6 +58,7 @@ def _register() -> None:
     app.add_typer(rewards.stripe_app, name="stripe")
     app.command("demo-data")(demo.demo_data)
     app.command("run")(run.run)
+    app.command("serve")(serve.serve)
     app.command("stages")(profiles.stages)
     app.command("plan")(plan.plan)
     app.command("why")(plan.why)
