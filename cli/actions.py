@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -159,6 +159,42 @@ def list_actions(
         console.print(f"{shown:,} of {total:,} {noun} shown (raise --limit to see more)")
     else:
         console.print(f"{total:,} {noun}")
+
+
+@app.command("resolve")
+def resolve(
+    action_id: str = typer.Argument(..., help="The action to settle (its state is unknown)."),
+    sent: bool = typer.Option(False, "--sent", help="The provider shows the email went out."),
+    not_sent: bool = typer.Option(
+        False, "--not-sent", help="The provider shows it did not: fail it, withdraw its reward."
+    ),
+) -> None:
+    """Settle an ``unknown`` action once you have checked the provider (SendGrid's activity
+    feed): --sent records it as sent (credits and invites are then spent); --not-sent fails
+    it, withdraws its reward and releases its reservation. It is never re-sent."""
+    if sent == not_sent:
+        raise typer.BadParameter("give exactly one of --sent or --not-sent")
+    # Imported here: listing actions should not load the dispatcher and its clients.
+    from delivery.dispatch import resolve_unknown
+    from planning.campaign_files import load_campaign_set
+
+    app_ = get_app()
+    settings = app_.settings
+    campaigns = {c.id: c for c in load_campaign_set(settings.campaigns_dir).enabled}
+    issuer = app_.issuer
+    try:
+        state = resolve_unknown(
+            app_.engine,
+            issuer,
+            campaigns,
+            action_id,
+            sent=sent,
+            now=datetime.now(UTC),
+            signing_key=settings.signing_key.get_secret_value(),
+        )
+    finally:
+        issuer.close()
+    console.print(f"action {action_id}: {state}", markup=False)
 
 
 def _actions_table(listed: list[dict[str, Any]]) -> Table:

@@ -162,27 +162,36 @@ class World:
         self.keys.update(insert_people(connection, people))
 
 
-@pytest.fixture
-def world(db_url: str, tmp_path: Path) -> Iterator[World]:
-    campaigns = tmp_path / "campaigns"
+def make_world(db_url: str, root: Path) -> World:
+    """The campaigns and templates folders under ``root`` (the database is ``db_url``)."""
+    campaigns = root / "campaigns"
     campaigns.mkdir()
     (campaigns / "lifecycle.yaml").write_text((ROOT / "campaigns/lifecycle.yaml").read_text())
     (campaigns / "policy.yaml").write_text(POLICY)
     for name, text in CAMPAIGNS.items():
         (campaigns / f"{name}.yaml").write_text(text)
-    templates = tmp_path / "templates"
+    templates = root / "templates"
     templates.mkdir()
     for layout in ("_layout.html.j2", "_layout.txt.j2"):
         (templates / layout).write_text((ROOT / "templates/email" / layout).read_text())
     for name, text in TEMPLATES.items():
         (templates / name).write_text(text)
-    built = World(db_url, tmp_path)
-    yield built
-    for app in built.apps:
+    return World(db_url, root)
+
+
+def close_world(world: World) -> None:
+    for app in world.apps:
         if "issuer" in app.__dict__:
             app.issuer.close()
         if "engine" in app.__dict__:
             app.engine.dispose()
+
+
+@pytest.fixture
+def world(db_url: str, tmp_path: Path) -> Iterator[World]:
+    built = make_world(db_url, tmp_path)
+    yield built
+    close_world(built)
 
 
 def members_for(*kinds: str, n: int = 2) -> dict[str, list[str]]:
