@@ -10,13 +10,16 @@ recorded in ``messages``; a bad one gets SendGrid's ``400 {"errors": [...]}``.
 Faults are queued per request: ``fail_next(status)`` (429 comes with rate-limit headers),
 ``timeout_next()`` (holds the response past the client's timeout) and ``reset_next()``
 (drops the connection with a TCP reset). With ``accept=True`` the message is recorded
-before the fault, which is SendGrid accepting an email whose response never arrives.
+before the fault, which is SendGrid accepting an email whose response never arrives
+(``dropped`` lists those). ``fault_rate(rate, seed)`` gives a seeded share of all requests
+a random fault (``injected`` lists the kinds drawn).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import random
 import socket
 import struct
 import threading
@@ -37,6 +40,9 @@ MAX_PERSONALIZATIONS = 1000
 MAX_CUSTOM_ARGS_BYTES = 10_000
 MAX_CATEGORIES = 10
 MAX_SEND_AT_AHEAD = 72 * 3600
+# Random fault kinds: error answers (nothing accepted, safe to retry), and the two ways an
+# accepted email's answer is lost (held past the client's timeout, or a TCP reset).
+RANDOM_FAULTS = ("429", "500", "502", "503", "timeout_accepted", "reset_accepted")
 # Headers SendGrid does not let a sender set (the spec's description of `headers`).
 RESERVED_HEADERS = {
     "x-sg-id",
@@ -144,7 +150,10 @@ class FakeSendGrid:
         self.messages: list[Received] = []  # accepted (recorded) bodies, sandbox ones too
         self.attempts = 0  # every request to mail/send, faults included
         self.rejected: list[dict[str, Any]] = []  # 400 answers' errors
+        self.dropped: list[Received] = []  # accepted, but the answer never reached the client
+        self.injected: list[str] = []  # kinds of the random faults drawn
         self._faults: deque[Fault] = deque()
+        self._random: tuple[float, random.Random, tuple[str, ...], float] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -196,9 +205,52 @@ class FakeSendGrid:
         with self._lock:
             self._faults.extend(Fault("reset", accept=accept) for _ in range(times))
 
+    def fault_rate(
+        self,
+        rate: float,
+        seed: int = 0,
+        *,
+        kinds: tuple[str, ...] = RANDOM_FAULTS,
+        reset_after: float = 0.25,
+    ) -> None:
+        """Give a seeded share ``rate`` of the requests (after any queued faults) a fault
+        drawn from ``kinds``: ``429`` (rate-limit headers resetting ``reset_after`` seconds
+        ahead, at most a second: fractional, where SendGrid sends whole seconds, so tests
+        stay fast), a 5xx status, or ``timeout_accepted`` / ``reset_accepted`` (the email is
+        recorded, then its answer is held past ``timeout_delay`` or the connection reset).
+        ``rate`` 0 switches it off."""
+        unknown = set(kinds) - set(RANDOM_FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; expected some of {RANDOM_FAULTS}")
+        with self._lock:
+            self._random = (
+                (rate, random.Random(seed), tuple(kinds), min(1.0, reset_after))
+                if rate > 0
+                else None
+            )
+
     def _next_fault(self) -> Fault | None:
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            if self._random is None:
+                return None
+            rate, rng, kinds, reset_after = self._random
+            if rng.random() >= rate:
+                return None
+            kind = rng.choice(kinds)
+            self.injected.append(kind)
+        if kind.endswith("_accepted"):
+            return Fault(kind.removesuffix("_accepted"), accept=True)
+        status = int(kind)
+        headers: dict[str, str] = {}
+        if status == 429:
+            headers = {
+                "X-RateLimit-Limit": "600",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": f"{self.clock() + reset_after:.3f}",
+            }
+        return Fault("status", status, headers)
 
     # --- the protocol ---------------------------------------------------------------------
 
@@ -282,7 +334,9 @@ class FakeSendGrid:
                 fault = fake._next_fault()
                 if fault is not None:
                     if fault.accept:
-                        fake._record(body, headers)
+                        dropped = fake._record(body, headers)
+                        with fake._lock:
+                            fake.dropped.append(dropped)
                     if fault.kind == "timeout":
                         fake._stop.wait(fake.timeout_delay)
                         self._answer(202, None, {"X-Message-Id": "too-late"})

@@ -8,8 +8,10 @@ parameters it is a 400 ``idempotency_error``, and while the first request is sti
 a second one gets 409.
 
 Faults are switched on per test with :meth:`StripeFake.fail_next` (a forced 429, 5xx, 409,
-a timeout, a connection reset, or a response dropped *after* the object was created) and
-:meth:`StripeFake.set_rate_limit` (a token bucket answering 429 with rate-limit headers).
+a timeout, a connection reset, or a response dropped *after* the object was created),
+:meth:`StripeFake.set_rate_limit` (a token bucket answering 429 with rate-limit headers) and
+:meth:`StripeFake.fault_rate` (a seeded share of all requests get a random fault;
+``fake.injected`` lists them).
 Every request is recorded (``fake.requests``) and every object kept (``fake.coupons``,
 ``fake.promotion_codes``, …) so tests can assert "exactly one object per action".
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import secrets
 import socket
@@ -159,6 +162,7 @@ class StripeFake:
         self.api_key_prefix = api_key_prefix
         self.coupons: dict[str, dict[str, Any]] = {}
         self.promotion_codes: dict[str, dict[str, Any]] = {}
+        self._codes: dict[str, list[str]] = {}  # lower-cased code → promotion code ids
         self.customers: dict[str, dict[str, Any]] = {}
         self.balance_transactions: dict[str, dict[str, Any]] = {}
         self.discounts: dict[str, dict[str, Any]] = {}
@@ -168,6 +172,8 @@ class StripeFake:
         self._idempotency: dict[str, tuple[str, str, Any, int, bytes]] = {}
         self._in_flight: set[str] = set()
         self._faults: list[_Fault] = []
+        self._random: tuple[float, random.Random, tuple[str, ...], float, float] | None = None
+        self.injected: list[tuple[str, str, str]] = []  # (kind, method, path) of random faults
         self._bucket: _Bucket | None = None
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -246,6 +252,26 @@ class StripeFake:
                     retry_after,
                     delay,
                 )
+            )
+
+    def fault_rate(
+        self,
+        rate: float,
+        seed: int = 0,
+        *,
+        kinds: tuple[str, ...] = ("429", "409", "500", "502", "503", "timeout", "drop", "reset"),
+        retry_after: float = 0.05,
+        delay: float = 0.2,
+    ) -> None:
+        """Give a seeded share ``rate`` of all requests (after any :meth:`fail_next`
+        faults) a fault drawn from ``kinds``, as :meth:`fail_next` describes them; a
+        ``timeout`` holds the connection ``delay`` seconds. ``rate`` 0 switches it off."""
+        unknown = set(kinds) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; expected some of {FAULTS}")
+        with self._lock:
+            self._random = (
+                (rate, random.Random(seed), tuple(kinds), retry_after, delay) if rate > 0 else None
             )
 
     def set_rate_limit(self, per_second: float | None) -> None:
@@ -386,6 +412,12 @@ class StripeFake:
                 if fault.times > 0 and fault.matches(method, path):
                     fault.times -= 1
                     return fault
+            if self._random is not None:
+                rate, rng, kinds, retry_after, delay = self._random
+                if rng.random() < rate:
+                    kind = rng.choice(kinds)
+                    self.injected.append((kind, method, path))
+                    return _Fault(kind, 1, None, None, retry_after, delay)
             return None
 
     def _rate_limited(self) -> float:
@@ -590,6 +622,7 @@ class StripeFake:
             "times_redeemed": 0,
         }
         self.promotion_codes[promo["id"]] = promo
+        self._codes.setdefault(promo["code"].lower(), []).append(promo["id"])
         self.emit("promotion_code.created", promo)
         return promo
 
@@ -611,9 +644,11 @@ class StripeFake:
         return promo
 
     def list_promotion_codes(self, query: dict[str, Any]) -> dict[str, Any]:
-        items = list(self.promotion_codes.values())
-        if query.get("code"):
-            items = [p for p in items if p["code"].lower() == query["code"].lower()]
+        if query.get("code"):  # by the index: the benchmark lists 100k codes one by one
+            ids = self._codes.get(query["code"].lower(), [])
+            items = [self.promotion_codes[i] for i in ids]
+        else:
+            items = list(self.promotion_codes.values())
         if query.get("customer"):
             items = [p for p in items if p["customer"] == query["customer"]]
         if query.get("coupon"):
