@@ -1,0 +1,251 @@
+"""``nudgeflow run`` through the real console script (Prefect on a temporary server) against
+the Stripe and SendGrid fakes served from this test process: a whole night end to end, two
+runs started together (one exits 3, the result is a single run's), and a dry run.
+
+Each run starts a temporary Prefect server (10–25 s), so there are as few runs as the
+checks allow; they share one ``PREFECT_HOME`` so only the first one creates its database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from store.schema import actions, members
+from tests.fakes.sendgrid_api import FakeSendGrid
+from tests.fakes.stripe_api import StripeFake
+from tests.integration.test_dispatch import (
+    AS_OF,
+    SIGNING_KEY,
+    World,
+    close_world,
+    make_world,
+    members_for,
+)
+
+SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
+pytestmark = pytest.mark.prefect
+# Three members for each of the four campaigns: credits and discounts go through Stripe.
+TAGGED = members_for("credit", "discount", "invite", "plain", n=3)
+STRIPE_KINDS = ("credit", "discount")
+DAY = AS_OF.isoformat()
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prefect")
+
+
+@pytest.fixture
+def stripe() -> Iterator[StripeFake]:
+    with StripeFake() as fake:
+        yield fake
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGrid]:
+    with FakeSendGrid() as fake:
+        yield fake
+
+
+class Night:
+    """A database of members (not yet planned), the fakes, and how to run the CLI on it."""
+
+    def __init__(
+        self, world: World, stripe: StripeFake, sendgrid: FakeSendGrid, prefect_home: Path
+    ) -> None:
+        self.world = world
+        self.stripe = stripe
+        self.sendgrid = sendgrid
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
+        self.env.pop("PREFECT_API_URL", None)
+        self.env.update(
+            {
+                "NUDGEFLOW_DATABASE_URL": world.db_url,
+                "NUDGEFLOW_CAMPAIGNS_DIR": str(world.campaigns_dir),
+                "NUDGEFLOW_TEMPLATES_DIR": str(world.root / "templates"),
+                "NUDGEFLOW_TIMEZONE": "Europe/Paris",
+                "NUDGEFLOW_SIGNING_KEY": SIGNING_KEY,
+                "NUDGEFLOW_REWARDS__PROVIDER": "stripe",
+                "NUDGEFLOW_STRIPE__API_KEY": "sk_test_nightly",
+                "NUDGEFLOW_STRIPE__BASE_URL": stripe.url,
+                "NUDGEFLOW_EMAIL__TRANSPORT": "sendgrid",
+                "NUDGEFLOW_SENDGRID__API_KEY": sendgrid.api_key,
+                "NUDGEFLOW_SENDGRID__BASE_URL": sendgrid.url,
+                "NUDGEFLOW_DISPATCH__BATCH_SIZE": "5",
+                "PREFECT_HOME": str(prefect_home),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "PREFECT_LOGGING_TO_API_ENABLED": "false",
+                "COLUMNS": "200",
+            }
+        )
+
+    def command(self, *args: str) -> list[str]:
+        return [SCRIPT, *args]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.world.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.world.root,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def actions(self) -> dict[str, tuple[str, str, str | None, str | None]]:
+        """action_id → (member_id, state, reward_ref, message_id)."""
+        engine = sa.create_engine(self.world.db_url)
+        try:
+            with engine.connect() as connection:
+                rows = connection.execute(
+                    sa.select(
+                        actions.c.action_id,
+                        members.c.member_id,
+                        actions.c.state,
+                        actions.c.reward_ref,
+                        actions.c.message_id,
+                    ).join(members, members.c.id == actions.c.member_pk)
+                ).all()
+        finally:
+            engine.dispose()
+        return {r.action_id: (r.member_id, r.state, r.reward_ref, r.message_id) for r in rows}
+
+    def assert_one_nights_effects(self) -> dict[str, tuple[str, str, str | None, str | None]]:
+        """What one run of the night does: every action sent, one Stripe object per credit
+        and discount, one email per action, the message ids stored."""
+        stored = self.actions()
+        assert sorted(m for m, *_ in stored.values()) == sorted(
+            m for ids in TAGGED.values() for m in ids
+        )
+        assert Counter(state for _, state, _, _ in stored.values()) == {"sent": len(stored)}
+        emailed = Counter(m.body["custom_args"]["action_id"] for m in self.sendgrid.messages)
+        assert emailed == dict.fromkeys(stored, 1)
+        message_ids = {
+            m.body["custom_args"]["action_id"]: m.message_id for m in self.sendgrid.messages
+        }
+        for action_id, (member_id, _, reward_ref, message_id) in stored.items():
+            assert message_id == message_ids[action_id]
+            objects = self.stripe.objects_with_metadata("action_id", action_id)
+            if member_id.startswith(STRIPE_KINDS):
+                assert [o["id"] for o in objects] == [reward_ref], member_id
+            else:
+                assert objects == [], member_id
+        return stored
+
+
+@pytest.fixture
+def night(
+    db_url: str,
+    tmp_path: Path,
+    stripe: StripeFake,
+    sendgrid: FakeSendGrid,
+    prefect_home: Path,
+) -> Night:
+    world = make_world(db_url, tmp_path)
+    app = world.app()
+    with app.engine.begin() as connection:
+        world.people(connection, TAGGED)
+        for kind in STRIPE_KINDS:
+            for member_id in TAGGED[kind]:
+                customer = f"cus_{member_id.replace('-', '')}"
+                stripe.add_customer(customer, email=f"{member_id}@example.com")
+                connection.execute(
+                    sa.update(members)
+                    .where(members.c.member_id == member_id)
+                    .values(stripe_customer_id=customer)
+                )
+    close_world(world)
+    return Night(world, stripe, sendgrid, prefect_home)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_night_end_to_end_against_the_stripe_and_sendgrid_fakes(night: Night) -> None:
+    result = night.run("run", "--as-of", DAY)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"night {DAY}: 12 profiles refreshed" in out
+    assert f"Night {DAY}" in out
+    report = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in out.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip() in TAGGED
+    }
+    # matched, held out, sent, rewards, value, failed, unknown, pending
+    assert report["credit"][:4] == ["3", "0", "3", "3"]
+    assert report["credit"][4] == "15.00 USD"
+    assert report["discount"][2:4] == ["3", "3"]
+    assert report["plain"][2:4] == ["3", "0"]
+    assert all(row[5:] == ["0", "0", "0"] for row in report.values()), report
+    stored = night.assert_one_nights_effects()
+
+    verified = night.run("ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    runs = night.run("runs", "--json")
+    assert runs.returncode == 0, runs.stderr
+    listed = json.loads(runs.stdout)
+    assert [(r["as_of"], r["kind"], r["status"]) for r in listed] == [(DAY, "nightly", "completed")]
+    assert listed[0]["sent"] == 12
+
+    exported = night.run("sends", "export", "--format", "csv")
+    assert exported.returncode == 0, exported.stderr
+    sends = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert {s["action_id"]: (s["state"], s["message_id"]) for s in sends} == {
+        action_id: ("sent", message_id) for action_id, (_, _, _, message_id) in stored.items()
+    }
+    assert all(s["message_id"].startswith("fake-") for s in sends)  # SendGrid's X-Message-Id
+
+
+def test_two_runs_started_together_one_runs_the_other_exits_3(night: Night) -> None:
+    first = night.start("run", "--as-of", DAY)
+    second = night.start("run", "--as-of", DAY)
+    outcomes = []
+    for process in (first, second):
+        stdout, stderr = process.communicate(timeout=300)
+        outcomes.append((process.returncode, stdout, stderr))
+
+    codes = sorted(code for code, _, _ in outcomes)
+    assert codes == [0, 3], outcomes
+    _, _, refused = next(o for o in outcomes if o[0] == 3)
+    lines = refused.strip().splitlines()
+    assert len(lines) == 1, refused
+    assert lines[0].startswith("error: another run is in progress (started "), refused
+    assert " by " in lines[0]
+    night.assert_one_nights_effects()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_dry_run_stores_no_actions_and_sends_nothing(night: Night) -> None:
+    result = night.run("run", "--dry-run", "--as-of", DAY)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Night {DAY} (dry run: nothing stored, issued or sent)" in result.stdout
+    assert night.actions() == {}
+    assert night.sendgrid.messages == [] and night.sendgrid.attempts == 0
+    assert night.stripe.requests == []
+    runs = json.loads(night.run("runs", "--json").stdout)
+    assert [(r["kind"], r["status"]) for r in runs] == [("dry-run", "completed")]
