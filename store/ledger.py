@@ -91,6 +91,11 @@ def _ensure_accounts(connection: Connection, rows: Sequence[Mapping[str, object]
 
 
 def _ensure_campaign(connection: Connection, campaign_id: str, currency: str) -> None:
+    existing = connection.execute(
+        select(_A.currency).where(_A.account == campaign_account(campaign_id, "budget"))
+    ).scalar()
+    if existing == currency:
+        return  # the usual case: every account was created on the campaign's first use
     rows: list[Mapping[str, object]] = [
         {"account": funding_account(currency), "campaign_id": None, "kind": "funding"},
         *(
@@ -111,12 +116,6 @@ def _ensure_campaign(connection: Connection, campaign_id: str, currency: str) ->
             f"campaign {campaign_id}: its ledger accounts are in {existing}, not {currency} "
             "(a campaign keeps one currency; use a new campaign id for another)"
         )
-
-
-def _balance(connection: Connection, account: str) -> int:
-    """The account's running balance (one row; the caller holds the append lock)."""
-    total = connection.execute(select(_A.balance_minor).where(_A.account == account)).scalar()
-    return int(total or 0)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -307,8 +306,11 @@ def reserve(
     budget = campaign_account(campaign_id, "budget")
     # Row lock on the budget account. The advisory lock already serialises appends; this
     # keeps the check-then-write atomic per budget even if that lock is ever narrowed.
-    connection.execute(select(_A.account).where(_A.account == budget).with_for_update()).one()
-    available = _balance(connection, budget)
+    available = int(
+        connection.execute(
+            select(_A.balance_minor).where(_A.account == budget).with_for_update()
+        ).scalar_one()
+    )
     if available < amount.amount_minor:
         if not fund_shortfall:
             return False
