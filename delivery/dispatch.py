@@ -48,11 +48,17 @@ from delivery.sendwindow import SendWindow, send_at_for
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
 from planning.campaign import Campaign, Policy
-from rewards.issuers import IssuedReward, RewardIssuer, RewardMember, TransientRewardError
+from rewards.issuers import (
+    IssuedReward,
+    RewardIssuer,
+    RewardMember,
+    TransientRewardError,
+    issued_from_row,
+)
 from rewards.postings import member_ref
 from store import ledger, outbox
 from store.outbox import OutboxAction
-from store.reward_tables import set_reward_state
+from store.reward_tables import get_reward, set_reward_state
 
 Checkpoint = Callable[[str], None]
 
@@ -205,12 +211,10 @@ class Dispatcher:
         campaign = self.campaigns.get(action.campaign_id)
         if campaign is None:
             reason = f"campaign {action.campaign_id} is no longer enabled in the campaign files"
-            self._fail(action, reason, None)
-            return "failed", False, reason
+            return self._fail_before_sending(action, None, reason)
         if not action.consent:
             reason = "consent withdrawn since planning (unsubscribed, bounced or opted out)"
-            self._fail(action, reason, None)
-            return "failed", False, reason
+            return self._fail_before_sending(action, campaign, reason)
         state = action.state
         issued: IssuedReward | None = None
         newly_issued = False
@@ -231,6 +235,20 @@ class Dispatcher:
             self._fail(action, str(exc), None)
             return "failed", False, str(exc)
         return self._send(action, campaign, state, issued, newly_issued)
+
+    def _fail_before_sending(
+        self, action: OutboxAction, campaign: Campaign | None, reason: str
+    ) -> tuple[str, bool, str | None]:
+        """Fail an action that must not be sent, withdrawing a reward an earlier pass issued."""
+        try:
+            issued = issued_reward(self.engine, self.issuer, action, campaign)
+        except TransientRewardError as exc:
+            return "deferred", False, str(exc)
+        except RewardError as exc:
+            issued = None
+            reason = f"{reason}; finding its reward failed ({exc}): withdraw it by hand"
+        self._fail(action, reason, issued)
+        return "failed", False, reason
 
     def _ledgered(self, action: OutboxAction) -> bool:
         return action.currency is not None
@@ -456,6 +474,23 @@ def spend(connection: Connection, action_id: str, cost: Money, now: datetime, as
     set_reward_state(connection, action_id, "redeemed", now)
 
 
+def issued_reward(
+    engine: Engine, issuer: RewardIssuer, action: OutboxAction, campaign: Campaign | None
+) -> IssuedReward | None:
+    """The reward an earlier pass may have issued for an action that now fails before its
+    email (so that it is withdrawn, not left usable): the local record, else the provider
+    searched by action id. None when there is none; ``RewardError`` when the provider
+    cannot be asked."""
+    if action.state not in ("reserved", "reward_issued", "unknown"):
+        return None
+    if campaign is not None and campaign.reward is not None:
+        member = Dispatcher.reward_member(action)
+        return issuer.find(action.action_id, campaign, campaign.reward, member)
+    with engine.connect() as connection:
+        row = get_reward(connection, action.action_id)
+    return issued_from_row(row) if row is not None else None
+
+
 def fail_action(
     engine: Engine,
     issuer: RewardIssuer,
@@ -521,16 +556,12 @@ def resolve_unknown(
                     cost = Money(action.cost_minor, action.currency)
                     spend(connection, action_id, cost, now, action.as_of)
         return "sent"
-    issued = None
-    if campaign is not None and campaign.reward is not None:
-        member = Dispatcher.reward_member(action)
-        issued = issuer.find(action_id, campaign, campaign.reward, member)
     fail_action(
         engine,
         issuer,
         action,
         "resolved as not sent by an operator",
-        issued,
+        issued_reward(engine, issuer, action, campaign),
         now,
         action.as_of,
         from_states=("unknown",),

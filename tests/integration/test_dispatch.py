@@ -800,3 +800,36 @@ def test_a_mixed_night_keeps_the_ledger_sound_and_every_budget_within_its_fundin
             assert held in ("none", "voided"), member_id
         elif state == "sent" and member_id.startswith(("credit", "invite")):
             assert held == "redeemed", member_id
+
+
+@pytest.mark.parametrize("change", ["unsubscribed", "campaign_removed"])
+def test_an_action_failing_after_its_reward_was_issued_withdraws_the_reward(
+    world: World, sendgrid: FakeSendGrid, change: str
+) -> None:
+    app = world.app()
+    app.sender = sendgrid_sender(sendgrid, max_attempts=1)
+    planned = prepare(world, app, members_for("credit", n=1))
+    action_id = planned["credit-0"]
+    sendgrid.fail_next(503)  # the first pass issues the reward, then cannot send
+    dispatcher = night.build_dispatcher(app, AS_OF)
+    assert dispatcher.dispatch(dispatcher.pending()).total("deferred") == 1
+    assert states(app) == {"credit-0": "reward_issued"}
+    if change == "unsubscribed":
+        with app.engine.begin() as connection:
+            add_events(
+                connection,
+                world.keys,
+                [("credit-0", EventFact("unsubscribed", day_end(AS_OF, ZONE) + 60))],
+            )
+    else:
+        (world.campaigns_dir / "credit.yaml").unlink()
+
+    night.dispatch(app, AS_OF)
+
+    row = action_rows(app)["credit-0"]
+    assert row["state"] == "failed"
+    assert row["reason"].startswith("consent" if change == "unsubscribed" else "campaign credit")
+    assert sendgrid.messages == []
+    assert ledger_kinds(app, action_id) == ["reserve", "issue", "void"]
+    assert reward_state(app, action_id) == "deactivated"  # not left usable
+    verify_ok(app)
