@@ -17,10 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("ledger_accounts") as batch:
-        batch.add_column(
-            sa.Column("balance_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0"))
-        )
+    # A plain ADD COLUMN, also on SQLite: batch mode would copy and drop ledger_accounts,
+    # which the ledger's entries reference (the drop fails with foreign keys on).
+    op.add_column(
+        "ledger_accounts",
+        sa.Column("balance_minor", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
+    )
     op.execute(
         "UPDATE ledger_accounts SET balance_minor = COALESCE((SELECT SUM(e.amount_minor) "
         "FROM ledger_entries e WHERE e.account = ledger_accounts.account), 0)"
