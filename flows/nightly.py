@@ -165,7 +165,7 @@ def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
         with app.engine.begin() as connection:
             run_id = start_run(connection, as_of, kind, flow_run.get_id())
         try:
-            summary = _night(as_of, dry_run)
+            summary = {**_night(as_of, dry_run), "flow_run_id": flow_run.get_id()}
         except BaseException as exc:
             with app.engine.begin() as connection:
                 finish_run(connection, run_id, "failed", error=f"{type(exc).__name__}: {exc}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,10 +23,11 @@ pytestmark = pytest.mark.prefect
 
 
 @pytest.fixture
-def app_env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("NUDGEFLOW_DATABASE_URL", db_url)
     monkeypatch.setenv("NUDGEFLOW_CAMPAIGNS_DIR", str(ROOT / "campaigns"))
     monkeypatch.setenv("NUDGEFLOW_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("NUDGEFLOW_EMAIL__OUTBOX_DIR", str(tmp_path / "outbox"))
     get_app.cache_clear()
     yield db_url
     get_app().engine.dispose()
@@ -89,7 +91,7 @@ priority: 10
 audience: {stage: adopter}
 trigger: {on: schedule}
 eligibility: {once_per_member: true}
-email: {template: thanks, subject: Thanks}
+email: {template: adopter_welcome, subject: Thanks}
 response: {counts_as: [email_clicked], within: 1d}
 """,
     "daily.yaml": """
@@ -98,7 +100,7 @@ name: Daily tip
 audience: {stage: adopter}
 trigger: {on: schedule}
 eligibility: {cooldown: 1d}
-email: {template: tip, subject: A tip}
+email: {template: adopter_welcome, subject: A tip}
 response: {counts_as: [email_clicked], within: 1d}
 """,
     "policy.yaml": """
@@ -119,6 +121,7 @@ def planning_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("NUDGEFLOW_DATABASE_URL", db_url)
     monkeypatch.setenv("NUDGEFLOW_CAMPAIGNS_DIR", str(folder))
     monkeypatch.setenv("NUDGEFLOW_TIMEZONE", "Europe/Paris")
+    monkeypatch.setenv("NUDGEFLOW_EMAIL__OUTBOX_DIR", str(tmp_path / "outbox"))
     get_app.cache_clear()
     yield db_url
     get_app().engine.dispose()
@@ -179,13 +182,36 @@ def test_nightly_plans_stores_actions_and_tags_fatigue_across_a_backfill(
                 member_tags.c.tag == "nudge-fatigued"
             )
         ).all()
+    # Dispatched into the file outbox: one email per action, in the night's folder.
     assert sorted((r.as_of, r.campaign_id, r.state) for r in stored) == [
-        (d1, "thanks", "planned"),
-        (d1, "thanks", "planned"),
-        (d2, "daily", "planned"),
-        (d2, "daily", "planned"),
+        (d1, "thanks", "sent"),
+        (d1, "thanks", "sent"),
+        (d2, "daily", "sent"),
+        (d2, "daily", "sent"),
     ]
+    outbox = Path(os.environ["NUDGEFLOW_EMAIL__OUTBOX_DIR"])
+    assert [len(list((outbox / d.isoformat()).glob("*.eml"))) for d in (d1, d2)] == [2, 2]
     assert summary["plan"]["campaigns"][0]["id"] == "thanks"
+    first = {row["id"]: row for row in nights[0]["report"]}
+    assert (first["thanks"]["sent"], first["thanks"]["failed"], first["daily"]["sent"]) == (2, 0, 0)
+    assert [row["sent"] for row in summary["report"]] == [0, 0]  # nothing new on the re-run
+    # Each night published its report as a table and a markdown artifact.
+    from prefect.client.orchestration import get_client
+
+    first_run = nights[0]["flow_run_id"]
+    # Raw filter request: Prefect 3.8.8's read_artifacts sends null limit/sort, which this
+    # server version refuses (422).
+    with get_client(sync_client=True) as client:
+        published = client.request(
+            "POST",
+            "/artifacts/filter",
+            json={"artifacts": {"flow_run_id": {"any_": [first_run]}}, "limit": 10},
+        ).json()
+    kinds = {artifact["key"]: artifact for artifact in published}
+    assert set(kinds) == {"nightly-report", "nightly-summary"}
+    assert "thanks" in str(kinds["nightly-report"]["data"])
+    markdown = str(kinds["nightly-summary"]["data"])
+    assert "| thanks |" in markdown and "Sent 2 emails" in markdown
     assert tags == [(keys["bob"], d3)]
     # Rested from the next night: Bob is excluded as fatigued on 2 May.
     may2 = nightly(date(2026, 5, 2))
