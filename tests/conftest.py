@@ -59,6 +59,18 @@ def prefect_harness() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_harness: None) -> str:
+    """The harness's API server, for ``nudgeflow`` processes started by tests: pointing
+    ``PREFECT_API_URL`` at it spares each of them a temporary server of its own (10–25 s).
+    One test (tests/functional/test_nightly_cli.py) still runs without, as a user would."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url, "the Prefect test harness did not set PREFECT_API_URL"
+    return str(url)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the Prefect tests last: their session-wide API server keeps threads busy in this
     process (drawing on the global ``random``), which hypothesis rightly reports as

@@ -1,9 +1,9 @@
-"""``nudgeflow run`` through the real console script (Prefect on a temporary server) against
-the Stripe and SendGrid fakes served from this test process: a whole night end to end, two
-runs started together (one exits 3, the result is a single run's), and a dry run.
+"""``nudgeflow run`` through the real console script against the Stripe and SendGrid fakes
+served from this test process: a whole night end to end, two runs started together (one
+exits 3, the result is a single run's), and a dry run.
 
-Each run starts a temporary Prefect server (10–25 s), so there are as few runs as the
-checks allow; they share one ``PREFECT_HOME`` so only the first one creates its database.
+The runs talk to the session's Prefect test server (``PREFECT_API_URL``), as they would to
+a ``prefect server start`` in production, instead of each starting a temporary one.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def api_url(prefect_api_url: str) -> str:
+    return prefect_api_url
+
+
+@pytest.fixture
 def stripe() -> Iterator[StripeFake]:
     with StripeFake() as fake:
         yield fake
@@ -63,15 +68,20 @@ class Night:
     """A database of members (not yet planned), the fakes, and how to run the CLI on it."""
 
     def __init__(
-        self, world: World, stripe: StripeFake, sendgrid: FakeSendGrid, prefect_home: Path
+        self,
+        world: World,
+        stripe: StripeFake,
+        sendgrid: FakeSendGrid,
+        prefect_home: Path,
+        api_url: str,
     ) -> None:
         self.world = world
         self.stripe = stripe
         self.sendgrid = sendgrid
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-        self.env.pop("PREFECT_API_URL", None)
         self.env.update(
             {
+                "PREFECT_API_URL": api_url,
                 "NUDGEFLOW_DATABASE_URL": world.db_url,
                 "NUDGEFLOW_CAMPAIGNS_DIR": str(world.campaigns_dir),
                 "NUDGEFLOW_TEMPLATES_DIR": str(world.root / "templates"),
@@ -163,6 +173,7 @@ def night(
     stripe: StripeFake,
     sendgrid: FakeSendGrid,
     prefect_home: Path,
+    api_url: str,
 ) -> Night:
     world = make_world(db_url, tmp_path)
     app = world.app()
@@ -178,7 +189,7 @@ def night(
                     .values(stripe_customer_id=customer)
                 )
     close_world(world)
-    return Night(world, stripe, sendgrid, prefect_home)
+    return Night(world, stripe, sendgrid, prefect_home, api_url)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
