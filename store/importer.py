@@ -475,7 +475,8 @@ class _EventWriter:
     def _member_pks(self, member_ids: list[str]) -> dict[str, int]:
         keys = _keys(self._conn, member_ids)
         if self._sql is None:
-            return dict(self._conn.execute(self._select_pks, keys).all())
+            rows = self._conn.execute(self._select_pks, keys).all()
+            return {member_id: pk for member_id, pk in rows}
         # SQLite: the driver's plain tuples, without building a SQLAlchemy Row for each one.
         cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         found = cursor.execute(self._pks_sql, (keys["keys"],)).fetchall()

@@ -217,7 +217,7 @@ class RuleCompiler:
         )
 
 
-def select_matching(rule: Rule, as_of_end: int, as_of: date) -> Select[int]:
+def select_matching(rule: Rule, as_of_end: int, as_of: date) -> Select[Any]:
     """``SELECT members.id`` of every member for whom ``rule`` holds."""
     compiler = RuleCompiler(as_of_end, as_of)
     where = compiler.predicate(rule)
