@@ -153,6 +153,8 @@ def run(
     figures["members"] = float(members_imported)
     figures["members_import_seconds"] = members_seconds
     figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # The events import's reader process (a large file), which runs beside this one.
+    figures["reader_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     for name, value in figures.items():
         print(f"{name:>26}: {value:,.2f}")
     return figures

@@ -5,6 +5,9 @@ file that fails raises ``ImportFileError`` and imports nothing. Then each chunk 
 parsed (``store.rows``), classified with one ``IN (...)`` query and written with
 ``executemany`` in its own transaction, so memory stays flat however long the file is.
 Bad rows go to ``<file>.rejects.csv``; every good row is imported.
+
+CSV events into SQLite, the ten-million-row case, take a fused path (``_SqliteCsvEvents``):
+no per-row dicts, member keys preloaded, and a large file read in a second process.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import csv
 import gc
 import io
 import json
-import multiprocessing
+import os
+import pickle
 import sqlite3
+import subprocess
+import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from queue import Empty
 from typing import IO, Any, Literal
 
 import sqlalchemy as sa
@@ -675,12 +680,21 @@ class _SqliteCsvEvents:
         result = self._result
         file_size = result.path.stat().st_size
         database = self._conn.engine.url.database or ""
-        separate = file_size >= PARALLEL_FROM_BYTES and _is_plain_file(database)
+        separate = (
+            file_size >= PARALLEL_FROM_BYTES
+            and (os.cpu_count() or 1) > 1
+            and _is_plain_file(database)
+        )
         with (
-            _parsed_elsewhere(result.path, database, result.import_id, chunk_size)
-            if separate
-            else _parsed_here(reader, columns, self._preload(file_size), result, chunk_size, raw)
-        ) as chunks:
+            (
+                _parsed_elsewhere(result.path, database, result.import_id, chunk_size)
+                if separate
+                else _parsed_here(
+                    reader, columns, self._preload(file_size), result, chunk_size, raw
+                )
+            ) as chunks,
+            self._fewer_checkpoints(),
+        ):
             for _count, params, bad, misses, unchanged, offset in chunks:
                 if misses:
                     params = self._resolve(params, misses, bad)
@@ -694,6 +708,23 @@ class _SqliteCsvEvents:
                 self._conn.commit()  # one short transaction per chunk: other writers go on
                 if progress is not None:
                     progress(offset)
+
+    @contextmanager
+    def _fewer_checkpoints(self) -> Iterator[None]:
+        """Let the WAL grow to ~80 MB between checkpoints while importing, then as before.
+
+        Each chunk's transaction dirties pages all over the ``(member_pk, occurred_at)``
+        index; checkpointing after every chunk (the 4 MB default) copies the same pages into
+        the database file again and again. Commits stay per chunk.
+        """
+        cursor = self._cursor()
+        try:
+            (before,) = cursor.execute("PRAGMA wal_autocheckpoint").fetchone()
+            cursor.execute(f"PRAGMA wal_autocheckpoint={max(int(before), _IMPORT_CHECKPOINT)}")
+            yield
+        finally:
+            cursor.execute(f"PRAGMA wal_autocheckpoint={int(before)}")
+            cursor.close()
 
     def _preload(self, file_size: int) -> dict[str, int]:
         cursor = self._cursor()
@@ -729,10 +760,11 @@ _Bad = tuple[int, RowError, list[str]]
 # skipped as repeats of an event_id in the chunk, bytes of the file read so far
 _Chunk = tuple[int, list[Any], list[_Bad], list[_Miss], int, int]
 
+_IMPORT_CHECKPOINT = 20_000  # WAL pages (4 KiB) between checkpoints during an events import
 # Preload member keys for an events import up to this many members (~130 bytes each).
 PRELOAD_MEMBERS = 2_000_000
-# Read and check CSV events in a second process from this file size (~1 M events): below it
-# starting the process (~0.3 s) costs more than it saves.
+# Read and check CSV events in a second process (given a second core) from this file size
+# (~1 M events): below it, starting the process (~0.3 s) costs more than it saves.
 PARALLEL_FROM_BYTES = 64 << 20
 
 
@@ -834,31 +866,34 @@ def _parsed_elsewhere(
     path: Path, database: str, import_id: int, chunk_size: int
 ) -> Iterator[Iterator[_Chunk]]:
     """Chunks read and checked by a second process (member keys included) while this one
-    inserts; it is stopped if this one stops early."""
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding connections
-    queue: Any = context.Queue(maxsize=4)
-    worker = context.Process(
-        target=_parse_events_file,
-        args=(str(path), database, import_id, chunk_size, queue),
-        name="nudgeflow-import-reader",
-        daemon=True,
+    inserts; it is stopped if this one stops early.
+
+    A plain ``python -c`` child talking pickles over a pipe, not ``multiprocessing``: spawn
+    would re-run the caller's main module, and fork would copy open SQLite connections. The
+    pipe holds less than a chunk, so the reader stays at most one chunk ahead.
+    """
+    # The child imports this module from where this process found it: its sys.path, and
+    # not the current directory first (-P).
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(entry for entry in sys.path if entry)
+    worker = subprocess.Popen(
+        [sys.executable, "-P", "-c", "from store.importer import _read_events; _read_events()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=environment,
     )
-    worker.start()
+    assert worker.stdin is not None and worker.stdout is not None
+    incoming = worker.stdout
 
     def receive() -> Iterator[_Chunk]:
         while True:
             try:
-                kind, item = queue.get(timeout=1)
-            except Empty:
-                if worker.is_alive():
-                    continue
-                try:
-                    kind, item = queue.get(timeout=1)  # sent just before it ended
-                except Empty:
-                    raise StoreError(
-                        f"{path}: the import's reader process ended without a word "
-                        f"(exit code {worker.exitcode})"
-                    ) from None
+                kind, item = pickle.load(incoming)
+            except EOFError:
+                raise StoreError(
+                    f"{path}: the import's reader process ended without a word "
+                    f"(exit code {worker.wait()})"
+                ) from None
             if kind == "error":
                 raise ImportFileError(item)
             if kind == "crash":
@@ -868,20 +903,22 @@ def _parsed_elsewhere(
                 return
 
     try:
+        with worker.stdin as outgoing:
+            pickle.dump((str(path), database, import_id, chunk_size), outgoing)
         yield receive()
     finally:
-        if worker.is_alive():
-            worker.kill()
-        worker.join()
-        queue.close()
-        queue.cancel_join_thread()
+        if worker.poll() is None:
+            worker.kill()  # stopped early: an error here, or an interrupt
+        worker.wait()
+        incoming.close()
 
 
-def _parse_events_file(
-    path: str, database: str, import_id: int, chunk_size: int, queue: Any
-) -> None:
+def _read_events() -> None:
     """The reader process: send the chunks of a CSV events file (already checked whole)."""
     gc.disable()
+    outgoing = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr  # nothing else may write into the pipe
+    path, database, import_id, chunk_size = pickle.load(sys.stdin.buffer)
     try:
         uri = Path(database).resolve().as_uri() + "?mode=ro"
         connection = sqlite3.connect(uri, uri=True)
@@ -898,12 +935,14 @@ def _parse_events_file(
             chunks = _CsvEventChunks(reader, columns, known, import_id, Path(path))
             while True:
                 chunk = chunks.read(chunk_size, raw)
-                queue.put(("chunk", chunk))
+                pickle.dump(("chunk", chunk), outgoing, protocol=pickle.HIGHEST_PROTOCOL)
+                outgoing.flush()
                 if chunk[0] < chunk_size:
                     break
     except ImportFileError as exc:
-        queue.put(("error", str(exc)))
+        pickle.dump(("error", str(exc)), outgoing)
+    except BrokenPipeError:
+        return  # the importer stopped
     except BaseException:
-        queue.put(("crash", traceback.format_exc()))
-    queue.close()
-    queue.join_thread()
+        pickle.dump(("crash", traceback.format_exc()), outgoing)
+    outgoing.close()
