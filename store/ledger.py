@@ -11,9 +11,10 @@ databases, which is what keeps the hash chain a chain and ``seq`` gap-free.
 
 Budgets cannot be overspent: ``reserve`` locks the campaign's budget account row, reads its
 running balance (kept by every append, checked against the entries by ``verify``) and
-refuses when the reservation would take it below zero, all under the append lock. Two overlapping runs in two processes cannot both spend the last reward.
-(On SQLite even a caller that forgot ``ledger_transaction`` cannot overspend: a deferred
-transaction that read a stale balance fails with ``SQLITE_BUSY_SNAPSHOT`` when it writes.)
+refuses when the reservation would take it below zero, all under the append lock. Two
+overlapping runs in two processes cannot both spend the last reward. (On SQLite even a
+caller that forgot ``ledger_transaction`` cannot overspend: a deferred transaction that read
+a stale balance fails with ``SQLITE_BUSY_SNAPSHOT`` when it writes.)
 
 Each move (reserve, issue, redeem, expire, void) is idempotent per action: repeating one that
 is already in the ledger posts nothing, and the ``(action_id, kind)`` unique constraint makes
