@@ -61,6 +61,8 @@ def _address(index: int, country: str) -> list[str]:
     street = _STREETS[spread % len(_STREETS)]
     city = f"{country or 'Demo'} City {1 + spread % 7}"
     return [f"{1 + spread % 240} {street}", city, f"{10000 + spread % 89999}"]
+
+
 EVENT_COLUMNS = ("event_id", "member_id", "type", "occurred_at", "amount", "currency", "properties")
 
 ADVOCACY_TYPES = (
