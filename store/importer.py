@@ -764,8 +764,8 @@ _IMPORT_CHECKPOINT = 20_000  # WAL pages (4 KiB) between checkpoints during an e
 # Preload member keys for an events import up to this many members (~130 bytes each).
 PRELOAD_MEMBERS = 2_000_000
 # Read and check CSV events in a second process (given a second core) from this file size
-# (~1 M events): below it, starting the process (~0.3 s) costs more than it saves.
-PARALLEL_FROM_BYTES = 64 << 20
+# (~280 k events): below it, starting the process (~0.3 s) costs about what it saves.
+PARALLEL_FROM_BYTES = 16 << 20
 
 
 def _is_plain_file(database: str) -> bool:
