@@ -81,6 +81,7 @@ def serve_fakes() -> None:
                     "emails": len(emails),
                     "distinct_emails": len(set(emails)),
                     "stripe_requests": len(stripe.requests),
+                    "cpu_seconds": time.process_time(),
                 }
             ),
             flush=True,
@@ -228,6 +229,7 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
     meter = Meter()
     instrument(app, meter)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if mode == "plain":
         with night.night_lease(app, AS_OF):
             outcome = night.dispatch(app, AS_OF)
@@ -263,6 +265,7 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
         "sql": meter.sql,
         "provider": meter.provider,
         "work": meter.work,
+        "cpu": time.process_time() - cpu_started,
     }
 
 
@@ -320,6 +323,8 @@ def main() -> None:
         print(f"{mode} time in provider calls, summed over threads (s): {result['provider']:.1f}")
         print(f"{mode} time in SQL, summed over threads (s): {result['sql']:.1f}")
         print(f"{mode} stripe requests: {counts['stripe_requests']}")
+        print(f"{mode} CPU time of the fakes' process (s): {counts['cpu_seconds']:.1f}")
+        print(f"{mode} CPU time of nudgeflow's process (s): {result['cpu']:.1f}")
         doubled = counts["emails"] - counts["distinct_emails"]
         extra = counts["promotion_codes"] - counts["distinct_actions"]
         print(f"{mode} duplicate emails: {doubled}")

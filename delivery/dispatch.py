@@ -57,6 +57,7 @@ from rewards.issuers import (
 )
 from rewards.postings import member_ref
 from store import ledger, outbox
+from store.engine import write_turn
 from store.outbox import OutboxAction
 from store.reward_tables import get_reward, set_reward_state
 
@@ -144,12 +145,8 @@ class Dispatcher:
         self.clock = clock
         self._stopped: str | None = None
         self._stop_lock = threading.Lock()
-        # SQLite has one writer at a time and its busy handler sleeps: threads of this
-        # process take turns here instead (write transactions last milliseconds), and only
-        # other processes ever meet SQLITE_BUSY. PostgreSQL needs no such turn-taking.
-        self._write_turn: AbstractContextManager[Any] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
+        # Threads take turns for SQLite writes (the issuers' records too): see write_turn.
+        self._write_turn = write_turn(engine)
 
     @contextmanager
     def _write(self, *, ledger_lock: bool = False) -> Iterator[Connection]:

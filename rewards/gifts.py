@@ -21,6 +21,7 @@ from nudgeflow.errors import RewardError
 from nudgeflow.money import Money, format_minor_units
 from planning.campaign import Campaign, Reward
 from rewards.issuers import IssuedReward, RewardMember, utc_now
+from store.engine import write_transaction
 from store.reward_tables import gifts, naive_utc, set_reward_state
 from store.schema import members
 
@@ -83,7 +84,7 @@ class GiftIssuer:
                 f"(missing {', '.join(missing)})"
             )
         recipient = " ".join(p for p in (member.first_name, member.last_name) if p) or None
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             connection.execute(
                 sa.insert(gifts).values(
                     action_id=action_id,
@@ -112,7 +113,7 @@ class GiftIssuer:
 
     def deactivate(self, issued: IssuedReward) -> None:
         """Cancel a gift that has not shipped yet (a shipped parcel cannot be recalled)."""
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             connection.execute(
                 sa.update(gifts)
                 .where(gifts.c.action_id == issued.action_id, gifts.c.status == "pending")

@@ -33,6 +33,7 @@ from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from planning.campaign import Campaign, Reward
 from store import reward_tables
+from store.engine import write_transaction
 
 if TYPE_CHECKING:
     from settings import AppSettings
@@ -296,7 +297,7 @@ class RecordingIssuer:
 
     def deactivate(self, issued: IssuedReward) -> None:
         self._provider(issued.kind).deactivate(issued)
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             reward_tables.set_reward_state(
                 connection, issued.action_id, "deactivated", self._clock()
             )
@@ -306,7 +307,7 @@ class RecordingIssuer:
     ) -> None:
         money = face_value(reward) or reward.cost
         coupon = coupon_id(campaign, reward) if issued.provider == "stripe" else None
-        with self.engine.begin() as connection:
+        with write_transaction(self.engine) as connection:
             reward_tables.record_reward(
                 connection,
                 action_id=issued.action_id,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -39,6 +43,31 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+_WRITE_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_TURNS_LOCK = threading.Lock()
+
+
+def write_turn(engine: Engine) -> AbstractContextManager[Any]:
+    """Held around a write transaction by threads of one process that write concurrently
+    (dispatch). SQLite has one writer at a time and its busy handler waits by sleeping in
+    steps of up to 100 ms: threads that take turns here never meet it, and only other
+    processes do. PostgreSQL needs no such turns. Re-entrant."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _TURNS_LOCK:
+        turn = _WRITE_TURNS.get(engine)
+        if turn is None:
+            turn = _WRITE_TURNS[engine] = threading.RLock()
+    return turn
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """``engine.begin()`` in this process's write turn (see ``write_turn``)."""
+    with write_turn(engine), engine.begin() as connection:
+        yield connection
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -280,6 +280,9 @@ class FakeSendGrid:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Small separate writes: without TCP_NODELAY, Nagle and delayed ACKs add ~40 ms.
+            disable_nagle_algorithm = True
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep test output clean
 
