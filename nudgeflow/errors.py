@@ -9,6 +9,7 @@
     ├── StoreError                    the database is unreachable, unsupported or not migrated
     ├── NotFoundError                 a member, campaign or run that does not exist
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
+    ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.render: a template fails (file, line, reason)
     │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address
@@ -17,7 +18,9 @@
     │   ├── SendError                 delivery.senders: refused for good (carries the status)
     │   │   └── RetriesExhausted      429/5xx/connection failures outlasted every retry
     │   ├── OutcomeUnknown            the request went out, the answer was lost: never resent
-    │   └── DeliveryAuthError         401/403: stop the whole dispatch
+    │   ├── DeliveryAuthError         401/403: stop the whole dispatch
+    │   ├── DispatchStopped           delivery.dispatch: the dispatch stopped on a refused key
+    │   └── ResolveError              delivery.dispatch: no such action, or it is not unknown
     └── RewardError                   a reward could not be issued or moved in the ledger
         ├── TransientRewardError      rewards.issuers: retries ran out; a later run may succeed
         └── InvalidInvite             rewards.invites: a bad or expired VIP invite link
