@@ -585,7 +585,8 @@ class StripeFake:
         code = params.get("code") or secrets.token_hex(4).upper()
         if not re.fullmatch(r"[A-Za-z0-9-]{1,500}", code):
             raise StripeFailure(400, "Invalid code.", param="code")
-        for other in self.promotion_codes.values():
+        same_code = (self.promotion_codes.get(i) for i in self._codes.get(code.lower(), []))
+        for other in (promo for promo in same_code if promo is not None):
             if (
                 other["active"]
                 and other["code"].lower() == code.lower()
