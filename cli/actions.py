@@ -3,14 +3,10 @@ did, for operators — the actions and their states, every send, and how each ru
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import typer
 from rich import box
@@ -18,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.context import console, get_app
+from cli.export import output, write_rows
 from nudgeflow.errors import NudgeflowError
 from store import reports
 
@@ -222,18 +219,6 @@ def _actions_table(listed: list[dict[str, Any]]) -> Table:
 # --- nudgeflow sends export ------------------------------------------------------------
 
 
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            yield handle
-    except OSError as exc:
-        raise NudgeflowError(f"--out: cannot write {path}: {exc.strerror}") from None
-
-
 @sends_app.command("export")
 def export_sends(
     fmt: str = typer.Option("csv", "--format", help="csv or json."),
@@ -250,26 +235,13 @@ def export_sends(
         raise typer.BadParameter(f"expected csv or json, got {fmt!r}", param_hint="--format")
     if start is not None and end is not None and end < start:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
-    count = 0
-    with get_app().engine.connect() as connection, _output(out) as handle:
+    with get_app().engine.connect() as connection, output(out) as handle:
         rows = reports.iter_sends(
             connection,
             start.date() if start else None,
             end.date() if end else None,
             campaign_id,
         )
-        if fmt == "csv":
-            writer = csv.DictWriter(handle, fieldnames=reports.SEND_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        else:
-            # A JSON array written one object per line, so memory does not grow with it.
-            handle.write("[")
-            for row in rows:
-                handle.write(("\n" if count == 0 else ",\n") + json.dumps(row, ensure_ascii=False))
-                count += 1
-            handle.write("\n]\n")
+        count = write_rows(handle, rows, reports.SEND_COLUMNS, fmt)
     if out is not None:
         console.print(f"exported {count:,} sends to {out}", markup=False)

@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 import typer
 from rich.table import Table
 
 from cli.context import console, err_console, get_app
-from nudgeflow.errors import NudgeflowError
+from cli.export import output, write_rows
 from nudgeflow.money import format_minor_units
 from store import ledger
 
 app = typer.Typer(help="The reward ledger: export, balances, verify.", no_args_is_help=True)
 
 DATE = ["%Y-%m-%d"]
-
-
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    try:
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            yield handle
-    except OSError as exc:
-        raise NudgeflowError(f"--out: cannot write {path}: {exc.strerror}") from None
 
 
 @app.command("export")
@@ -49,22 +32,9 @@ def export(
         raise typer.BadParameter(f"expected csv or json, got {fmt!r}", param_hint="--format")
     if end < start:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
-    count = 0
-    with get_app().engine.connect() as connection, _output(out) as handle:
+    with get_app().engine.connect() as connection, output(out) as handle:
         rows = ledger.export_entries(connection, start.date(), end.date(), campaign)
-        if fmt == "csv":
-            writer = csv.DictWriter(handle, fieldnames=ledger.EXPORT_COLUMNS)
-            writer.writeheader()
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        else:
-            # A JSON array written one object per line, so memory does not grow with it.
-            handle.write("[")
-            for row in rows:
-                handle.write(("\n" if count == 0 else ",\n") + json.dumps(row, ensure_ascii=False))
-                count += 1
-            handle.write("\n]\n")
+        count = write_rows(handle, rows, ledger.EXPORT_COLUMNS, fmt)
     if out is not None:
         console.print(f"exported {count:,} entries to {out}", markup=False)
 

@@ -70,5 +70,32 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+@contextmanager
+def immediate_transaction(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that holds the write lock from its first statement: commit on
+    success, roll back on any exception.
+
+    SQLite: the ``sqlite3`` driver would open a *deferred* transaction on the first write,
+    after the transaction's reads; two processes could then both read the same state and
+    one would fail on upgrade. So the driver's own transaction handling is switched off for
+    this connection (AUTOCOMMIT isolation) and we issue ``BEGIN IMMEDIATE``/``COMMIT``
+    ourselves (``busy_timeout`` makes others wait). PostgreSQL: an ordinary transaction;
+    callers take the row or advisory locks they need.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            with connection.begin():
+                yield connection
+            return
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"

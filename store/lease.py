@@ -45,6 +45,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from nudgeflow.errors import RunInProgress
+from store.engine import immediate_transaction
 from store.schema import run_lease
 
 Clock = Callable[[], datetime]
@@ -111,7 +112,7 @@ class Lease:
             return False
         now = _naive_utc(self.clock())
         expires_at = now + self.ttl
-        with _write_transaction(self.engine) as connection:
+        with immediate_transaction(self.engine) as connection:
             renewed = connection.execute(
                 update(run_lease)
                 .where(self._is_ours())
@@ -142,7 +143,7 @@ class Lease:
 
     def _release(self) -> None:
         try:
-            with _write_transaction(self.engine) as connection:
+            with immediate_transaction(self.engine) as connection:
                 connection.execute(delete(run_lease).where(self._is_ours()))
         except SQLAlchemyError:
             pass  # the row expires by itself; failing here would hide how the run ended
@@ -204,7 +205,7 @@ def _claim_row(
         now = _naive_utc(clock())
         values = {"holder": holder, "as_of": as_of, "started_at": now, "heartbeat_at": now}
         values["expires_at"] = now + ttl
-        with _write_transaction(engine) as connection:
+        with immediate_transaction(engine) as connection:
             inserted = connection.execute(_insert_if_absent(connection, name, values)).first()
             if inserted is not None:
                 return now, None
@@ -269,26 +270,6 @@ def _in_progress(row: RowMapping | None, clock: Clock) -> RunInProgress:
     return RunInProgress(
         row["holder"], row["started_at"], row["heartbeat_at"], row["expires_at"], now
     )
-
-
-@contextmanager
-def _write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A short write transaction. On SQLite it is ``BEGIN IMMEDIATE`` (the write lock from the
-    first statement, ``busy_timeout`` makes others wait), as in ``store.ledger``; on
-    PostgreSQL an ordinary READ COMMITTED transaction."""
-    with engine.connect() as connection:
-        if connection.dialect.name != "sqlite":
-            with connection.begin():
-                yield connection
-            return
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.exec_driver_sql("ROLLBACK")
-            raise
-        connection.exec_driver_sql("COMMIT")
 
 
 class _AdvisoryLock:

@@ -24,8 +24,8 @@ before issue, issue after void, …) raise ``RewardError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -36,6 +36,7 @@ from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from rewards import postings
 from rewards.postings import GENESIS_HASH, Entry, campaign_account, funding_account
+from store.engine import immediate_transaction
 from store.ledger_tables import ledger_accounts, ledger_entries, ledger_transactions
 
 # pg_advisory_xact_lock key that serialises ledger appends ("ledger" in ASCII).
@@ -49,29 +50,11 @@ _A = ledger_accounts.c
 # --- transactions and locking -----------------------------------------------------------
 
 
-@contextmanager
-def ledger_transaction(engine: Engine) -> Iterator[Connection]:
-    """A write transaction for ledger work: commit on success, roll back on any exception.
-
-    SQLite: the ``sqlite3`` driver would open a *deferred* transaction on the first write,
-    after our balance reads; two processes could then both read the same balance and one
-    would fail on upgrade. So the driver's own transaction handling is switched off for this
-    connection (AUTOCOMMIT isolation) and we issue ``BEGIN IMMEDIATE``/``COMMIT`` ourselves:
-    the write lock is held from the first statement (``busy_timeout`` makes others wait).
-    """
-    with engine.connect() as connection:
-        if connection.dialect.name != "sqlite":
-            with connection.begin():
-                yield connection
-            return
-        connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.exec_driver_sql("ROLLBACK")
-            raise
-        connection.exec_driver_sql("COMMIT")
+def ledger_transaction(engine: Engine) -> AbstractContextManager[Connection]:
+    """A write transaction for ledger work (``store.engine.immediate_transaction``): on
+    SQLite the write lock is taken before the first read, so a reservation's balance check
+    and its insert see the same ledger."""
+    return immediate_transaction(engine)
 
 
 def _lock(connection: Connection) -> None:
