@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select, update
+from sqlalchemy import Connection, exists, func, select, update
 
 from store.audience_sql import CONSENT_EVENTS
 from store.schema import actions, events, members, profiles
 
 PENDING = ("planned", "reserved", "reward_issued")
 TERMINAL = ("sent", "failed", "held_out", "unknown")
-STATES = ("planned", "reserved", "reward_issued", "sending", *TERMINAL)
+STATES = (*PENDING, "sending", "sent", "held_out", "failed", "unknown")  # in order reached
 # Which column records when each state was reached.
 STAMPS = {
     "reserved": "reserved_at",
@@ -205,12 +205,3 @@ def state_counts(connection: Connection, as_of: date) -> dict[tuple[str, str], i
         .group_by(a.campaign_id, a.state)
     )
     return {(c, s): int(n) for c, s, n in connection.execute(query)}
-
-
-def get(connection: Connection, action_id: str) -> dict[str, Any] | None:
-    row = (
-        connection.execute(select(actions).where(and_(actions.c.action_id == action_id)))
-        .mappings()
-        .first()
-    )
-    return dict(row) if row is not None else None

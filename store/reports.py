@@ -14,18 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from store import outbox
 from store.schema import actions, members, runs
 
-ACTION_STATES = (
-    "planned",
-    "reserved",
-    "reward_issued",
-    "sending",
-    "sent",
-    "held_out",
-    "failed",
-    "unknown",
-)
+ACTION_STATES = outbox.STATES  # the state machine's states, in the order they are reached
 # An action "was sent" once it reached ``sending``: the email may have gone out. A failed
 # action counts only if it failed after that point (it has a sending stamp).
 SEND_STATES = ("sending", "sent", "unknown")
