@@ -41,7 +41,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nudgeflow settings audience planning delivery rewards store flows cli
+	$(BIN)/mypy nudgeflow settings audience domain planning store delivery providers night bootstrap demo flows cli
 
 test: $(STAMP) lint
 	$(BIN)/pytest

@@ -14,7 +14,7 @@ ours. The figures:
 - Prefect overhead: the flow's wall time (``dispatch_night`` in a flow, one task per batch)
   minus the time spent inside our own work (the batches' provider calls, SQL and rendering,
   and the recovery queries), which run one after the other; per batch task. With
-  ``--mode both`` the same dispatch also runs without Prefect (``flows.night.dispatch``) on
+  ``--mode both`` the same dispatch also runs without Prefect (``night.steps.dispatch``) on
   an identical database, for comparison.
 """
 
@@ -184,7 +184,7 @@ def instrument(app: Any, meter: Meter) -> None:
 
         return wrapper
 
-    from delivery.dispatch import Dispatcher
+    from night.dispatch import Dispatcher
 
     for name in ("dispatch", "recover", "pending"):
         original = getattr(Dispatcher, name)
@@ -221,8 +221,8 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
         "NUDGEFLOW_DISPATCH__MAX_WORKERS": str(args.workers),
     }
     os.environ.update(env)
-    from flows import night
-    from nudgeflow.bootstrap import build_app, get_app
+    from bootstrap.app import build_app, get_app
+    from night import steps as night
 
     get_app.cache_clear()
     app = get_app() if mode == "prefect" else build_app()
@@ -255,7 +255,7 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
     wall = time.perf_counter() - started
     app.issuer.close()
     app.engine.dispose()
-    from delivery.dispatch import Dispatcher
+    from night.dispatch import Dispatcher
 
     for name in ("dispatch", "recover", "pending"):  # undo the timers for the next mode
         setattr(Dispatcher, name, getattr(Dispatcher, name).__kwdefaults__["_original"])

@@ -30,14 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 
+from domain.campaign import Campaign
+from domain.plan import NightInput
+from night.plan import plan_stored_night
 from nudgeflow.timeutil import day_end, day_start
-from planning.campaign import Campaign, compile_campaign, compile_policy
 from planning.campaign_files import CampaignSet
 from planning.campaign_spec import CampaignSpec, PolicySpec
+from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import load_lifecycle
-from planning.plan import NightInput
 from planning.planner import plan_night
-from store.actions import plan_stored_night, store_plan
+from store.actions import store_plan
 from store.audience_sql import StoredBudgets, gather_guards, select_candidates
 from store.engine import create_store_engine
 from store.fatigue import update_fatigue

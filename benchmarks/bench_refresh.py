@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nudgeflow.demodata import generate
+from demo.demodata import generate
 from nudgeflow.timeutil import day_end
 from planning.lifecycle_file import load_lifecycle
 from store.engine import create_store_engine

@@ -172,7 +172,7 @@ def resolve(
     if sent == not_sent:
         raise typer.BadParameter("give exactly one of --sent or --not-sent")
     # Imported here: listing actions should not load the dispatcher and its clients.
-    from delivery.dispatch import resolve_unknown
+    from night.dispatch import resolve_unknown
     from planning.campaign_files import load_campaign_set
 
     app_ = get_app()

@@ -6,7 +6,7 @@ import sys
 
 from rich.console import Console
 
-from nudgeflow.bootstrap import get_app
+from bootstrap.app import get_app
 
 # On a terminal rich uses its width; piped into a file or a log (make demo, cron), tables
 # get 120 columns instead of rich's default 80, so campaign ids are not folded.

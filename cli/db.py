@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from bootstrap.app import build_app
 from cli.context import console
-from nudgeflow.bootstrap import build_app
 from store.engine import create_store_engine
 from store.migrate import head_revision, upgrade
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from cli.context import console
-from nudgeflow.demodata import MAX_DAYS, generate
+from demo.demodata import MAX_DAYS, generate
 from nudgeflow.errors import NudgeflowError
 
 # Arguments are checked here rather than with typer's min=/max=: a NudgeflowError becomes a

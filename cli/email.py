@@ -21,13 +21,13 @@ from sqlalchemy import Connection, select
 from cli.context import console, get_app
 from delivery.message import build_message, display_name
 from delivery.render import EmailRenderer, member_email_context, sample_context
-from delivery.senders import to_mime
 from delivery.sendwindow import SendWindow, send_at_for
 from delivery.tokens import read_unsubscribe_token
 from delivery.unsubscribe import apply_unsubscribe
+from domain.campaign import Campaign
 from nudgeflow.errors import NotFoundError
-from planning.campaign import Campaign
 from planning.campaign_files import load_campaign_set
+from providers.senders import to_mime
 from store.schema import members, profiles
 
 PREVIEW_ACTION = "preview"

@@ -23,14 +23,14 @@ from audience.criteria import ProfileFacts, explain_profile
 from audience.evaluate import explain
 from audience.facts import MemberFacts
 from cli.context import console, get_app
-from flows.report import format_excluded
+from domain.campaign import Campaign
+from domain.plan import EXCLUSION_REASONS, CampaignPlan, Plan
+from night.plan import StoredNight, plan_stored_night
+from night.report_text import format_excluded
 from nudgeflow.errors import NotFoundError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date, day_end
-from planning.campaign import Campaign
 from planning.campaign_files import CampaignSet, load_campaign_set
-from planning.plan import EXCLUSION_REASONS, CampaignPlan, Plan
-from store.actions import StoredNight, plan_stored_night
 from store.audience_sql import (
     CONSENT_EVENTS,
     COUNTED_STATES,

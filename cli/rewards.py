@@ -12,7 +12,7 @@ import typer
 from cli.context import console, err_console, get_app
 from nudgeflow.errors import NudgeflowError
 from nudgeflow.timeutil import business_date, to_epoch
-from rewards.gifts import format_gifts, list_gifts, mark_shipped, read_shipping_file
+from providers.gifts import format_gifts, list_gifts, mark_shipped, read_shipping_file
 from store import ledger
 
 gifts_app = typer.Typer(
@@ -86,7 +86,7 @@ def mark_shipped_command(
 def sync() -> None:
     """Read Stripe events since the last sync: record redemptions (ledger, reward_redeemed
     events), then expire discounts nobody used in time."""
-    from rewards.stripe_sync import expire_overdue, sync_stripe
+    from providers.stripe_sync import expire_overdue, sync_stripe
 
     app = get_app()
     api = app.stripe_api()
@@ -114,7 +114,7 @@ def reconcile() -> None:
     """Compare issued Stripe rewards with Stripe: every reward exists with the same amount
     and customer, and every Stripe object carrying our metadata has a reward and a ledger
     entry. Lists every difference; exit 1 if there is any."""
-    from rewards.stripe_sync import reconcile as compare
+    from providers.stripe_sync import reconcile as compare
 
     app = get_app()
     if app.settings.rewards.provider != "stripe" and app.settings.stripe.api_key is None:

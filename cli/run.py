@@ -56,8 +56,8 @@ def run(
             "run (10–25 s). For faster runs and a UI: `prefect server start`, then "
             "PREFECT_API_URL=http://127.0.0.1:4200/api."
         )
-    from flows.night import night_lease
     from flows.nightly import backfill, nightly
+    from night.steps import night_lease
 
     first = start.date() if start is not None else (as_of.date() if as_of else None)
     day = first or _previous_business_day()

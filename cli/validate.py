@@ -10,10 +10,10 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from bootstrap.app import App
 from cli.context import get_app
-from nudgeflow.bootstrap import App
+from delivery.validation import campaign_schema_text, relative_paths, validate_campaigns
 from nudgeflow.errors import NudgeflowError
-from planning.validation import campaign_schema_text, relative_paths, validate_campaigns
 
 SKIPPED = "note: skipped the check for event types never seen: "
 

@@ -1,1 +1,2 @@
-"""Delivery: email rendering in a sandboxed Jinja2 environment (senders come later)."""
+"""Delivery: what an email says and how it is addressed: sandboxed Jinja2 rendering, the
+message, signed links, send windows and the template checks of ``validate``."""

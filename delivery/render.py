@@ -44,8 +44,8 @@ from pydantic import SecretStr
 
 from audience.rules import AllOf, AnyOf, Attribute, Rule
 from delivery.tokens import member_links
+from domain.campaign import Campaign, Reward
 from nudgeflow.errors import DeliveryError
-from planning.campaign import Campaign, Reward
 
 HTML_SUFFIX = ".html.j2"
 TEXT_SUFFIX = ".txt.j2"

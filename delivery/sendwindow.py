@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from planning.campaign import Policy
+from domain.campaign import Policy
 
 # SendGrid refuses a send_at more than 72 hours ahead.
 MAX_AHEAD = timedelta(hours=72)

@@ -3,7 +3,7 @@ up to date (funding, Stripe redemptions, expiry), plan and store the night's act
 dispatch them, update fatigue tags, and report; and ``backfill``, which runs many nights in
 date order in one process, so each night sees the actions of the ones before it.
 
-The steps are plain functions in ``flows.night``; here each becomes a task. Prefect sees a
+The steps are plain functions in ``night.steps``; here each becomes a task. Prefect sees a
 handful of tasks per night plus one per batch of actions (``DISPATCH__BATCH_SIZE``, 200 by
 default), never one per member or email.
 """
@@ -18,10 +18,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from delivery.dispatch import OUTCOMES
-from flows import night
-from flows.report import format_excluded, report_markdown
-from nudgeflow.bootstrap import get_app
+from bootstrap.app import get_app
+from night import steps as night
+from night.dispatch import OUTCOMES
+from night.report_text import format_excluded, report_markdown
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import load_campaign_set
 from store.profiles import funnel
@@ -40,7 +40,7 @@ def refresh_profiles_task(as_of: date) -> dict[str, Any]:
 def sync_rewards_task(as_of: date) -> dict[str, int]:
     """Bring the ledger up to date before planning: fund budgets from the campaign files,
     record Stripe redemptions (when Stripe is the provider), release expired rewards."""
-    from rewards.stripe_sync import expire_overdue, sync_stripe
+    from providers.stripe_sync import expire_overdue, sync_stripe
     from store.ledger import ledger_transaction, sync_funding
 
     app = get_app()

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger
 from prefect.schedules import Schedule
 
+from bootstrap.app import get_app
 from flows.nightly import nightly
-from nudgeflow.bootstrap import get_app
 from nudgeflow.errors import NudgeflowError, SettingsError
 
 DEPLOYMENT_NAME = "nightly"

@@ -1,1 +1,2 @@
-"""Planning: user files (lifecycle, campaigns, policy) → specs with line-aware errors → plans."""
+"""Planning: the campaign, lifecycle and policy files (specs with line-aware errors, compiled
+into ``domain`` values) and the pure nightly planner."""

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audience.lifecycle import Lifecycle, LifecycleSpec
+from domain.campaign import Campaign, Policy
 from nudgeflow.errors import CampaignFileError, FileProblem
-from planning.campaign import Campaign, Policy, compile_campaign, compile_policy
 from planning.campaign_spec import CampaignSpec, PolicySpec
+from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import LIFECYCLE_FILE
 from planning.sourcefile import KeyPath, SourceFile, load_yaml, validate_source
 

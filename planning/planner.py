@@ -24,8 +24,9 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
-from planning.campaign import Campaign, Policy
-from planning.plan import (
+from domain.campaign import Campaign, Policy
+from domain.keys import SEP, action_id, occurrence_for
+from domain.plan import (
     Budgets,
     CampaignPlan,
     MemberState,
@@ -35,29 +36,12 @@ from planning.plan import (
     PriorAction,
 )
 
-_SEP = "\x1f"  # ASCII unit separator: cannot occur in ids, so joins are unambiguous
 _HOLDOUT_BUCKETS = 10_000  # percent * 100 buckets: holdout percents have two decimals of play
-
-
-def occurrence_for(campaign: Campaign, as_of: date) -> str:
-    """What makes two sends of ``campaign`` to one member different (DESIGN.md §6)."""
-    kind = campaign.occurrence_kind
-    if kind == "year":
-        return str(as_of.year)
-    if kind == "once":
-        return "once"
-    return as_of.isoformat()
-
-
-def action_id(campaign_id: str, member_id: str, occurrence: str) -> str:
-    """The deterministic id of an action: planning the same night twice yields the same ids."""
-    key = _SEP.join((campaign_id, member_id, occurrence)).encode()
-    return hashlib.sha256(key).hexdigest()[:32]
 
 
 def _holdout_test(salt: str, campaign_id: str, percent: float) -> Callable[[str], bool]:
     """``member_id → held out?`` for one campaign; the salted prefix is hashed once."""
-    prefix = hashlib.sha256(_SEP.join((salt, campaign_id, "")).encode())
+    prefix = hashlib.sha256(SEP.join((salt, campaign_id, "")).encode())
     threshold = percent * (_HOLDOUT_BUCKETS / 100)
 
     def held_out(member_id: str) -> bool:

@@ -1,1 +1,2 @@
-"""The store: SQLAlchemy schema, Alembic migrations and the set-based queries over them."""
+"""The store: SQLAlchemy schema, Alembic migrations and the set-based SQL over them. It imports
+only the kernel, ``audience`` and ``domain``."""

@@ -1,9 +1,4 @@
-"""The ``actions`` table: storing a night's plan, and planning a night from the store.
-
-``plan_stored_night`` is the one place that turns a database (refreshed for ``as_of``) and a
-campaign set into a ``Plan``: candidates and guard facts in SQL (``store.audience_sql``),
-guards in the pure planner. The nightly flow stores the result; ``nudgeflow plan`` and
-``nudgeflow why`` only look at it.
+"""The ``actions`` table: storing a night's plan and listing what was stored.
 
 ``store_plan`` is idempotent: action ids are hashes of (campaign, member, occurrence), and
 rows that already exist are skipped by ``ON CONFLICT DO NOTHING``.
@@ -12,49 +7,19 @@ rows that already exist are skipped by ``ON CONFLICT DO NOTHING``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from domain.campaign import Campaign
+from domain.plan import Plan, PlannedAction
 from nudgeflow.errors import StoreError
 from nudgeflow.timeutil import SECONDS_PER_DAY
-from planning.campaign import Campaign
-from planning.campaign_files import CampaignSet
-from planning.plan import NightInput, Plan, PlannedAction
-from planning.planner import plan_night
-from store.audience_sql import StoredBudgets, gather_guards, select_candidates
-from store.runs import previous_completed_as_of
 from store.schema import actions
 
 BATCH = 5_000  # rows per executemany: big enough to amortise the round trip, small in memory
-
-
-@dataclass(frozen=True)
-class StoredNight:
-    """A plan and what it was made from (``nudgeflow why`` needs the candidates too)."""
-
-    plan: Plan
-    candidates: dict[str, list[int]]
-    previous_as_of: date | None
-
-
-def plan_stored_night(
-    connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
-) -> StoredNight:
-    """Plan ``as_of`` from the profiles and actions in the database (writes nothing)."""
-    campaigns = campaign_set.enabled
-    previous = previous_completed_as_of(connection, as_of)
-    candidates = select_candidates(connection, campaigns, as_of, as_of_end, previous, zone)
-    states, prior = gather_guards(
-        connection, campaigns, candidates, campaign_set.policy, as_of, as_of_end
-    )
-    night = NightInput(as_of, campaigns, states, candidates, prior)
-    budgets = StoredBudgets(connection, campaigns, as_of)
-    return StoredNight(plan_night(night, campaign_set.policy, budgets), candidates, previous)
 
 
 def _now() -> datetime:
@@ -150,21 +115,3 @@ def list_actions(
     if member_pk is not None:
         query = query.where(actions.c.member_pk == member_pk)
     return [dict(row) for row in connection.execute(query).mappings()]
-
-
-def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]:
-    """Per-campaign counts of a plan (no member lists), for run summaries and reports."""
-    return {
-        "new_actions": new_actions,
-        "campaigns": [
-            {
-                "id": c.campaign.id,
-                "priority": c.campaign.priority,
-                "matched": c.matched,
-                "selected": c.selected,
-                "held_out": c.excluded["holdout"],
-                "excluded": dict(c.excluded),
-            }
-            for c in plan.campaigns
-        ],
-    }

@@ -37,10 +37,10 @@ from sqlalchemy import (
 from audience.criteria import Audience, ProfileFacts
 from audience.facts import EventFact, MemberFacts
 from audience.rules import MEMBER_FIELDS, PURCHASE, AllOf, AnyOf, EventCount, Not, Rule, Spend
+from domain.campaign import Campaign, Policy, Trigger
+from domain.keys import occurrence_for
+from domain.plan import MemberState, PriorAction
 from nudgeflow.timeutil import SECONDS_PER_DAY, day_end, day_start, from_epoch
-from planning.campaign import Campaign, Policy, Trigger
-from planning.plan import MemberState, PriorAction
-from planning.planner import occurrence_for
 from store.rulesql import RuleCompiler
 from store.schema import actions, events, member_tags, members, profiles, stage_history
 
@@ -467,7 +467,7 @@ def _prior_actions(
 
 
 class StoredBudgets:
-    """``planning.plan.Budgets`` read from the stored actions until the ledger exists: what
+    """``domain.plan.Budgets`` read from the stored actions until the ledger exists: what
     is left of each campaign's total and of this business month's allowance, in minor units
     of the budget's currency (the cost of every non-held-out, non-failed action counts)."""
 

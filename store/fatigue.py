@@ -38,8 +38,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from audience.fatigue import Nudge, is_fatigued, rest_until
+from domain.campaign import Policy
 from nudgeflow.timeutil import day_start
-from planning.campaign import Policy
 from store.audience_sql import COUNTED_STATES, SYSTEM
 from store.schema import actions, events, member_tags
 

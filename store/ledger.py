@@ -32,10 +32,10 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from domain import postings
+from domain.postings import GENESIS_HASH, Entry, campaign_account, funding_account
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from rewards import postings
-from rewards.postings import GENESIS_HASH, Entry, campaign_account, funding_account
 from store.engine import immediate_transaction
 from store.ledger_tables import ledger_accounts, ledger_entries, ledger_transactions
 

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, and_, func, select
 
+from domain import postings
+from domain.postings import GENESIS_HASH, Entry
 from nudgeflow.money import format_minor_units
-from rewards import postings
-from rewards.postings import GENESIS_HASH, Entry
 from store.ledger import (
     _A,
     _E,

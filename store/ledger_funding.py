@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, func, select
 
+from domain import postings
+from domain.campaign import Campaign
+from domain.postings import campaign_account
 from nudgeflow.money import Money, format_minor_units
-from planning.campaign import Campaign
-from rewards import postings
-from rewards.postings import campaign_account
 from store.ledger import (
     _A,
     _E,
@@ -221,7 +221,7 @@ def sync_funding(
 
 
 class LedgerBudgets:
-    """``planning.plan.Budgets`` from the ledger: what each campaign's budget account holds,
+    """``domain.plan.Budgets`` from the ledger: what each campaign's budget account holds,
     in minor units (never below zero); ``None`` for campaigns without a budget."""
 
     def __init__(self, connection: Connection, campaigns: Sequence[Campaign]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from audience.criteria import Audience
 from audience.rules import ALWAYS
-from planning.campaign import Campaign, Trigger
+from domain.campaign import Campaign, Trigger
 
 
 def make_campaign(campaign_id: str = "c", **changes: Any) -> Campaign:

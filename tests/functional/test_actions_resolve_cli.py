@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import night
+from night import steps as night
 from store import ledger
 from tests.integration.test_dispatch import (
     AS_OF,

@@ -7,7 +7,7 @@ customers, funding and plan) and, run as a script, the child process that works 
     python -m tests.integration.crash_child AS_OF [KILL_POINT N]
 
 The child reads its settings from ``NUDGEFLOW_*`` variables like ``nudgeflow run`` does,
-takes the ``nightly`` lease and runs the plain night steps of ``flows.night`` (funding,
+takes the ``nightly`` lease and runs the plain night steps of ``night.steps`` (funding,
 refresh, plan, dispatch, fatigue). Given a kill point it SIGKILLs itself at that point's
 N-th hit, wherever the thread that hits it is. It prints a JSON summary when it finishes.
 """
@@ -201,7 +201,7 @@ def settings_env(
 
 def app_from(env: Mapping[str, str]) -> Any:
     """An ``App`` built from ``env`` alone (the test process's own variables ignored)."""
-    from nudgeflow.bootstrap import build_app
+    from bootstrap.app import build_app
     from settings import AppSettings
 
     nested: dict[str, Any] = {}
@@ -223,7 +223,7 @@ def close_app(app: Any) -> None:
 
 def prepare(app: Any, as_of: date = AS_OF) -> dict[str, Any]:
     """Members, funding and the stored plan of the night (the database migrated first)."""
-    from flows import night
+    from night import steps as night
 
     insert_members(app.engine)
     fund(app, as_of)
@@ -397,7 +397,7 @@ class CheckpointAfterCreate:
 
 def run_night(app: Any, as_of: date, checkpoint: Checkpoint) -> dict[str, Any]:
     """The night's steps under the lease, as ``nudgeflow run`` orders them."""
-    from flows import night
+    from night import steps as night
 
     with night.night_lease(app, as_of) as lease:
         fund(app, as_of)
@@ -424,7 +424,7 @@ def main(argv: list[str]) -> int:
     as_of = date.fromisoformat(argv[0])
     point = argv[1] if len(argv) > 1 else None
     nth = int(argv[2]) if len(argv) > 2 else 1
-    from nudgeflow.bootstrap import build_app
+    from bootstrap.app import build_app
 
     app = build_app(load_settings())
     checkpoint = killing_checkpoint(point, nth)

@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from domain.campaign import Budget
 from nudgeflow.money import Money
-from planning.campaign import Budget
 from store import ledger
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,16 +18,16 @@ import pytest
 import sqlalchemy as sa
 
 from audience.facts import EventFact
-from delivery.dispatch import (
+from bootstrap.app import App, build_app
+from night import steps as night
+from night.dispatch import (
     DispatchStopped,
     ResolveError,
     resolve_unknown,
 )
-from delivery.senders import SendGridSender
-from flows import night
-from nudgeflow.bootstrap import App, build_app
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import load_campaign_set
+from providers.senders import SendGridSender
 from settings import load_settings
 from store import ledger, outbox
 from store.ledger_tables import ledger_transactions

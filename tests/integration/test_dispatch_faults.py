@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from flows import night
-from rewards.stripe_issuer import RetryPolicy
-from rewards.stripe_sync import reconcile
+from night import steps as night
+from providers.stripe_issuer import RetryPolicy
+from providers.stripe_sync import reconcile
 from store.outbox import PENDING
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Reward
-from rewards.gifts import GiftIssuer
-from rewards.issuers import RecordingIssuer, RewardMember, member_from_row
+from providers.gifts import GiftIssuer
+from providers.issuers import RecordingIssuer, RewardMember, member_from_row
 from store.reward_tables import gifts, load_member, rewards
 from store.schema import members
 from tests.unit.rewards.test_issuers_local import CAMPAIGN
@@ -148,7 +148,7 @@ def test_export_and_mark_shipped_through_the_cli(engine: sa.Engine, tmp_path: Pa
 def test_shipping_a_gift_spends_its_cost_in_the_ledger_once(engine: sa.Engine) -> None:
     from datetime import UTC, date
 
-    from rewards.gifts import mark_shipped
+    from providers.gifts import mark_shipped
     from store import ledger
 
     pks = _members(engine, 2)

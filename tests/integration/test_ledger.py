@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from domain import postings
+from domain.campaign import Budget
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Budget
-from rewards import postings
 from store import ledger
 from store.ledger import ledger_transaction
 

@@ -20,9 +20,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from domain.campaign import Budget
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Budget
 from store import ledger
 from store.ledger import ledger_transaction
 

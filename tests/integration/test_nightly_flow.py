@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from audience.facts import EventFact
-from nudgeflow.bootstrap import get_app
+from bootstrap.app import get_app
 from nudgeflow.timeutil import day_end
 from store.schema import actions, member_tags, runs
 from tests.integration.community import DAY, Person, add_events, insert_people

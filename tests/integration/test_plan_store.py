@@ -14,14 +14,16 @@ from audience.criteria import explain_profile
 from audience.evaluate import evaluate
 from audience.facts import EventFact
 from audience.lifecycle import Lifecycle
+from domain.campaign import Campaign, Policy
+from domain.keys import action_id
+from domain.plan import MemberState, PriorAction
+from night.plan import plan_stored_night
 from nudgeflow.timeutil import day_end, day_start, to_epoch
-from planning.campaign import Campaign, Policy, compile_campaign, compile_policy
 from planning.campaign_files import CampaignSet
 from planning.campaign_spec import CampaignSpec, PolicySpec
+from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import load_lifecycle
-from planning.plan import MemberState, PriorAction
-from planning.planner import action_id
-from store.actions import list_actions, plan_stored_night, store_plan
+from store.actions import list_actions, store_plan
 from store.audience_sql import (
     StoredBudgets,
     anniversary_intervals,

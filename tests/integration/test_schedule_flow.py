@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from bootstrap.app import get_app
 from flows.schedule import previous_business_day
-from nudgeflow.bootstrap import get_app
 from store.schema import runs
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 
 from delivery.message import OutgoingEmail, build_message
 from delivery.render import RenderedEmail
-from delivery.senders import (
+from nudgeflow.errors import DeliveryError, SettingsError
+from providers.senders import (
     DeliveryAuthError,
     FileOutboxSender,
     OutcomeUnknown,
@@ -25,7 +26,6 @@ from delivery.senders import (
     SendGridSender,
     build_sender,
 )
-from nudgeflow.errors import DeliveryError, SettingsError
 from settings import AppSettings
 from tests.fakes.sendgrid_api import FakeSendGrid, mail_send_validator
 

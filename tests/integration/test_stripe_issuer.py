@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Reward
-from rewards.issuers import RecordingIssuer, RewardMember, TransientRewardError, reward_code
-from rewards.stripe_issuer import RetryPolicy, StripeApi, StripeIssuer
+from providers.issuers import RecordingIssuer, RewardMember, TransientRewardError, reward_code
+from providers.stripe_issuer import RetryPolicy, StripeApi, StripeIssuer
 from store.reward_tables import rewards
 from store.schema import members
 from tests.fakes.stripe_api import StripeFake

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from nudgeflow.money import Money
-from rewards.issuers import RecordingIssuer, RewardMember
-from rewards.stripe_issuer import StripeApi, StripeIssuer
-from rewards.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
+from providers.issuers import RecordingIssuer, RewardMember
+from providers.stripe_issuer import StripeApi, StripeIssuer
+from providers.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
 from store import ledger
 from store.ledger_tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards

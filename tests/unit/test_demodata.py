@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nudgeflow.demodata import EVENT_COLUMNS, MEMBER_COLUMNS, generate
+from demo.demodata import EVENT_COLUMNS, MEMBER_COLUMNS, generate
 
 END = date(2025, 6, 30)
 END_EXCLUSIVE = datetime(2025, 7, 1, tzinfo=UTC)

@@ -8,14 +8,14 @@ import nudgeflow.errors as errors
 
 # Modules that define subclasses next to the code that raises them.
 MODULES = (
-    "delivery.dispatch",
+    "night.dispatch",
     "delivery.message",
     "delivery.render",
-    "delivery.senders",
+    "providers.senders",
     "delivery.tokens",
     "flows.schedule",
-    "rewards.invites",
-    "rewards.issuers",
+    "providers.invites",
+    "providers.issuers",
     "store.lease",
 )
 

@@ -16,7 +16,7 @@ from delivery.message import (
     list_unsubscribe_headers,
 )
 from delivery.render import RenderedEmail
-from delivery.senders import sendgrid_body, to_mime
+from providers.senders import sendgrid_body, to_mime
 
 RENDERED = RenderedEmail("Hi Ada", "<p>Hi Ada</p>", "Hi Ada\n")
 LINK = "https://shop.example/u/TOKEN123"

@@ -10,16 +10,11 @@ from typing import Any
 
 import pytest
 
+from domain.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
+from domain.keys import action_id, occurrence_for
+from domain.plan import EXCLUSION_REASONS, CampaignPlan, MemberState, NightInput, PriorAction
 from nudgeflow.money import Money
-from planning.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
-from planning.plan import EXCLUSION_REASONS, CampaignPlan, MemberState, NightInput, PriorAction
-from planning.planner import (
-    FixedBudgets,
-    action_id,
-    is_held_out,
-    occurrence_for,
-    plan_night,
-)
+from planning.planner import FixedBudgets, is_held_out, plan_night
 from tests.campaigns import make_campaign
 
 AS_OF = date(2026, 3, 10)

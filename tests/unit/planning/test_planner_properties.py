@@ -19,9 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audience.fatigue import Nudge, is_fatigued, is_resting, rest_until
-from nudgeflow.money import Money
-from planning.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
-from planning.plan import (
+from domain.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
+from domain.plan import (
     EXCLUSION_REASONS,
     MemberState,
     NightInput,
@@ -29,6 +28,7 @@ from planning.plan import (
     PlannedAction,
     PriorAction,
 )
+from nudgeflow.money import Money
 from planning.planner import FixedBudgets, is_held_out, plan_night
 from tests.campaigns import make_campaign
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from planning.validation import (
+from delivery.validation import (
     ValidationReport,
     campaign_json_schema,
     campaign_schema_text,

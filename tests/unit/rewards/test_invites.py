@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 import pytest
 from freezegun import freeze_time
 
+from domain.campaign import Reward
 from nudgeflow.money import Money
-from planning.campaign import Reward
-from rewards.invites import InvalidInvite, InviteIssuer, verify_invite
-from rewards.issuers import RewardMember
+from providers.invites import InvalidInvite, InviteIssuer, verify_invite
+from providers.issuers import RewardMember
 from tests.unit.rewards.test_issuers_local import CAMPAIGN
 
 KEY = "test-signing-key"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Reward
-from rewards.issuers import (
+from providers.issuers import (
     LocalIssuer,
     RewardMember,
     coupon_id,

@@ -7,10 +7,10 @@ from datetime import date, datetime
 
 import pytest
 
+from domain import postings
+from domain.postings import Entry
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from rewards import postings
-from rewards.postings import Entry
 
 USD = "USD"
 

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
-from planning.campaign import Campaign, Reward
-from rewards.issuers import IssuedReward, RewardMember, expiry_for, utc_now, value_text
+from providers.issuers import IssuedReward, RewardMember, expiry_for, utc_now, value_text
 
 SALT = "nudgeflow.vip-invite"
 # An invite with no expires_in in its campaign still expires: links get forwarded.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
-from planning.campaign import Campaign, Reward
+from domain.campaign import Campaign, Reward
 
 # In the order the planner applies them (DESIGN.md §6).
 EXCLUSION_REASONS = (

@@ -31,8 +31,8 @@ from delivery.render import (
 from delivery.render import (
     render_subject as render_subject_line,
 )
+from domain.campaign import Campaign
 from nudgeflow.errors import FileProblem
-from planning.campaign import Campaign
 from planning.campaign_files import read_campaign_files
 from planning.campaign_spec import CampaignSpec
 from planning.sourcefile import KeyPath, SourceFile

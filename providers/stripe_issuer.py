@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import requests
 import stripe
 
+from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Campaign, Reward
-from rewards.issuers import (
+from providers.issuers import (
     IssuedReward,
     RewardMember,
     TransientRewardError,
@@ -44,7 +44,7 @@ from rewards.issuers import (
     utc_now,
     value_text,
 )
-from rewards.ratelimit import RateLimiter
+from providers.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from settings.app import StripeSettings

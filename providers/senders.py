@@ -50,7 +50,7 @@ from sendgrid.helpers.mail import (  # type: ignore[import-untyped]
 
 from delivery.message import Address, OutgoingEmail
 from nudgeflow.errors import DeliveryError, SettingsError
-from rewards.ratelimit import RateLimiter
+from providers.ratelimit import RateLimiter
 from settings import AppSettings
 
 ACCEPTED = (200, 202)  # 202 queued; 200 is what sandbox mode answers

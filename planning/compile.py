@@ -1,117 +1,12 @@
-"""Compiled campaigns and policy: the values the planner works with (no pydantic, no YAML)."""
+"""Compile the validated file specs (``planning.campaign_spec``) into the campaign and policy
+values of ``domain.campaign``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from audience.criteria import Audience
 from audience.rules import ALWAYS, AllOf, Attribute, Rule
-from nudgeflow.money import Money
+from domain.campaign import Budget, Campaign, FrequencyCap, Policy, Reward, Trigger
 from planning.campaign_spec import CampaignSpec, PolicySpec, RewardSpec, reward_cost
-
-
-@dataclass(frozen=True)
-class Trigger:
-    kind: str  # schedule | stage_entry | event | anniversary | birthday | inactivity
-    types: tuple[str, ...] = ()  # event: what fires it; inactivity: what counts as activity
-    of: str = "joined_at"  # anniversary: joined_at | first_purchase
-    years: int = 1  # anniversary: at least this many years
-    for_days: int | None = None  # inactivity: no such event for this long
-
-
-@dataclass(frozen=True)
-class Reward:
-    kind: str  # discount | credit | gift | vip_invite
-    cost: Money | None  # what one reward is reserved at
-    percent_off: float | None = None
-    amount_off: Money | None = None
-    amount: Money | None = None
-    item: str | None = None
-    programme: str | None = None
-    expires_in_days: int | None = None
-
-    def describe(self) -> str:
-        if self.kind == "discount":
-            off = f"{self.percent_off:g}%" if self.percent_off else str(self.amount_off)
-            return f"discount {off} off"
-        if self.kind == "credit":
-            return f"credit {self.amount}"
-        if self.kind == "gift":
-            return f"gift: {self.item}"
-        return f"vip_invite: {self.programme}"
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "percent_off": self.percent_off,
-            "amount_off": str(self.amount_off) if self.amount_off else None,
-            "amount": str(self.amount) if self.amount else None,
-            "item": self.item,
-            "programme": self.programme,
-            "expires_in_days": self.expires_in_days,
-            "cost": str(self.cost) if self.cost else None,
-        }
-
-
-@dataclass(frozen=True)
-class Budget:
-    total: Money | None
-    per_month: Money | None
-
-    @property
-    def currency(self) -> str:
-        money = self.total or self.per_month
-        assert money is not None
-        return money.currency
-
-
-@dataclass(frozen=True)
-class Campaign:
-    id: str
-    name: str
-    source: str  # the file it came from, for messages
-    enabled: bool
-    priority: int
-    audience: Audience
-    trigger: Trigger
-    once_per_member: bool
-    cooldown_days: int | None
-    holdout_percent: float  # 0 when there is no control group
-    holdout_salt: str
-    max_per_run: int | None
-    reward: Reward | None
-    budget: Budget | None
-    template: str
-    subject: str
-    response_types: tuple[str, ...]
-    response_within_days: int
-    owner: str | None = None
-
-    @property
-    def occurrence_kind(self) -> str:
-        """What makes two sends to one member different occurrences (DESIGN.md §6):
-        ``year`` for birthdays and anniversaries, ``once``, or ``date`` (cooldown and the rest).
-        """
-        if self.trigger.kind in ("birthday", "anniversary"):
-            return "year"
-        return "once" if self.once_per_member else "date"
-
-
-@dataclass(frozen=True)
-class FrequencyCap:
-    max: int
-    per_days: int
-
-
-@dataclass(frozen=True)
-class Policy:
-    frequency_caps: tuple[FrequencyCap, ...]
-    unanswered_nudges: int
-    fatigue_tag: str
-    rest_days: int
-    send_start: str
-    send_end: str
-    send_timezone: str
 
 
 def _reward(spec: RewardSpec) -> Reward:

@@ -17,9 +17,9 @@ from store.engine import create_store_engine
 from store.migrate import upgrade
 
 if TYPE_CHECKING:
-    from delivery.senders import EmailSender
-    from rewards.issuers import RecordingIssuer
-    from rewards.stripe_issuer import StripeApi
+    from providers.issuers import RecordingIssuer
+    from providers.senders import EmailSender
+    from providers.stripe_issuer import StripeApi
 
 
 @dataclass
@@ -41,20 +41,20 @@ class App:
     @cached_property
     def sender(self) -> EmailSender:
         # Imported here: commands that send nothing should not load the SendGrid client.
-        from delivery.senders import build_sender
+        from providers.senders import build_sender
 
         return build_sender(self.settings)
 
     @cached_property
     def issuer(self) -> RecordingIssuer:
         # Imported here: commands that issue nothing should not load the Stripe client.
-        from rewards.issuers import build_issuer
+        from providers.issuers import build_issuer
 
         return build_issuer(self.settings, self.engine)
 
     def stripe_api(self) -> StripeApi:
         """A Stripe client with our retries and rate limit (sync, reconcile); close it."""
-        from rewards.stripe_issuer import StripeApi
+        from providers.stripe_issuer import StripeApi
 
         return StripeApi.from_settings(self.settings.stripe)
 

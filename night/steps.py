@@ -17,21 +17,22 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from delivery.dispatch import (
+from bootstrap.app import App
+from delivery.render import EmailRenderer
+from night.dispatch import (
     BatchResult,
     Checkpoint,
     DispatchConfig,
     Dispatcher,
     no_checkpoint,
 )
-from delivery.render import EmailRenderer
-from nudgeflow.bootstrap import App
+from night.plan import plan_stored_night, summarize_plan
 from nudgeflow.errors import StoreError
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import CampaignSet, load_campaign_set
 from planning.lifecycle_file import load_lifecycle
 from store import outbox
-from store.actions import plan_stored_night, store_plan, summarize_plan
+from store.actions import store_plan
 from store.fatigue import update_fatigue
 from store.lease import Lease, hold_lease
 from store.profiles import refresh_profiles

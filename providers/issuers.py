@@ -7,8 +7,8 @@ or after Stripe forgot the idempotency key) and ``deactivate`` withdraws one whe
 fails.
 
 Providers: discounts and credits go to ``LocalIssuer`` (offline, the default) or
-``rewards.stripe_issuer.StripeIssuer``; gifts to ``rewards.gifts.GiftIssuer`` (fulfilment
-requests); VIP invites to ``rewards.invites.InviteIssuer`` (signed links).
+``providers.stripe_issuer.StripeIssuer``; gifts to ``providers.gifts.GiftIssuer`` (fulfilment
+requests); VIP invites to ``providers.invites.InviteIssuer`` (signed links).
 ``RecordingIssuer`` routes by kind and records every reward in the ``rewards`` table, which
 is what the redemption sync, expiry and ``ledger reconcile`` read. ``build_issuer`` wires it
 from settings.
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 
+from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from planning.campaign import Campaign, Reward
 from store import reward_tables
 from store.engine import write_transaction
 
@@ -338,12 +338,12 @@ class RecordingIssuer:
 def build_issuer(settings: AppSettings, engine: sa.Engine) -> RecordingIssuer:
     """The issuer the settings ask for: Stripe when ``rewards.provider`` is ``stripe``,
     otherwise the offline ``local`` one; gifts and invites are the same either way."""
-    from rewards.gifts import GiftIssuer
-    from rewards.invites import InviteIssuer
+    from providers.gifts import GiftIssuer
+    from providers.invites import InviteIssuer
 
     money: RewardIssuer
     if settings.rewards.provider == "stripe":
-        from rewards.stripe_issuer import StripeApi, StripeIssuer
+        from providers.stripe_issuer import StripeApi, StripeIssuer
 
         money = StripeIssuer(StripeApi.from_settings(settings.stripe))
     else:

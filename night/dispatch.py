@@ -43,19 +43,19 @@ from sqlalchemy import Connection, Engine
 
 from delivery.message import build_message, display_name
 from delivery.render import EmailRenderer, member_email_context
-from delivery.senders import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
 from delivery.sendwindow import SendWindow, send_at_for
+from domain.campaign import Campaign, Policy
+from domain.postings import member_ref
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
-from planning.campaign import Campaign, Policy
-from rewards.issuers import (
+from providers.issuers import (
     IssuedReward,
     RewardIssuer,
     RewardMember,
     TransientRewardError,
     issued_from_row,
 )
-from rewards.postings import member_ref
+from providers.senders import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
 from store import ledger, outbox
 from store.engine import write_turn
 from store.outbox import OutboxAction

@@ -1,0 +1,1 @@
+"""The demo community: a reproducible synthetic member base and its history."""

@@ -1,1 +1,0 @@
-"""Rewards: issuers, the ledger's posting rules, budgets."""
