@@ -50,7 +50,7 @@ from nudgeflow.errors import DeliveryError
 HTML_SUFFIX = ".html.j2"
 TEXT_SUFFIX = ".txt.j2"
 
-# The template context (DESIGN.md §9). Templates may use exactly these names and keys.
+# The template context (docs/architecture.md, "Emails"). Templates may use exactly these names and keys.
 CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "member": (
         "member_id",
@@ -358,7 +358,7 @@ def email_context(
     links: Mapping[str, str],
     now: date,
 ) -> dict[str, Any]:
-    """The context every template is rendered with (DESIGN.md §9)."""
+    """The context every template is rendered with (docs/architecture.md, "Emails")."""
     return {
         "member": {key: member.get(key) for key in CONTEXT_KEYS["member"] or ()}
         | {"attributes": dict(member.get("attributes") or {})},

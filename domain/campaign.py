@@ -88,7 +88,7 @@ class Campaign:
 
     @property
     def occurrence_kind(self) -> str:
-        """What makes two sends to one member different occurrences (DESIGN.md §6):
+        """What makes two sends to one member different occurrences (docs/architecture.md, "Planning a night"):
         ``year`` for birthdays and anniversaries, ``once``, or ``date`` (cooldown and the rest).
         """
         if self.trigger.kind in ("birthday", "anniversary"):

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from domain.campaign import Campaign, Reward
 
-# In the order the planner applies them (DESIGN.md §6).
+# In the order the planner applies them (docs/architecture.md, "Planning a night").
 EXCLUSION_REASONS = (
     "consent",
     "fatigued",

@@ -1,4 +1,4 @@
-"""VIP invites: signed, expiring links (DESIGN.md §8), and their verification.
+"""VIP invites: signed, expiring links (docs/architecture.md, "The ledger"), and their verification.
 
 The link is ``{public_base_url}/vip/{token}``; the token is an itsdangerous
 ``URLSafeTimedSerializer`` signature (HMAC with ``NUDGEFLOW_SIGNING_KEY``) over the member,

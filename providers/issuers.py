@@ -1,4 +1,4 @@
-"""Reward issuers (DESIGN.md §8): one small interface, a provider per reward kind.
+"""Reward issuers (docs/architecture.md, "The ledger"): one small interface, a provider per reward kind.
 
 ``RewardIssuer.issue(action_id, campaign, reward, member)`` gives the member their reward and
 returns an ``IssuedReward``; calling it again for the same action returns the same reward

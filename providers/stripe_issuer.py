@@ -1,4 +1,4 @@
-"""Discounts and credits through Stripe, exactly once per action (DESIGN.md §7, §8).
+"""Discounts and credits through Stripe, exactly once per action (docs/architecture.md, "Dispatch").
 
 - discount: one coupon per campaign and reward shape (``nf-<campaign>-<shape hash>``, found
   again by that id), plus one single-use promotion code per member: ``max_redemptions`` 1,

@@ -1,7 +1,7 @@
 """A local SendGrid v3 mail-send server for tests: the real ``sendgrid`` client talks to it.
 
 ``POST /v3/mail/send`` bodies are validated against the official OpenAPI description
-(``../shared/specs/sendgrid/tsg_mail_v3.json``) with jsonschema, plus the documented rules
+(vendored in ``tests/fakes/specs/sendgrid/``, MIT licence) with jsonschema, plus the documented rules
 the schema cannot express: at most 1000 personalizations, ``custom_args`` at most 10,000
 bytes, at most 10 categories, ``send_at`` at most 72 hours ahead, ``text/plain`` before
 ``text/html``, no reserved headers. A good body gets ``202`` with ``X-Message-Id`` and is
@@ -33,8 +33,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT.parent / "shared" / "specs" / "sendgrid" / "tsg_mail_v3.json"
+SPEC = Path(__file__).resolve().parent / "specs" / "sendgrid" / "tsg_mail_v3.json"
 MAIL_SEND = "/v3/mail/send"
 MAX_PERSONALIZATIONS = 1000
 MAX_CUSTOM_ARGS_BYTES = 10_000

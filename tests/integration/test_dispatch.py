@@ -1,5 +1,5 @@
-"""Dispatch without Prefect: every transition and outcome of the state machine of DESIGN.md
-§7, on SQLite and on PostgreSQL, against the file outbox and the local issuer, and against
+"""Dispatch without Prefect: every transition and outcome of the state machine in
+docs/architecture.md, on SQLite and on PostgreSQL, against the file outbox and the local issuer, and against
 the Stripe and SendGrid fakes for the provider failures."""
 
 from __future__ import annotations
