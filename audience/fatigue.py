@@ -1,4 +1,4 @@
-"""Nudge fatigue (docs/architecture.md, "Lifecycle, consent and fatigue"): pure rules; the store gathers the nudges and keeps the tag.
+"""Nudge fatigue: pure rules; the store gathers the nudges and keeps the tag.
 
 ``policy.yaml``::
 

@@ -44,13 +44,13 @@ from pydantic import SecretStr
 
 from audience.rules import AllOf, AnyOf, Attribute, Rule
 from delivery.tokens import member_links
-from domain.campaign import Campaign, Reward
+from domain.campaign import Campaign
 from nudgeflow.errors import DeliveryError
 
 HTML_SUFFIX = ".html.j2"
 TEXT_SUFFIX = ".txt.j2"
 
-# The template context (docs/architecture.md, "Emails"). Templates may use exactly these names and keys.
+# The template context. Templates may use exactly these names and keys.
 CONTEXT_KEYS: dict[str, tuple[str, ...] | None] = {
     "member": (
         "member_id",
@@ -337,19 +337,6 @@ def inspect_template(env: Environment, name: str) -> list[TemplateRenderError]:
 # --- the context ----------------------------------------------------------------------
 
 
-def describe_reward(reward: Reward) -> str:
-    """What the member gets, in words for an email: ``15% off``, ``25.00 USD credit``."""
-    if reward.kind == "discount":
-        if reward.percent_off is not None:
-            return f"{reward.percent_off:g}% off"
-        return f"{reward.amount_off} off"
-    if reward.kind == "credit":
-        return f"{reward.amount} credit"
-    if reward.kind == "gift":
-        return reward.item or "a gift"
-    return reward.programme or "an invitation"
-
-
 def email_context(
     *,
     member: Mapping[str, Any],
@@ -358,7 +345,7 @@ def email_context(
     links: Mapping[str, str],
     now: date,
 ) -> dict[str, Any]:
-    """The context every template is rendered with (docs/architecture.md, "Emails")."""
+    """The context every template is rendered with."""
     return {
         "member": {key: member.get(key) for key in CONTEXT_KEYS["member"] or ()}
         | {"attributes": dict(member.get("attributes") or {})},
@@ -428,7 +415,7 @@ def sample_context(
         reward = {
             "kind": r.kind,
             "code": code,
-            "value": describe_reward(r),
+            "value": r.value_text(),
             "expires_on": now + timedelta(days=days) if days else None,
             "link": f"{base_url}/r/{code or 'sample-invite'}",
         }

@@ -1,4 +1,4 @@
-"""Applying an unsubscribe: the member is never emailed again (docs/architecture.md, "Lifecycle, consent and fatigue", consent).
+"""Applying an unsubscribe: the member is never emailed again.
 
 ``apply_unsubscribe`` is what ``nudgeflow unsubscribe TOKEN`` calls, and what the one-click
 webhook endpoint (RFC 8058 POST to ``/u/TOKEN``) will call. It records the withdrawal twice,

@@ -1,7 +1,7 @@
 """Demo data: a plausible community of members and their events, written as CSV.
 
 ``generate(out_dir, members, days, seed, end)`` writes ``members.csv`` and ``events.csv`` in
-the formats the importer reads (docs/architecture.md, "Imports"). Every member is given one *persona* that
+the formats the importer reads. Every member is given one *persona* that
 drives their behaviour over the ``days`` days ending at ``end`` (UTC):
 
 =============  ====================================================================
@@ -14,7 +14,7 @@ advocate       repeat buyers with at least three advocacy actions (advocate)
 lapsed         many purchases, then nothing for at least six months (loyalist → adopter)
 =============  ====================================================================
 
-so the default retention ladder (docs/architecture.md, "Lifecycle, consent and fatigue") finds members in every stage, in a pyramid.
+so the default retention ladder finds members in every stage, in a pyramid.
 Only the advocate persona can reach three advocacy actions; the others stop at two, so the
 top of the pyramid stays narrow and predictable.
 

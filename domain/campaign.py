@@ -39,6 +39,19 @@ class Reward:
             return f"gift: {self.item}"
         return f"vip_invite: {self.programme}"
 
+    def value_text(self) -> str:
+        """How members read the reward, in every email, preview and provider object:
+        ``15% off``, ``10.00 USD off``, ``25.00 USD credit``, the gift's item, the programme."""
+        if self.kind == "discount":
+            if self.percent_off is not None:
+                return f"{self.percent_off:g}% off"
+            return f"{self.amount_off} off"
+        if self.kind == "credit":
+            return f"{self.amount} credit"
+        if self.kind == "gift":
+            return self.item or "a gift"
+        return self.programme or "an invitation"
+
     def as_dict(self) -> dict[str, object]:
         return {
             "kind": self.kind,
@@ -88,7 +101,7 @@ class Campaign:
 
     @property
     def occurrence_kind(self) -> str:
-        """What makes two sends to one member different occurrences (docs/architecture.md, "Planning a night"):
+        """What makes two sends to one member different occurrences:
         ``year`` for birthdays and anniversaries, ``once``, or ``date`` (cooldown and the rest).
         """
         if self.trigger.kind in ("birthday", "anniversary"):

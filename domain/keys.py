@@ -15,7 +15,7 @@ SEP = "\x1f"  # ASCII unit separator: cannot occur in ids, so joins are unambigu
 
 
 def occurrence_for(campaign: Campaign, as_of: date) -> str:
-    """What makes two sends of ``campaign`` to one member different (docs/architecture.md, "Planning a night")."""
+    """What makes two sends of ``campaign`` to one member different."""
     kind = campaign.occurrence_kind
     if kind == "year":
         return str(as_of.year)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from domain.campaign import Campaign, Reward
 
-# In the order the planner applies them (docs/architecture.md, "Planning a night").
+# In the order the planner applies them.
 EXCLUSION_REASONS = (
     "consent",
     "fatigued",

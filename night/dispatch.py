@@ -1,6 +1,6 @@
 """Dispatch: carry a night's actions through reserve → issue → render → send, exactly once.
 
-Each action follows the state machine of ``store.outbox`` (docs/architecture.md, "Dispatch"). Every state
+Each action follows the state machine of ``store.outbox``. Every state
 change is committed before the next outside call, so a run killed at any instant leaves
 each action in the last state known to be true, and the next run continues from there:
 

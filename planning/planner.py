@@ -1,4 +1,4 @@
-"""The nightly planner (docs/architecture.md, "Planning a night"): pure, no I/O, no clock, no settings.
+"""The nightly planner: pure, no I/O, no clock, no settings.
 
 The store selects each campaign's candidates in SQL and gathers the guard facts for them
 (``NightInput``); ``plan_night`` applies the guards in the order of ``EXCLUSION_REASONS`` and

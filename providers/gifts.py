@@ -1,4 +1,4 @@
-"""Gifts (docs/architecture.md, "The ledger"): fulfilment requests for the team that ships them.
+"""Gifts: fulfilment requests for the team that ships them.
 
 Issuing a gift writes one ``gifts`` row per action with the item, its cost and the member's
 postal address as it is today. ``export_gifts`` lists them (CSV or JSON, for a spreadsheet

@@ -1,4 +1,4 @@
-"""VIP invites: signed, expiring links (docs/architecture.md, "The ledger"), and their verification.
+"""VIP invites: signed, expiring links, and their verification.
 
 The link is ``{public_base_url}/vip/{token}``; the token is an itsdangerous
 ``URLSafeTimedSerializer`` signature (HMAC with ``NUDGEFLOW_SIGNING_KEY``) over the member,
@@ -16,7 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
-from providers.issuers import IssuedReward, RewardMember, expiry_for, utc_now, value_text
+from providers.issuers import IssuedReward, RewardMember, expiry_for, utc_now
 
 SALT = "nudgeflow.vip-invite"
 # An invite with no expires_in in its campaign still expires: links get forwarded.
@@ -115,7 +115,7 @@ class InviteIssuer:
             provider=self.provider,
             provider_ref=f"invite-{action_id}",
             code=None,
-            value_text=value_text(reward),
+            value_text=reward.value_text(),
             expires_at=expires,
             link=f"{self._base}/vip/{token}",
             action_id=action_id,

@@ -1,4 +1,4 @@
-"""Reward issuers (docs/architecture.md, "The ledger"): one small interface, a provider per reward kind.
+"""Reward issuers: one small interface, a provider per reward kind.
 
 ``RewardIssuer.issue(action_id, campaign, reward, member)`` gives the member their reward and
 returns an ``IssuedReward``; calling it again for the same action returns the same reward
@@ -153,19 +153,6 @@ def face_value(reward: Reward) -> Money | None:
     return reward.cost
 
 
-def value_text(reward: Reward) -> str:
-    """How the email names the reward: ``15% off``, ``10.00 USD off``, ``25.00 USD credit``."""
-    if reward.kind == "discount":
-        if reward.percent_off is not None:
-            return f"{reward.percent_off:g}% off"
-        return f"{reward.amount_off} off"
-    if reward.kind == "credit":
-        return f"{reward.amount} credit"
-    if reward.kind == "gift":
-        return str(reward.item)
-    return f"an invitation to {reward.programme}"
-
-
 # -- the offline provider -----------------------------------------------------------------
 
 
@@ -191,7 +178,7 @@ class LocalIssuer:
             provider=self.provider,
             provider_ref=f"local-{code}",
             code=code,
-            value_text=value_text(reward),
+            value_text=reward.value_text(),
             expires_at=expiry_for(reward, self._clock()),
             link=None,
             action_id=action_id,

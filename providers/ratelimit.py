@@ -1,7 +1,7 @@
 """A client-side rate limiter: a thread-safe token bucket that callers wait on.
 
-Stripe allows 100 requests/s live and 25/s in test mode (docs/architecture.md, "Dispatch"); Prefect's own rate
-limits cost a server round trip per acquisition (§12), so providers are throttled here, in
+Stripe allows 100 requests/s live and 25/s in test mode; Prefect's own rate
+limits cost a server round trip per acquisition, so providers are throttled here, in
 process. ``pause`` lets a 429's ``Retry-After`` hold back every thread, not just the one
 that was refused.
 """

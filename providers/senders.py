@@ -200,7 +200,7 @@ def _error_detail(exc: HTTPError) -> str:
 class SendGridSender:
     """SendGrid v3 mail send through the official client, with retries.
 
-    Email is sent at most once (docs/architecture.md, "Dispatch"). Failures that prove SendGrid did not take
+    Email is sent at most once. Failures that prove SendGrid did not take
     the email are retried up to ``max_attempts`` in all: 429, 5xx, and failures while
     connecting or sending the request (refused, unreachable, connect timeout), waiting until
     ``X-RateLimit-Reset`` (or ``Retry-After``) on 429 and doubling from ``backoff`` seconds

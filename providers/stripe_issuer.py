@@ -1,4 +1,4 @@
-"""Discounts and credits through Stripe, exactly once per action (docs/architecture.md, "Dispatch").
+"""Discounts and credits through Stripe, exactly once per action.
 
 - discount: one coupon per campaign and reward shape (``nf-<campaign>-<shape hash>``, found
   again by that id), plus one single-use promotion code per member: ``max_redemptions`` 1,
@@ -42,7 +42,6 @@ from providers.issuers import (
     expiry_for,
     reward_code,
     utc_now,
-    value_text,
 )
 from providers.ratelimit import RateLimiter
 
@@ -311,7 +310,7 @@ class StripeIssuer:
             params: dict[str, Any] = {
                 "id": ident,
                 "duration": "once",  # one invoice: a thank-you, not a standing price cut
-                "name": value_text(reward)[:40],
+                "name": reward.value_text()[:40],
                 "metadata": {"campaign_id": campaign.id, "nf_kind": "discount"},
             }
             if reward.percent_off is not None:
@@ -387,7 +386,7 @@ class StripeIssuer:
             provider=self.provider,
             provider_ref=promo.id,
             code=promo.code,
-            value_text=value_text(reward),
+            value_text=reward.value_text(),
             expires_at=datetime.fromtimestamp(promo.expires_at, UTC) if promo.expires_at else None,
             link=None,
             action_id=action_id,
@@ -439,7 +438,7 @@ class StripeIssuer:
             provider=self.provider,
             provider_ref=txn.id,
             code=None,
-            value_text=value_text(reward),
+            value_text=reward.value_text(),
             expires_at=None,
             link=None,
             action_id=action_id,

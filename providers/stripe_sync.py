@@ -1,4 +1,4 @@
-"""Redemptions from Stripe, expiry, and reconciliation (docs/architecture.md, "The ledger").
+"""Redemptions from Stripe, expiry, and reconciliation.
 
 ``sync_stripe`` pages through Stripe's events since the stored cursor, oldest first:
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 # A fresh ephemeral API server needs 20–24 s to start on 2 cores; Prefect's default
-# start-up timeout is 20 s (docs/architecture.md, "Prefect").
+# start-up timeout is 20 s.
 _DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -44,7 +44,7 @@ from nudgeflow.timeutil import SECONDS_PER_DAY, day_end, day_start, from_epoch
 from store.rulesql import RuleCompiler
 from store.schema import actions, events, member_tags, members, profiles, stage_history
 
-# Events that withdraw consent for good (docs/architecture.md, "Lifecycle, consent and fatigue"): no campaign setting overrides them.
+# Events that withdraw consent for good: no campaign setting overrides them.
 CONSENT_EVENTS = ("unsubscribed", "email_bounced", "email_spam_report")
 # Action states that count as a nudge for frequency caps and fatigue: everything that is or
 # may become an email. Held-out and failed actions never reach the member.

@@ -1,4 +1,4 @@
-"""Keeping the fatigue tag (docs/architecture.md, "Lifecycle, consent and fatigue") up to date after a night's plan, set-based.
+"""Keeping the fatigue tag up to date after a night's plan, set-based.
 
 Recovery comes first: a resting member with any response or engagement since the start of
 the day they were tagged gets their rest ended. Then members who are not resting and whose

@@ -1,4 +1,4 @@
-"""The run lease (docs/architecture.md, "Dispatch"): only one nightly run per database at a time.
+"""The run lease: only one nightly run per database at a time.
 
 A run holds the lease for as long as it works, ``with hold_lease(engine, as_of=day):``.
 

@@ -1,4 +1,4 @@
-"""The reward ledger (docs/architecture.md, "The ledger"): transactions, appends and each reward's moves. Balances
+"""The reward ledger: transactions, appends and each reward's moves. Balances
 and funding are in ``store.ledger_funding``, verification and export in
 ``store.ledger_audit``; all of it is reachable as ``store.ledger``.
 

@@ -1,4 +1,4 @@
-"""Ledger verification and export (docs/architecture.md, "The ledger"): ``verify`` walks the hash chain once and
+"""Ledger verification and export: ``verify`` walks the hash chain once and
 checks every transaction, the running balances and that no campaign is overspent;
 ``export_entries`` gives finance one row per entry.
 """

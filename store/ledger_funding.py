@@ -1,4 +1,4 @@
-"""Ledger balances and budget funding (docs/architecture.md, "The ledger"): what each campaign's accounts hold,
+"""Ledger balances and budget funding: what each campaign's accounts hold,
 and funding that follows the campaign files — a change in a file becomes a funding or
 de-funding transaction, never an edit. Runs in the caller's ``ledger_transaction``.
 """

@@ -1,4 +1,4 @@
-"""The reward ledger's tables (docs/architecture.md, "The ledger"): accounts, transactions and their entries.
+"""The reward ledger's tables: accounts, transactions and their entries.
 
 The ledger is double-entry and append-only. ``ledger_transactions`` and ``ledger_entries``
 are never updated or deleted: database triggers (created by migration 0003) reject UPDATE

@@ -1,4 +1,4 @@
-"""The dispatch outbox: the ``actions`` table read and moved as a state machine (docs/architecture.md, "Dispatch").
+"""The dispatch outbox: the ``actions`` table read and moved as a state machine.
 
 ::
 

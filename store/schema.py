@@ -157,7 +157,7 @@ runs = Table(
     Index("ix_runs_as_of", "as_of"),
 )
 
-# One row per planned nudge: a campaign, a member and an occurrence (docs/architecture.md, "Planning a night"). The id
+# One row per planned nudge: a campaign, a member and an occurrence. The id
 # is a hash of the three, so planning the same night twice adds nothing.
 actions = Table(
     "actions",
@@ -167,7 +167,7 @@ actions = Table(
     Column("member_pk", Integer, ForeignKey("members.id"), nullable=False),
     Column("occurrence", String(16), nullable=False),
     Column("as_of", Date, nullable=False),  # the business night that planned it
-    Column("state", String(16), nullable=False),  # planned | held_out | … (see docs/architecture.md, "Dispatch")
+    Column("state", String(16), nullable=False),  # planned | held_out | …
     Column("holdout", Boolean, nullable=False),
     Column("reward", Json),
     Column("cost_minor", BigInteger, nullable=False),
@@ -179,7 +179,7 @@ actions = Table(
     Column("response_until", BigInteger, nullable=False),  # epoch s: when the window closes
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    # Dispatch (migration 0005, docs/architecture.md, "Dispatch"): why it failed or is unknown, the reward's
+    # Dispatch (migration 0005, ): why it failed or is unknown, the reward's
     # provider id, the email's provider id (SendGrid X-Message-Id, or the outbox file), how
     # many dispatch attempts began, and when each state was reached (naive UTC).
     Column("reason", Text),

@@ -1,1 +1,1 @@
-"""Local stand-ins for outside services, speaking their wire protocols (docs/architecture.md, "Testing")."""
+"""Local stand-ins for outside services, speaking their wire protocols."""

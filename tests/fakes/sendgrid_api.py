@@ -1,11 +1,12 @@
 """A local SendGrid v3 mail-send server for tests: the real ``sendgrid`` client talks to it.
 
 ``POST /v3/mail/send`` bodies are validated against the official OpenAPI description
-(vendored in ``tests/fakes/specs/sendgrid/``, MIT licence) with jsonschema, plus the documented rules
-the schema cannot express: at most 1000 personalizations, ``custom_args`` at most 10,000
-bytes, at most 10 categories, ``send_at`` at most 72 hours ahead, ``text/plain`` before
-``text/html``, no reserved headers. A good body gets ``202`` with ``X-Message-Id`` and is
-recorded in ``messages``; a bad one gets SendGrid's ``400 {"errors": [...]}``.
+(vendored in ``tests/fakes/specs/sendgrid/``, MIT licence) with jsonschema, plus the
+documented rules the schema cannot express: at most 1000 personalizations, ``custom_args``
+at most 10,000 bytes, at most 10 categories, ``send_at`` at most 72 hours ahead,
+``text/plain`` before ``text/html``, no reserved headers. A good body gets ``202`` with
+``X-Message-Id`` and is recorded in ``messages``; a bad one gets SendGrid's ``400 {"errors":
+[...]}``.
 
 Faults are queued per request: ``fail_next(status)`` (429 comes with rate-limit headers),
 ``timeout_next()`` (holds the response past the client's timeout) and ``reset_next()``

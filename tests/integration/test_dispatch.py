@@ -1,6 +1,6 @@
-"""Dispatch without Prefect: every transition and outcome of the state machine in
-docs/architecture.md, on SQLite and on PostgreSQL, against the file outbox and the local issuer, and against
-the Stripe and SendGrid fakes for the provider failures."""
+"""Dispatch without Prefect: every transition and outcome of the dispatch state machine, on SQLite
+and on PostgreSQL, against the file outbox and the local issuer, and against the Stripe and
+SendGrid fakes for the provider failures."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The senders end to end: the file outbox's .eml files parsed back, and the SendGrid sender
-with the real ``sendgrid`` client against the local fake (docs/architecture.md, "Testing")."""
+with the real ``sendgrid`` client against the local fake."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ class Community:
         return sum(1 for e in self.by_member[member_id] if e["type"] in types)
 
     def stage(self, member_id: str) -> str:
-        """The default retention ladder (docs/architecture.md, "Lifecycle, consent and fatigue"): the highest stage whose rule holds."""
+        """The default retention ladder: the highest stage whose rule holds."""
         if self.count(member_id, ADVOCACY) >= 3:
             return "advocate"
         bought = self.purchases(member_id)

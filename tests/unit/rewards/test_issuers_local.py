@@ -16,7 +16,6 @@ from providers.issuers import (
     coupon_id,
     expiry_for,
     reward_code,
-    value_text,
 )
 from tests.campaigns import make_campaign
 
@@ -55,7 +54,7 @@ def test_credit_and_value_texts() -> None:
     assert issued.value_text == "25.00 USD credit"
     assert issued.amount == Money(2500, "USD")
     fixed = Reward("discount", Money(1000, "EUR"), amount_off=Money(1000, "EUR"))
-    assert value_text(fixed) == "10.00 EUR off"
+    assert fixed.value_text() == "10.00 EUR off"
 
 
 def test_coupon_ids_follow_the_reward_shape() -> None:
