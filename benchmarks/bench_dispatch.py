@@ -14,7 +14,7 @@ ours. The figures:
 - Prefect overhead: the flow's wall time (``dispatch_night`` in a flow, one task per batch)
   minus the time spent inside our own work (the batches' provider calls, SQL and rendering,
   and the recovery queries), which run one after the other; per batch task. With
-  ``--mode both`` the same dispatch also runs without Prefect (``night.steps.dispatch``) on
+  ``--mode both`` the same dispatch also runs without Prefect (``night.dispatch.dispatch_night``) on
   an identical database, for comparison.
 """
 
@@ -184,7 +184,7 @@ def instrument(app: Any, meter: Meter) -> None:
 
         return wrapper
 
-    from night.dispatch import Dispatcher
+    from night.dispatcher import Dispatcher
 
     for name in ("dispatch", "recover", "pending"):
         original = getattr(Dispatcher, name)
@@ -221,27 +221,29 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
         "NUDGEFLOW_DISPATCH__MAX_WORKERS": str(args.workers),
     }
     os.environ.update(env)
-    from bootstrap.app import build_app, get_app
-    from night import steps as night
+    from bootstrap.app import build_app, process_app
+    from night.dispatch import dispatch_night
+    from night.lease import night_lease
 
-    get_app.cache_clear()
-    app = get_app() if mode == "prefect" else build_app()
+    process_app.cache_clear()
+    app = process_app() if mode == "prefect" else build_app()
     meter = Meter()
     instrument(app, meter)
     started = time.perf_counter()
     cpu_started = time.process_time()
     if mode == "plain":
-        with night.night_lease(app, AS_OF):
-            outcome = night.dispatch(app, AS_OF)
+        night = app.night(AS_OF)
+        with night_lease(app.engine, AS_OF):
+            outcome = dispatch_night(app.dispatcher(night), night.batch_size)
         sent = outcome.result.total("sent")
     else:
         from prefect import flow
 
-        from flows.nightly import dispatch_night
+        from flows.nightly import dispatch_task_per_batch
 
         @flow(name="bench-dispatch")
         def bench(as_of: date) -> dict[str, Any]:
-            return dispatch_night(as_of)
+            return dispatch_task_per_batch(app, app.night(as_of))
 
         @flow(name="bench-warm-up")
         def warm_up() -> None:
@@ -249,13 +251,13 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
 
         warm_up()  # starts the temporary Prefect server: not part of the overhead
         started = time.perf_counter()
-        with night.night_lease(app, AS_OF):
+        with night_lease(app.engine, AS_OF):
             totals = bench(AS_OF)
         sent = totals.get("sent", 0)
     wall = time.perf_counter() - started
     app.issuer.close()
     app.engine.dispose()
-    from night.dispatch import Dispatcher
+    from night.dispatcher import Dispatcher
 
     for name in ("dispatch", "recover", "pending"):  # undo the timers for the next mode
         setattr(Dispatcher, name, getattr(Dispatcher, name).__kwdefaults__["_original"])

@@ -1,22 +1,31 @@
-"""The composition root: builds the store, the email sender (and later issuers) from settings.
+"""``App``: everything a process needs, built from settings once: the engine (migrated on
+first use), the clock, the campaign set of a run, the email sender, the reward issuer, and a
+night's dispatcher.
 
-``cli/`` and ``flows/`` both start here; nothing else creates ``AppSettings`` or engines.
+Only the entry points (``cli``, ``flows``) build it; they take from it what a use case needs
+and pass that down as parameters, so nothing below them reads settings or the clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from functools import cache, cached_property
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from night.batch import Checkpoint, DispatchConfig, no_checkpoint
+from night.context import Night
+from nudgeflow.timeutil import Clock, system_clock
+from planning.campaign_files import CampaignSet, load_campaign_set
 from settings import AppSettings, load_settings
 from store.engine import create_store_engine
 from store.migrate import upgrade
 
 if TYPE_CHECKING:
+    from night.dispatcher import Dispatcher
     from providers.issuers import RecordingIssuer
     from providers.senders import EmailSender
     from providers.stripe_issuer import StripeApi
@@ -24,9 +33,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class App:
-    """What every entry point needs, built once per process."""
+    """The composition root's product: what every entry point needs, built once per process."""
 
     settings: AppSettings
+    clock: Clock = field(default=system_clock)
 
     @cached_property
     def engine(self) -> Engine:
@@ -37,6 +47,23 @@ class App:
     @property
     def zone(self) -> ZoneInfo:
         return self.settings.zone
+
+    def load_campaigns(self) -> CampaignSet:
+        """The campaign, lifecycle and policy files, read and checked: once per run, then
+        passed down (a file edited during a run takes effect at the next run)."""
+        return load_campaign_set(self.settings.campaigns_dir)
+
+    def night(self, as_of: date, campaigns: CampaignSet | None = None) -> Night:
+        """Business night ``as_of`` with the campaign set it runs on (loaded now if not given)."""
+        return Night(
+            as_of=as_of,
+            engine=self.engine,
+            campaigns=campaigns if campaigns is not None else self.load_campaigns(),
+            zone=self.zone,
+            currency=self.settings.currency,
+            clock=self.clock,
+            batch_size=self.settings.dispatch.batch_size,
+        )
 
     @cached_property
     def sender(self) -> EmailSender:
@@ -58,12 +85,39 @@ class App:
 
         return StripeApi.from_settings(self.settings.stripe)
 
+    def dispatcher(self, night: Night, checkpoint: Checkpoint = no_checkpoint) -> Dispatcher:
+        """The dispatcher of ``night``: its campaigns, the sender, the issuer, the renderer."""
+        from delivery.render import EmailRenderer
+        from night.dispatcher import Dispatcher
 
-def build_app(settings: AppSettings | None = None) -> App:
-    return App(settings if settings is not None else load_settings())
+        settings = self.settings
+        return Dispatcher(
+            engine=night.engine,
+            campaigns={c.id: c for c in night.campaigns.enabled},
+            policy=night.campaigns.policy,
+            issuer=self.issuer,
+            sender=self.sender,
+            renderer=EmailRenderer(settings.templates_dir),
+            config=DispatchConfig(
+                as_of=night.as_of,
+                zone=night.zone,
+                from_address=settings.email.from_address,
+                base_url=settings.public_base_url,
+                signing_key=settings.signing_key.get_secret_value(),
+                max_workers=settings.dispatch.max_workers,
+            ),
+            checkpoint=checkpoint,
+            clock=self.clock,
+        )
+
+
+def build_app(settings: AppSettings | None = None, clock: Clock = system_clock) -> App:
+    """An ``App`` from ``settings`` (by default read from the environment and ``.env``)."""
+    return App(settings if settings is not None else load_settings(), clock)
 
 
 @cache
-def get_app() -> App:
-    """The process-wide ``App``, built from the environment on first use (never at import)."""
+def process_app() -> App:
+    """The process's ``App``, built from the environment on first use: for the entry points
+    (a CLI command, a flow started by a scheduler), never for the rooms beneath them."""
     return build_app()

@@ -4,7 +4,7 @@ did, for operators — the actions and their states, every send, and how each ru
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from cli.context import console, get_app
+from cli.context import console, process_app
 from cli.export import output, write_rows
 from nudgeflow.errors import NudgeflowError
 from store import reports
@@ -76,7 +76,7 @@ def runs(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
     """Past runs, newest first: how each ended, how long it took, what it planned and sent."""
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         listed = reports.list_runs(connection, limit)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in listed], indent=2, ensure_ascii=False))
@@ -136,7 +136,7 @@ def list_actions(
         raise NudgeflowError(
             f"--state: no state {state!r}; use one of {', '.join(reports.ACTION_STATES)}"
         )
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         listing = reports.find_actions(
             connection,
             campaign_id=campaign_id,
@@ -172,12 +172,11 @@ def resolve(
     if sent == not_sent:
         raise typer.BadParameter("give exactly one of --sent or --not-sent")
     # Imported here: listing actions should not load the dispatcher and its clients.
-    from night.dispatch import resolve_unknown
-    from planning.campaign_files import load_campaign_set
+    from night.settle import resolve_unknown
 
-    app_ = get_app()
+    app_ = process_app()
     settings = app_.settings
-    campaigns = {c.id: c for c in load_campaign_set(settings.campaigns_dir).enabled}
+    campaigns = {c.id: c for c in app_.load_campaigns().enabled}
     issuer = app_.issuer
     try:
         state = resolve_unknown(
@@ -186,7 +185,7 @@ def resolve(
             campaigns,
             action_id,
             sent=sent,
-            now=datetime.now(UTC),
+            now=app_.clock(),
             signing_key=settings.signing_key.get_secret_value(),
         )
     finally:
@@ -235,7 +234,7 @@ def export_sends(
         raise typer.BadParameter(f"expected csv or json, got {fmt!r}", param_hint="--format")
     if start is not None and end is not None and end < start:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
-    with get_app().engine.connect() as connection, output(out) as handle:
+    with process_app().engine.connect() as connection, output(out) as handle:
         rows = reports.iter_sends(
             connection,
             start.date() if start else None,

@@ -1,4 +1,5 @@
-"""What every command shares: the process-wide ``App`` and the consoles."""
+"""What every command shares: the consoles, and ``process_app`` (the composition root's
+``App`` for this process: a command takes it once and passes its parts down)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sys
 
 from rich.console import Console
 
-from bootstrap.app import get_app
+from bootstrap.app import process_app
 
 # On a terminal rich uses its width; piped into a file or a log (make demo, cron), tables
 # get 120 columns instead of rich's default 80, so campaign ids are not folded.
@@ -15,4 +16,4 @@ _WIDTH = None if sys.stdout.isatty() else 120
 console = Console(highlight=False, width=_WIDTH)
 err_console = Console(stderr=True, highlight=False)
 
-__all__ = ["console", "err_console", "get_app"]
+__all__ = ["console", "err_console", "process_app"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -10,6 +10,7 @@ import typer
 from cli.context import console
 from demo.demodata import MAX_DAYS, generate
 from nudgeflow.errors import NudgeflowError
+from nudgeflow.timeutil import system_clock
 
 # Arguments are checked here rather than with typer's min=/max=: a NudgeflowError becomes a
 # one-line message and exit code 2 in cli.main, whatever click flavour typer ships.
@@ -17,7 +18,7 @@ from nudgeflow.errors import NudgeflowError
 
 def _parse_end(text: str | None) -> date:
     if text is None:
-        return datetime.now(UTC).date()
+        return system_clock().date()
     try:
         return date.fromisoformat(text)
     except ValueError:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import difflib
 import re
 import webbrowser
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import typer
 from sqlalchemy import Connection, select
 
-from cli.context import console, get_app
+from cli.context import console, process_app
 from delivery.message import build_message, display_name
 from delivery.render import EmailRenderer, member_email_context, sample_context
 from delivery.sendwindow import SendWindow, send_at_for
@@ -26,7 +26,6 @@ from delivery.tokens import read_unsubscribe_token
 from delivery.unsubscribe import apply_unsubscribe
 from domain.campaign import Campaign
 from nudgeflow.errors import NotFoundError
-from planning.campaign_files import load_campaign_set
 from providers.senders import to_mime
 from store.schema import members, profiles
 
@@ -85,14 +84,14 @@ def preview(
     """Render a campaign's email for a member (or a sample one): HTML, text and headers."""
     if (member_id is None) == (not sample):
         raise typer.BadParameter("give either --member ID or --sample", param_hint="--member")
-    app = get_app()
+    app = process_app()
     settings = app.settings
     try:
-        night = date.fromisoformat(as_of) if as_of else datetime.now(settings.zone).date()
+        night = date.fromisoformat(as_of) if as_of else app.clock().astimezone(settings.zone).date()
     except ValueError:
         problem = f"expected YYYY-MM-DD, got {as_of!r}"
         raise typer.BadParameter(problem, param_hint="--as-of") from None
-    found = load_campaign_set(settings.campaigns_dir)
+    found = app.load_campaigns()
     campaign = _campaign(found.campaigns, campaign_id)
     base_url = settings.public_base_url
     example = sample_context(campaign, night, base_url.rstrip("/"))
@@ -110,7 +109,7 @@ def preview(
         signing_key=settings.signing_key,
     )
     rendered = EmailRenderer(settings.templates_dir).render_campaign(campaign, context)
-    now = datetime.now(UTC)
+    now = app.clock()
     message = build_message(
         rendered=rendered,
         action_id=PREVIEW_ACTION,
@@ -148,10 +147,10 @@ def unsubscribe(
     token: str = typer.Argument(..., help="The token from an unsubscribe link (or the link)."),
 ) -> None:
     """Apply an unsubscribe token: the member is never emailed again."""
-    app = get_app()
+    app = process_app()
     parsed = read_unsubscribe_token(token, app.settings.signing_key)
     with app.engine.begin() as connection:
-        outcome = apply_unsubscribe(connection, parsed, at=datetime.now(UTC), source="cli")
+        outcome = apply_unsubscribe(connection, parsed, at=app.clock(), source="cli")
     if outcome.already:
         console.print(f"member {outcome.member_id} was already unsubscribed", markup=False)
     else:

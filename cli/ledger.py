@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cli.context import console, err_console, get_app
+from cli.context import console, err_console, process_app
 from cli.export import output, write_rows
 from nudgeflow.money import format_minor_units
 from store import ledger
@@ -32,7 +32,7 @@ def export(
         raise typer.BadParameter(f"expected csv or json, got {fmt!r}", param_hint="--format")
     if end < start:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
-    with get_app().engine.connect() as connection, output(out) as handle:
+    with process_app().engine.connect() as connection, output(out) as handle:
         rows = ledger.export_entries(connection, start.date(), end.date(), campaign)
         count = write_rows(handle, rows, ledger.EXPORT_COLUMNS, fmt)
     if out is not None:
@@ -44,7 +44,7 @@ def balances(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Balances per campaign (budget, reserved, outstanding, spent, funded) and funding."""
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         campaigns = ledger.campaign_balances(connection)
         funding = [b for b in ledger.balances(connection) if b.kind == "funding"]
     columns = ("budget", "reserved", "outstanding", "spent", "funded")
@@ -85,7 +85,7 @@ def balances(
 def verify() -> None:
     """Check every transaction balances, the hash chain is intact, and no campaign has
     committed more than it was funded. Exit 1 naming the first broken transaction."""
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         result = ledger.verify(connection)
     if result.ok:
         console.print(

@@ -17,7 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from cli.context import console, err_console, get_app
+from cli.context import console, err_console, process_app
 from store.importer import Progress as ProgressCallback
 from store.importer import import_file
 from store.rows import Kind
@@ -41,7 +41,7 @@ def import_command(file: FileArgument, file_format: FormatOption = None) -> None
 
 def run_import(kind: Kind, path: Path, file_format: str | None) -> None:
     """Import a file, report its bad rows on stderr and the counts on stdout."""
-    nudgeflow = get_app()
+    nudgeflow = process_app()
     with _progress_bar(path) as progress:
         result = import_file(
             nudgeflow.engine,

@@ -22,11 +22,11 @@ from sqlalchemy import Connection, false, select
 from audience.criteria import ProfileFacts, explain_profile
 from audience.evaluate import explain
 from audience.facts import MemberFacts
-from cli.context import console, get_app
+from cli.context import console, process_app
 from domain.campaign import Campaign
 from domain.plan import EXCLUSION_REASONS, CampaignPlan, Plan
 from night.plan import StoredNight, plan_stored_night
-from night.report_text import format_excluded
+from night.report import format_excluded
 from nudgeflow.errors import NotFoundError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date, day_end
@@ -64,7 +64,7 @@ class Rehearsal:
 @contextmanager
 def rehearse(as_of: date) -> Iterator[Rehearsal]:
     """Refresh and plan ``as_of`` in a transaction, and roll everything back afterwards."""
-    app = get_app()
+    app = process_app()
     campaign_set = load_campaign_set(app.settings.campaigns_dir)
     as_of_end = day_end(as_of, app.zone)
     with app.engine.connect() as connection:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from sqlalchemy import Connection, select
 
-from cli.context import console, get_app
+from cli.context import console, process_app
 from cli.render import NO_STAGE, print_funnel
 from nudgeflow.errors import NotFoundError
 from nudgeflow.money import format_minor_units
@@ -73,7 +73,7 @@ def show_member(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a member's profile and stage history."""
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         doc = _member_document(connection, member_id)
     if as_json:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
@@ -109,7 +109,7 @@ def show_member(
 
 def stages(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The funnel: members per stage, and moves since the previous run."""
-    app = get_app()
+    app = process_app()
     lifecycle = load_lifecycle(app.settings.campaigns_dir)
     with app.engine.connect() as connection:
         as_of = connection.execute(select(profiles.c.as_of).limit(1)).scalar()

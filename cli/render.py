@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from cli.context import console
-from night.report_text import COLUMNS, cells, format_excluded
+from night.report import COLUMNS, cells, format_excluded
 
 NO_STAGE = "(no stage)"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from cli.context import console, err_console, get_app
+from cli.context import console, err_console, process_app
 from nudgeflow.errors import NudgeflowError
 from nudgeflow.timeutil import business_date, to_epoch
 from providers.gifts import format_gifts, list_gifts, mark_shipped, read_shipping_file
@@ -34,7 +34,7 @@ def export_gifts(
         raise NudgeflowError(f"--status: expected one of {', '.join(STATUSES)}, got {status!r}")
     if fmt not in ("csv", "json"):
         raise NudgeflowError(f"--format: expected csv or json, got {fmt!r}")
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         rows = list_gifts(connection, None if status == "all" else status)
     text = format_gifts(rows, fmt)
     if out is None:
@@ -68,8 +68,9 @@ def mark_shipped_command(
             if not part.isdigit():
                 raise NudgeflowError(f"{part!r} is neither a file nor a gift id")
             shipments.setdefault(int(part), None)
-    with ledger.ledger_transaction(get_app().engine) as connection:
-        result = mark_shipped(connection, shipments, datetime.now(UTC))
+    app = process_app()
+    with ledger.ledger_transaction(app.engine) as connection:
+        result = mark_shipped(connection, shipments, app.clock())
     console.print(
         f"marked {len(result.shipped)} shipped, {len(result.already)} already shipped",
         markup=False,
@@ -88,7 +89,7 @@ def sync() -> None:
     events), then expire discounts nobody used in time."""
     from providers.stripe_sync import expire_overdue, sync_stripe
 
-    app = get_app()
+    app = process_app()
     api = app.stripe_api()
     try:
         result = sync_stripe(app.engine, api, app.zone)
@@ -116,7 +117,7 @@ def reconcile() -> None:
     entry. Lists every difference; exit 1 if there is any."""
     from providers.stripe_sync import reconcile as compare
 
-    app = get_app()
+    app = process_app()
     if app.settings.rewards.provider != "stripe" and app.settings.stripe.api_key is None:
         console.print("rewards are issued locally (no Stripe key): nothing to reconcile")
         return

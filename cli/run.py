@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 import typer
 
-from cli.context import console, get_app
+from cli.context import console, process_app
 from cli.render import print_funnel, print_night_report
-from planning.campaign_files import load_campaign_set
+from night.lease import night_lease
+from nudgeflow.timeutil import previous_business_day
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
 
 DATE = ["%Y-%m-%d"]
-
-
-def _previous_business_day() -> date:
-    return datetime.now(get_app().zone).date() - timedelta(days=1)
 
 
 def run(
@@ -44,9 +41,9 @@ def run(
         raise typer.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}")
     if dry_run and start is not None:
         raise typer.BadParameter("--dry-run plans one night: use --as-of, not --from/--to")
-    app = get_app()
+    app = process_app()
     # Fail on a bad campaign, lifecycle or policy file before Prefect starts.
-    lifecycle = load_campaign_set(app.settings.campaigns_dir).lifecycle
+    lifecycle = app.load_campaigns().lifecycle
     _ = app.engine  # migrate before the flow starts
 
     prepare_prefect_environment()
@@ -57,13 +54,12 @@ def run(
             "PREFECT_API_URL=http://127.0.0.1:4200/api."
         )
     from flows.nightly import backfill, nightly
-    from night.steps import night_lease
 
     first = start.date() if start is not None else (as_of.date() if as_of else None)
-    day = first or _previous_business_day()
+    day = first or previous_business_day(app.clock(), app.zone)
     # The lease is taken before Prefect starts, so a second run fails in a second, not
     # after starting a server; the flow sees this process already holds it.
-    with night_lease(app, day):
+    with night_lease(app.engine, day):
         if start is not None and end is not None:
             summaries = backfill(start.date(), end.date())
         else:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from cli.context import console, get_app
-from planning.campaign_files import load_campaign_set
+from cli.context import console, process_app
+from nudgeflow.timeutil import previous_business_day
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
 
 
@@ -30,7 +30,7 @@ def serve(
     Needs a running Prefect server: `prefect server start`, then set PREFECT_API_URL.
     Ctrl-C stops serving and pauses the schedule until the next `nudgeflow serve`.
     """
-    app = get_app()
+    app = process_app()
     settings = app.settings
     expression = cron if cron is not None else settings.schedule.cron
 
@@ -40,7 +40,6 @@ def serve(
         check_prefect_server,
         next_run_times,
         nightly_schedule,
-        previous_business_day,
         scheduled_nightly,
         serve_nightly,
     )
@@ -48,7 +47,7 @@ def serve(
     nightly_schedule(expression, settings.timezone)
     api_url = check_prefect_server(prefect_api_url())
     # Fail now on a bad campaign, lifecycle or policy file, not at 02:00.
-    load_campaign_set(settings.campaigns_dir)
+    app.load_campaigns()
     _ = app.engine  # migrate before the first run
 
     console.print(f"deployment: {scheduled_nightly.name}/{DEPLOYMENT_NAME}")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -11,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bootstrap.app import App
-from cli.context import get_app
+from cli.context import process_app
 from delivery.validation import campaign_schema_text, relative_paths, validate_campaigns
 from nudgeflow.errors import NudgeflowError
 
@@ -39,14 +38,14 @@ def validate() -> None:
     Prints every problem as path:line:col: key: message. Exit status 1 when there are
     errors; warnings alone (e.g. an event type never seen in the data) exit 0.
     """
-    app = get_app()
+    app = process_app()
     settings = app.settings
     seen, note = _seen_event_types(app)
     report = validate_campaigns(
         settings.campaigns_dir,
         settings.templates_dir,
         seen_event_types=seen,
-        as_of=datetime.now(settings.zone).date(),
+        as_of=app.clock().astimezone(settings.zone).date(),
         base_url=settings.public_base_url.rstrip("/"),
     )
     report = relative_paths(report, Path.cwd())

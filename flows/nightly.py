@@ -3,13 +3,15 @@ up to date (funding, Stripe redemptions, expiry), plan and store the night's act
 dispatch them, update fatigue tags, and report; and ``backfill``, which runs many nights in
 date order in one process, so each night sees the actions of the ones before it.
 
-The steps are plain functions in ``night.steps``; here each becomes a task. Prefect sees a
-handful of tasks per night plus one per batch of actions (``DISPATCH__BATCH_SIZE``, 200 by
-default), never one per member or email.
+The steps are the use cases in ``night/``; here each becomes a task that is handed the
+night (``night.context.Night``: the engine, the campaign set loaded once for the run, the
+zone, the clock). Prefect sees a handful of tasks per night plus one per batch of actions
+(``DISPATCH__BATCH_SIZE``, 200 by default), never one per member or email.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,46 +20,49 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from bootstrap.app import get_app
-from night import steps as night
-from night.dispatch import OUTCOMES
-from night.report_text import format_excluded, report_markdown
+from bootstrap.app import App, process_app
+from night.batch import OUTCOMES, BatchResult
+from night.context import Night
+from night.dispatch import dispatch_night
+from night.dispatcher import Dispatcher
+from night.fatigue import fatigue
+from night.lease import night_lease
+from night.plan import plan
+from night.refresh import refresh
+from night.report import format_excluded, night_funnel, night_report, report_markdown
 from nudgeflow.timeutil import day_end
-from planning.campaign_files import load_campaign_set
-from store.profiles import funnel
 from store.runs import finish_run, start_run
 
 
 @task(name="refresh-profiles", cache_policy=NO_CACHE)
-def refresh_profiles_task(as_of: date) -> dict[str, Any]:
+def refresh_profiles_task(night: Night) -> dict[str, Any]:
     """Recompute every member's stage, history, RFM and score in one transaction."""
-    result = night.refresh(get_app(), as_of)
-    get_run_logger().info("refreshed %d profiles as of %s", result["members"], as_of)
+    result = refresh(night)
+    get_run_logger().info("refreshed %d profiles as of %s", result["members"], night.as_of)
     return result
 
 
 @task(name="sync-rewards", cache_policy=NO_CACHE)
-def sync_rewards_task(as_of: date) -> dict[str, int]:
+def sync_rewards_task(app: App, night: Night) -> dict[str, int]:
     """Bring the ledger up to date before planning: fund budgets from the campaign files,
     record Stripe redemptions (when Stripe is the provider), release expired rewards."""
     from providers.stripe_sync import expire_overdue, sync_stripe
     from store.ledger import ledger_transaction, sync_funding
 
-    app = get_app()
-    campaign_set = load_campaign_set(app.settings.campaigns_dir)
-    with ledger_transaction(app.engine) as connection:
-        funding = sync_funding(connection, campaign_set.campaigns, as_of, app.zone)
+    as_of = night.as_of
+    with ledger_transaction(night.engine) as connection:
+        funding = sync_funding(connection, night.campaigns.campaigns, as_of, night.zone)
     redeemed = 0
     problems: list[str] = []
     if app.settings.rewards.provider == "stripe":
         api = app.stripe_api()
         try:
-            synced = sync_stripe(app.engine, api, app.zone)
+            synced = sync_stripe(night.engine, api, night.zone)
         finally:
             api.close()
         redeemed, problems = synced.redeemed, list(synced.problems)
-    with ledger_transaction(app.engine) as connection:
-        expired, expiry_problems = expire_overdue(connection, day_end(as_of, app.zone), day=as_of)
+    with ledger_transaction(night.engine) as connection:
+        expired, expiry_problems = expire_overdue(connection, day_end(as_of, night.zone), day=as_of)
     logger = get_run_logger()
     for problem in problems + expiry_problems:
         logger.warning("rewards: %s", problem)
@@ -72,83 +77,61 @@ def sync_rewards_task(as_of: date) -> dict[str, int]:
 
 
 @task(name="plan-night", cache_policy=NO_CACHE)
-def plan_night_task(as_of: date, store: bool = True) -> dict[str, Any]:
+def plan_night_task(night: Night, store: bool = True) -> dict[str, Any]:
     """Select candidates, apply the guards and store the actions, in one transaction."""
-    summary = night.plan(get_app(), as_of, store=store)
+    summary = plan(night, store=store)
     selected = sum(c["selected"] for c in summary["campaigns"])
     get_run_logger().info(
         "planned %d campaigns for %s: %d selected, %s new actions",
         len(summary["campaigns"]),
-        as_of,
+        night.as_of,
         selected,
         summary["new_actions"] if store else "no (dry run)",
     )
     return summary
 
 
-@task(name="recover-dispatch", cache_policy=NO_CACHE)
-def recover_task(as_of: date) -> dict[str, Any]:
-    """Actions a dead run left in ``sending`` become ``unknown``; list the night's work."""
-    dispatcher = night.build_dispatcher(get_app(), as_of)
-    recovered = dispatcher.recover()
-    if recovered:
-        get_run_logger().warning(
-            "%d actions were left in 'sending' by a run that stopped: now 'unknown' "
-            "(see `nudgeflow actions --state unknown`)",
-            recovered,
-        )
-    return {"recovered": recovered, "pending": dispatcher.pending()}
-
-
 @task(name="dispatch-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def dispatch_batch_task(as_of: date, action_ids: list[str]) -> dict[str, Any]:
+def dispatch_batch_task(dispatcher: Dispatcher, action_ids: Sequence[str]) -> BatchResult:
     """Reserve, issue, render and send one batch of actions (threads, bounded). A retry
     repeats nothing: every action continues from its committed state."""
-    result = night.build_dispatcher(get_app(), as_of).dispatch(action_ids)
+    result = dispatcher.dispatch(action_ids)
     logger = get_run_logger()
     for problem in result.problems[:20]:
         logger.warning("dispatch: %s", problem)
     counts = {o: result.total(o) for o in OUTCOMES if result.total(o)}
     logger.info("batch of %d actions: %s", len(action_ids), counts)
-    return {"actions": len(action_ids), **counts}
-
-
-def dispatch_night(as_of: date) -> dict[str, Any]:
-    """Dispatch the night's pending actions, one task per batch, then one more pass for the
-    actions transient provider errors deferred."""
-    size = get_app().settings.dispatch.batch_size
-    recovered = recover_task(as_of)
-    totals: dict[str, int] = {"recovered": recovered["recovered"], "batches": 0}
-    pending: list[str] = recovered["pending"]
-    for attempt in range(2):
-        if attempt:
-            pending = recover_task(as_of)["pending"]
-        for batch in night.batches(pending, size):
-            night.check_lease()
-            done = dispatch_batch_task(as_of, batch)
-            totals["batches"] += 1
-            for key, value in done.items():
-                if key != "actions":
-                    totals[key] = totals.get(key, 0) + value
-        if not pending:
-            break
-    return totals
-
-
-@task(name="update-fatigue", cache_policy=NO_CACHE)
-def update_fatigue_task(as_of: date) -> dict[str, int]:
-    """End the rests of members who engaged, then tag those who ignore every nudge."""
-    result = night.fatigue(get_app(), as_of)
-    get_run_logger().info(
-        "fatigue as of %s: %d tagged, %d recovered", as_of, result["tagged"], result["recovered"]
-    )
     return result
 
 
-def summarize_night(as_of: date) -> dict[str, Any]:
-    """The funnel after a night: members per stage and moves since the previous night."""
-    with get_app().engine.connect() as connection:
-        return funnel(connection, as_of)
+def dispatch_task_per_batch(app: App, night: Night) -> dict[str, Any]:
+    """The night's dispatch loop (``night.dispatch``), each batch a ``dispatch-batch`` task."""
+    dispatcher = app.dispatcher(night)
+    run = dispatch_night(
+        dispatcher,
+        night.batch_size,
+        run_batch=lambda batch: dispatch_batch_task(dispatcher, batch),
+    )
+    if run.recovered:
+        get_run_logger().warning(
+            "%d actions were left in 'sending' by a run that stopped: now 'unknown' "
+            "(see `nudgeflow actions --state unknown`)",
+            run.recovered,
+        )
+    return run.totals()
+
+
+@task(name="update-fatigue", cache_policy=NO_CACHE)
+def update_fatigue_task(night: Night) -> dict[str, int]:
+    """End the rests of members who engaged, then tag those who ignore every nudge."""
+    result = fatigue(night)
+    get_run_logger().info(
+        "fatigue as of %s: %d tagged, %d recovered",
+        night.as_of,
+        result["tagged"],
+        result["recovered"],
+    )
+    return result
 
 
 @flow(name="nightly")
@@ -159,13 +142,14 @@ def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
 
     Holds the ``nightly`` lease throughout: a second run meanwhile raises ``RunInProgress``.
     """
-    app = get_app()
-    with night.night_lease(app, as_of):
+    app = process_app()
+    night = app.night(as_of)  # the campaign files are read once, here, for the whole run
+    with night_lease(app.engine, as_of):
         kind = "dry-run" if dry_run else "nightly"
         with app.engine.begin() as connection:
             run_id = start_run(connection, as_of, kind, flow_run.get_id())
         try:
-            summary = {**_night(as_of, dry_run), "flow_run_id": flow_run.get_id()}
+            summary = {**_night(app, night, dry_run), "flow_run_id": flow_run.get_id()}
         except BaseException as exc:
             with app.engine.begin() as connection:
                 finish_run(connection, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
@@ -176,30 +160,29 @@ def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
     return summary
 
 
-def _night(as_of: date, dry_run: bool) -> dict[str, Any]:
-    app = get_app()
-    refreshed = refresh_profiles_task(as_of)
+def _night(app: App, night: Night, dry_run: bool) -> dict[str, Any]:
+    refreshed = refresh_profiles_task(night)
     if dry_run:
-        planned = plan_night_task(as_of, store=False)
+        planned = plan_night_task(night, store=False)
         return {
-            **summarize_night(as_of),
+            **night_funnel(night),
             "dry_run": True,
             "members": refreshed["members"],
             "plan": planned,
-            "report": night.night_report(app, as_of, planned),
+            "report": night_report(night, planned),
         }
-    rewards = sync_rewards_task(as_of)
-    planned = plan_night_task(as_of)
-    dispatched = dispatch_night(as_of)
-    fatigue = update_fatigue_task(as_of)
+    rewards = sync_rewards_task(app, night)
+    planned = plan_night_task(night)
+    dispatched = dispatch_task_per_batch(app, night)
+    fatigued = update_fatigue_task(night)
     return {
-        **summarize_night(as_of),
+        **night_funnel(night),
         "members": refreshed["members"],
         "rewards": rewards,
         "plan": planned,
         "dispatch": dispatched,
-        "fatigue": fatigue,
-        "report": night.night_report(app, as_of, planned),
+        "fatigue": fatigued,
+        "report": night_report(night, planned),
     }
 
 
@@ -224,7 +207,7 @@ def publish_artifacts(summary: dict[str, Any]) -> None:
 def backfill(start: date, end: date) -> list[dict[str, Any]]:
     """Run ``nightly`` for every date from ``start`` to ``end``, in order, in this process."""
     nights = []
-    with night.night_lease(get_app(), start):
+    with night_lease(process_app().engine, start):
         day = start
         while day <= end:
             nights.append(nightly(day))

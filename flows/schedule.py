@@ -6,16 +6,17 @@ zone, and serving it as the ``nightly`` deployment against a running Prefect ser
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
 from prefect.schedules import Schedule
 
-from bootstrap.app import get_app
+from bootstrap.app import process_app
 from flows.nightly import nightly
 from nudgeflow.errors import NudgeflowError, SettingsError
+from nudgeflow.timeutil import previous_business_day
 
 DEPLOYMENT_NAME = "nightly"
 CRON_SETTING = "NUDGEFLOW_SCHEDULE__CRON"
@@ -30,17 +31,6 @@ class PrefectServerUnavailable(NudgeflowError):
     exit_code = 1
 
 
-def previous_business_day(instant: datetime, zone: ZoneInfo) -> date:
-    """The last business day in ``zone`` that has fully ended at ``instant``.
-
-    A run scheduled at 02:00 on 8 March works on 7 March, whatever the offset that night;
-    a naive ``instant`` is taken to be UTC.
-    """
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(zone).date() - timedelta(days=1)
-
-
 def _scheduled_start() -> datetime:
     from prefect.runtime import flow_run
 
@@ -53,7 +43,7 @@ def _scheduled_start() -> datetime:
 @flow(name="nightly-scheduled")
 def scheduled_nightly(as_of: date | None = None) -> dict[str, Any]:
     """Run ``nightly`` for ``as_of``, by default the business day before the run was due."""
-    zone = get_app().zone
+    zone = process_app().zone
     if as_of is None:
         as_of = previous_business_day(_scheduled_start(), zone)
     get_run_logger().info("nightly run for %s (%s)", as_of, zone.key)

@@ -1,578 +1,66 @@
-"""Dispatch: carry a night's actions through reserve → issue → render → send, exactly once.
+"""Dispatch a night: the one loop that works the night's pending actions in batches.
 
-Each action follows the state machine of ``store.outbox``. Every state
-change is committed before the next outside call, so a run killed at any instant leaves
-each action in the last state known to be true, and the next run continues from there:
-
-- ``planned``: the reward's estimate is reserved in the ledger *in the same transaction*
-  that moves the action to ``reserved`` (an empty budget fails the action: ``budget``).
-- ``reserved``: the reward is issued. The issuer looks for an object an earlier attempt
-  created (local record, then the provider, by action id) before it creates one, and Stripe
-  calls carry an idempotency key derived from the action id; the ledger's reserved →
-  outstanding move and ``reward_issued`` commit together.
-- ``reward_issued`` (or ``planned`` without a reward): the email is rendered, the action is
-  marked ``sending`` (committed), the email is sent, and ``sent`` is stored with the
-  provider's message id. Credits and invites are spent in the ledger when their email is
-  sent; discounts when redeemed (``stripe sync``); gifts when shipped.
-- Email has no idempotency key: an action found in ``sending`` by the next run becomes
-  ``unknown`` (``recover``) and is never re-sent blindly.
-
-Permanent problems (no Stripe customer, a template that does not render, an address
-SendGrid refuses, consent withdrawn since planning) fail the action with the reason: the
-issued reward is withdrawn and the reservation voided. Transient ones (the provider still
-failing after its retries) leave the action where it was, to be tried again by the next
-pass or run. A refused API key stops the whole dispatch (``DispatchStopped``).
-
-``checkpoint(name)`` is called at each named point (``KILL_POINTS``); the crash tests kill
-the process there. It is a no-op in production.
+A run first turns actions a dead run left in ``sending`` into ``unknown`` (they are never
+re-sent blindly), then hands every pending action to the dispatcher in batches of
+``batch_size``, then gives the actions deferred by transient provider errors one more pass.
+The Prefect flow passes ``run_batch`` to make each batch a task; the crash tests pass a
+``checkpoint`` to kill the process between batches.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine
+from night.batch import OUTCOMES, BatchResult, Checkpoint, no_checkpoint
+from night.dispatcher import Dispatcher
+from night.lease import check_lease
 
-from delivery.message import build_message, display_name
-from delivery.render import EmailRenderer, member_email_context
-from delivery.sendwindow import SendWindow, send_at_for
-from domain.campaign import Campaign, Policy
-from domain.postings import member_ref
-from nudgeflow.errors import DeliveryError, RewardError
-from nudgeflow.money import Money
-from providers.issuers import (
-    IssuedReward,
-    RewardIssuer,
-    RewardMember,
-    TransientRewardError,
-    issued_from_row,
-)
-from providers.senders import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
-from store import ledger, outbox
-from store.engine import write_turn
-from store.outbox import OutboxAction
-from store.reward_tables import get_reward, set_reward_state
+PASSES = 2  # the night's pass, and one more for what transient errors deferred
 
-Checkpoint = Callable[[str], None]
-
-KILL_POINTS = (
-    "after_reserve",
-    "after_provider_create",  # (raised by the crash tests' issuer wrapper)
-    "after_reward_stored",
-    "after_render",
-    "after_send_accepted",
-    "between_batches",
-    "during_ledger_write",
-    "during_fatigue_update",
-)
-# Rewards the ledger counts as spent once their email has gone (the face value or the
-# programme cost); discounts are spent when redeemed, gifts when shipped.
-SPENT_WHEN_SENT = ("credit", "vip_invite")
-OUTCOMES = ("sent", "failed", "unknown", "deferred", "skipped")
+RunBatch = Callable[[Sequence[str]], BatchResult]
 
 
-def no_checkpoint(_name: str) -> None:
-    return None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class DispatchStopped(DeliveryError):
-    """A provider refused our credentials: every further call would fail too."""
+def batches(ids: Sequence[str], size: int) -> list[list[str]]:
+    """``ids`` in consecutive slices of at most ``size``."""
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
 @dataclass
-class BatchResult:
-    """What one batch did: outcome counts per campaign, and rewards issued."""
+class DispatchRun:
+    """What a night's dispatch did."""
 
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
-    rewards_issued: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
+    recovered: int  # actions a dead run left in ``sending``, now ``unknown``
+    result: BatchResult
+    batches: int
 
-    def add(self, other: BatchResult) -> None:
-        self.outcomes.update(other.outcomes)
-        self.rewards_issued.update(other.rewards_issued)
-        self.problems.extend(other.problems)
-
-    def total(self, outcome: str) -> int:
-        return sum(n for (_, o), n in self.outcomes.items() if o == outcome)
+    def totals(self) -> dict[str, Any]:
+        """The run summary's ``dispatch`` figures: recovered, batches and each outcome."""
+        counts = {o: self.result.total(o) for o in OUTCOMES if self.result.total(o)}
+        return {"recovered": self.recovered, "batches": self.batches, **counts}
 
 
-@dataclass(frozen=True)
-class DispatchConfig:
-    as_of: date
-    zone: ZoneInfo
-    from_address: str
-    base_url: str
-    signing_key: str
-    max_workers: int = 8
-
-
-class Dispatcher:
-    """Dispatches batches of a night's actions (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        engine: Engine,
-        campaigns: Mapping[str, Campaign],
-        policy: Policy,
-        issuer: RewardIssuer,
-        sender: EmailSender,
-        renderer: EmailRenderer,
-        config: DispatchConfig,
-        checkpoint: Checkpoint = no_checkpoint,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        self.engine = engine
-        self.campaigns = dict(campaigns)
-        self.issuer = issuer
-        self.sender = sender
-        self.renderer = renderer
-        self.config = config
-        self.window = SendWindow.from_policy(policy)
-        self.checkpoint = checkpoint
-        self.clock = clock
-        self._stopped: str | None = None
-        self._stop_lock = threading.Lock()
-        # Threads take turns for SQLite writes (the issuers' records too): see write_turn.
-        self._write_turn = write_turn(engine)
-
-    @contextmanager
-    def _write(self, *, ledger_lock: bool = False) -> Iterator[Connection]:
-        """A write transaction: ``ledger_transaction`` when the ledger is written."""
-        with self._write_turn:
-            if ledger_lock:
-                with ledger.ledger_transaction(self.engine) as connection:
-                    yield connection
-            else:
-                with self.engine.begin() as connection:
-                    yield connection
-
-    # -- the night ---------------------------------------------------------------------
-
-    def recover(self) -> int:
-        """Turn actions a dead run left in ``sending`` into ``unknown`` (hold the lease)."""
-        with self._write() as connection:
-            return outbox.sending_to_unknown(connection, self.clock())
-
-    def pending(self) -> list[str]:
-        with self.engine.connect() as connection:
-            return outbox.pending_ids(connection, self.config.as_of)
-
-    def dispatch(self, action_ids: Sequence[str]) -> BatchResult:
-        """Dispatch one batch with at most ``max_workers`` threads; raise
-        ``DispatchStopped`` once the batch is done if a provider refused our key."""
-        with self._write() as connection:
-            batch = outbox.load(connection, action_ids)
-            outbox.begin_attempt(connection, [a.action_id for a in batch])
-        result = BatchResult()
-        lock = threading.Lock()
-
-        def work(action: OutboxAction) -> None:
-            outcome, issued, problem = self._one(action)
-            with lock:
-                result.outcomes[(action.campaign_id, outcome)] += 1
-                if issued:
-                    result.rewards_issued[action.campaign_id] += 1
-                if problem:
-                    result.problems.append(f"{action.action_id}: {problem}")
-
-        workers = max(1, min(self.config.max_workers, len(batch)))
-        if workers == 1:
-            for action in batch:
-                work(action)
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
-                list(pool.map(work, batch))
-        if self._stopped is not None:
-            raise DispatchStopped(self._stopped)
-        return result
-
-    # -- one action --------------------------------------------------------------------
-
-    def _one(self, action: OutboxAction) -> tuple[str, bool, str | None]:
-        """(outcome, whether a reward was issued now, problem) for one action."""
-        if self._stopped is not None:
-            return "skipped", False, None
-        campaign = self.campaigns.get(action.campaign_id)
-        if campaign is None:
-            reason = f"campaign {action.campaign_id} is no longer enabled in the campaign files"
-            return self._fail_before_sending(action, None, reason)
-        if not action.consent:
-            reason = "consent withdrawn since planning (unsubscribed, bounced or opted out)"
-            return self._fail_before_sending(action, campaign, reason)
-        state = action.state
-        issued: IssuedReward | None = None
-        newly_issued = False
-        try:
-            if campaign.reward is not None and state == "planned":
-                if not self._reserve(action, campaign):
-                    return "failed", False, "budget exhausted"
-                state = "reserved"
-            if campaign.reward is not None and state == "reserved":
-                issued = self._issue(action, campaign)
-                newly_issued = True
-                state = "reward_issued"
-            elif campaign.reward is not None:
-                issued = self._find_issued(action, campaign)
-        except TransientRewardError as exc:
-            return "deferred", False, str(exc)
-        except RewardError as exc:
-            self._fail(action, str(exc), None)
-            return "failed", False, str(exc)
-        return self._send(action, campaign, state, issued, newly_issued)
-
-    def _fail_before_sending(
-        self, action: OutboxAction, campaign: Campaign | None, reason: str
-    ) -> tuple[str, bool, str | None]:
-        """Fail an action that must not be sent, withdrawing a reward an earlier pass issued."""
-        try:
-            issued = issued_reward(self.engine, self.issuer, action, campaign)
-        except TransientRewardError as exc:
-            return "deferred", False, str(exc)
-        except RewardError as exc:
-            issued = None
-            reason = f"{reason}; finding its reward failed ({exc}): withdraw it by hand"
-        self._fail(action, reason, issued)
-        return "failed", False, reason
-
-    def _ledgered(self, action: OutboxAction) -> bool:
-        return action.currency is not None
-
-    def _member_ref(self, action: OutboxAction) -> str:
-        return member_ref(str(action.member["member_id"]), self.config.signing_key)
-
-    def _reserve(self, action: OutboxAction, campaign: Campaign) -> bool:
-        now = self.clock()
-        with self._write(ledger_lock=True) as connection:
-            if self._ledgered(action):
-                assert action.currency is not None
-                held = ledger.reserve(
-                    connection,
-                    action.action_id,
-                    campaign.id,
-                    Money(action.cost_minor, action.currency),
-                    self._member_ref(action),
-                    self.config.as_of,
-                    fund_shortfall=campaign.budget is None,
-                    now=now,
-                )
-                if not held:
-                    outbox.move(
-                        connection,
-                        action.action_id,
-                        ("planned",),
-                        "failed",
-                        now,
-                        reason="budget exhausted: the campaign's budget cannot cover it",
-                    )
-                    return False
-                self.checkpoint("during_ledger_write")
-            outbox.move(connection, action.action_id, ("planned",), "reserved", now)
-        self.checkpoint("after_reserve")
-        return True
-
-    @staticmethod
-    def reward_member(action: OutboxAction) -> RewardMember:
-        m = action.member
-        attributes = {str(k): str(v) for k, v in m["attributes"].items() if v is not None}
-        if m["country"] and "country" not in attributes:
-            attributes["country"] = m["country"]
-        return RewardMember(
-            member_pk=action.member_pk,
-            member_id=m["member_id"],
-            email=m["email"],
-            first_name=m["first_name"],
-            last_name=m["last_name"],
-            stripe_customer_id=m["stripe_customer_id"],
-            attributes=attributes,
-        )
-
-    def _issue(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
-        assert campaign.reward is not None
-        issued = self.issuer.issue(
-            action.action_id, campaign, campaign.reward, self.reward_member(action)
-        )
-        now = self.clock()
-        with self._write(ledger_lock=True) as connection:
-            if self._ledgered(action):
-                ledger.issue(
-                    connection,
-                    action.action_id,
-                    issued.provider_ref,
-                    business_date=self.config.as_of,
-                    now=now,
-                )
-            outbox.move(
-                connection,
-                action.action_id,
-                ("reserved",),
-                "reward_issued",
-                now,
-                reward_ref=issued.provider_ref,
-            )
-        self.checkpoint("after_reward_stored")
-        return issued
-
-    def _find_issued(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
-        assert campaign.reward is not None
-        issued = self.issuer.find(
-            action.action_id, campaign, campaign.reward, self.reward_member(action)
-        )
-        if issued is None:
-            raise RewardError(f"the reward recorded for action {action.action_id} is missing")
-        return issued
-
-    def _reward_context(self, issued: IssuedReward, campaign: Campaign) -> dict[str, Any]:
-        expires = issued.expires_at
-        return {
-            "kind": campaign.reward.kind if campaign.reward else issued.kind,
-            "code": issued.code,
-            "value": issued.value_text,
-            "expires_at": expires,
-            "expires_on": expires.astimezone(self.config.zone).date() if expires else None,
-            "link": issued.link,
-        }
-
-    def _send(
-        self,
-        action: OutboxAction,
-        campaign: Campaign,
-        state: str,
-        issued: IssuedReward | None,
-        newly_issued: bool,
-    ) -> tuple[str, bool, str | None]:
-        member = action.member
-        try:
-            context = member_email_context(
-                member=member,
-                campaign=campaign,
-                reward=self._reward_context(issued, campaign) if issued else None,
-                now=self.config.as_of,
-                base_url=self.config.base_url,
-                signing_key=self.config.signing_key,
-            )
-            rendered = self.renderer.render_campaign(campaign, context)
-            now = self.clock()
-            message = build_message(
-                rendered=rendered,
-                action_id=action.action_id,
-                campaign_id=campaign.id,
-                member_id=str(member["member_id"]),
-                as_of=self.config.as_of,
-                to_email=str(member["email"]),
-                to_name=display_name(member["first_name"], member["last_name"]),
-                from_address=self.config.from_address,
-                unsubscribe_url=context["links"]["unsubscribe"],
-                send_at=send_at_for(self.window, now, member["timezone"], self.config.zone),
-            )
-        except DeliveryError as exc:
-            self._fail(action, f"cannot build the email: {exc}", issued)
-            return "failed", newly_issued, str(exc)
-        self.checkpoint("after_render")
-        if self._stopped is not None:
-            return "skipped", newly_issued, None
-        with self._write() as connection:
-            if not outbox.move(connection, action.action_id, (state,), "sending", self.clock()):
-                return "skipped", newly_issued, "moved by someone else"
-        try:
-            result = self.sender.send(message)
-        except DeliveryAuthError as exc:
-            with self._stop_lock:
-                self._stopped = str(exc)
-            self._back_to(action, state, f"not sent: {exc}")
-            return "deferred", newly_issued, str(exc)
-        except RetriesExhausted as exc:
-            # The sender retries only failures that prove nothing was sent.
-            self._back_to(action, state, f"not sent, will retry: {exc}")
-            return "deferred", newly_issued, str(exc)
-        except OutcomeUnknown as exc:
-            with self._write() as connection:
-                outbox.move(
-                    connection,
-                    action.action_id,
-                    ("sending",),
-                    "unknown",
-                    self.clock(),
-                    reason=str(exc),
-                )
-            return "unknown", newly_issued, str(exc)
-        except DeliveryError as exc:  # refused for good (400, 413, …): it was not sent
-            self._fail(action, f"the email was refused: {exc}", issued, sending=True)
-            return "failed", newly_issued, str(exc)
-        except Exception as exc:  # a bug or an unforeseen error: nobody knows if it went
-            with self._write() as connection:
-                outbox.move(
-                    connection,
-                    action.action_id,
-                    ("sending",),
-                    "unknown",
-                    self.clock(),
-                    reason=f"{type(exc).__name__}: {exc}",
-                )
-            return "unknown", newly_issued, f"{type(exc).__name__}: {exc}"
-        self.checkpoint("after_send_accepted")
-        self._mark_sent(action, campaign, result.provider_message_id)
-        return "sent", newly_issued, None
-
-    def _mark_sent(self, action: OutboxAction, campaign: Campaign, message_id: str | None) -> None:
-        now = self.clock()
-        kind = campaign.reward.kind if campaign.reward else None
-        with self._write(ledger_lock=True) as connection:
-            outbox.move(
-                connection, action.action_id, ("sending",), "sent", now, message_id=message_id
-            )
-            if kind in SPENT_WHEN_SENT and self._ledgered(action):
-                assert action.currency is not None
-                cost = Money(action.cost_minor, action.currency)
-                spend(connection, action.action_id, cost, now, self.config.as_of)
-
-    def _back_to(self, action: OutboxAction, state: str, reason: str) -> None:
-        with self._write() as connection:
-            outbox.move(
-                connection, action.action_id, ("sending",), state, self.clock(), reason=reason
-            )
-
-    def _fail(
-        self,
-        action: OutboxAction,
-        reason: str,
-        issued: IssuedReward | None,
-        *,
-        sending: bool = False,
-    ) -> None:
-        fail_action(
-            self.engine,
-            self.issuer,
-            action,
-            reason,
-            issued,
-            self.clock(),
-            self.config.as_of,
-            from_states=("sending",) if sending else outbox.PENDING,
-            turn=self._write_turn,
-        )
-
-
-def spend(connection: Connection, action_id: str, cost: Money, now: datetime, as_of: date) -> None:
-    """Outstanding → spent at the reward's cost (credits and invites, once their email went)."""
-    ledger.redeem(connection, action_id, cost, None, business_date=as_of, now=now)
-    set_reward_state(connection, action_id, "redeemed", now)
-
-
-def issued_reward(
-    engine: Engine, issuer: RewardIssuer, action: OutboxAction, campaign: Campaign | None
-) -> IssuedReward | None:
-    """The reward an earlier pass may have issued for an action that now fails before its
-    email (so that it is withdrawn, not left usable): the local record, else the provider
-    searched by action id. None when there is none; ``RewardError`` when the provider
-    cannot be asked."""
-    if action.state not in ("reserved", "reward_issued", "unknown"):
-        return None
-    if campaign is not None and campaign.reward is not None:
-        member = Dispatcher.reward_member(action)
-        return issuer.find(action.action_id, campaign, campaign.reward, member)
-    with engine.connect() as connection:
-        row = get_reward(connection, action.action_id)
-    return issued_from_row(row) if row is not None else None
-
-
-def fail_action(
-    engine: Engine,
-    issuer: RewardIssuer,
-    action: OutboxAction,
-    reason: str,
-    issued: IssuedReward | None,
-    now: datetime,
-    as_of: date,
+def dispatch_night(
+    dispatcher: Dispatcher,
+    batch_size: int,
     *,
-    from_states: Sequence[str] = outbox.PENDING,
-    turn: AbstractContextManager[Any] | None = None,
-) -> None:
-    """Fail an action for good: withdraw its reward (if one was issued), void its
-    reservation and record the reason, the last two in one ledger transaction (taken in
-    ``turn``, the dispatcher's writer turn, when given)."""
-    if issued is not None:
-        try:
-            issuer.deactivate(issued)
-        except RewardError as exc:
-            reason = f"{reason}; withdrawing the reward failed too ({exc}): withdraw it by hand"
-    with turn or nullcontext(), ledger.ledger_transaction(engine) as connection:
-        # Release what is still held: nothing when it failed before its reservation.
-        if ledger.reward_state(connection, action.action_id) in ("reserved", "outstanding"):
-            ledger.void(connection, action.action_id, reason, business_date=as_of, now=now)
-        outbox.move(connection, action.action_id, from_states, "failed", now, reason=reason)
-
-
-def resolve_unknown(
-    engine: Engine,
-    issuer: RewardIssuer,
-    campaigns: Mapping[str, Campaign],
-    action_id: str,
-    *,
-    sent: bool,
-    now: datetime,
-    signing_key: str,
-) -> str:
-    """Settle an ``unknown`` action after checking the provider: ``sent`` records it as sent
-    (credits and invites are then spent); otherwise it fails, its reward is withdrawn and
-    its reservation voided. Returns the new state; ``DispatchError`` explains a refusal."""
-    with engine.connect() as connection:
-        loaded = outbox.load(connection, [action_id])
-    if not loaded:
-        raise ResolveError(f"no action {action_id}")
-    action = loaded[0]
-    if action.state != "unknown":
-        raise ResolveError(f"action {action_id} is {action.state}, not unknown: nothing to resolve")
-    campaign = campaigns.get(action.campaign_id)
-    reward = campaign.reward if campaign is not None else action_reward_kind(action)
-    if sent:
-        with ledger.ledger_transaction(engine) as connection:
-            outbox.move(
-                connection,
-                action_id,
-                ("unknown",),
-                "sent",
-                now,
-                reason="resolved as sent by an operator",
-            )
-            if reward is not None and action.currency is not None:
-                kind = reward if isinstance(reward, str) else reward.kind
-                if kind in SPENT_WHEN_SENT:
-                    cost = Money(action.cost_minor, action.currency)
-                    spend(connection, action_id, cost, now, action.as_of)
-        return "sent"
-    fail_action(
-        engine,
-        issuer,
-        action,
-        "resolved as not sent by an operator",
-        issued_reward(engine, issuer, action, campaign),
-        now,
-        action.as_of,
-        from_states=("unknown",),
-    )
-    return "failed"
-
-
-def action_reward_kind(action: OutboxAction) -> str | None:
-    """The reward kind stored with the action (when its campaign file is gone)."""
-    kind = (action.reward or {}).get("kind")
-    return str(kind) if kind is not None else None
-
-
-class ResolveError(DeliveryError):
-    """The action cannot be resolved (not found, or not ``unknown``)."""
-
-    exit_code = 1
+    run_batch: RunBatch | None = None,
+    checkpoint: Checkpoint = no_checkpoint,
+) -> DispatchRun:
+    """Dispatch every pending action of the dispatcher's night (see the module docstring);
+    ``run_batch`` defaults to ``dispatcher.dispatch``."""
+    work = run_batch or dispatcher.dispatch
+    recovered = dispatcher.recover()
+    result = BatchResult()
+    count = 0
+    for attempt in range(PASSES):
+        pending = dispatcher.pending()
+        if attempt and not pending:
+            break
+        for batch in batches(pending, batch_size):
+            check_lease()
+            result.add(work(batch))
+            count += 1
+            checkpoint("between_batches")
+    return DispatchRun(recovered, result, count)

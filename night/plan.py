@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from domain.plan import NightInput, Plan
+from night.context import Night
 from planning.campaign_files import CampaignSet
 from planning.planner import plan_night
+from store.actions import store_plan
 from store.audience_sql import StoredBudgets, gather_guards, select_candidates
 from store.runs import previous_completed_as_of
 
@@ -61,3 +63,17 @@ def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]
             for c in plan.campaigns
         ],
     }
+
+
+def plan(night: Night, *, store: bool = True) -> dict[str, Any]:
+    """Select candidates, apply the guards and (unless ``store`` is False) store the actions,
+    in one transaction; return the per-campaign counts."""
+    campaign_set = night.campaigns
+    with night.engine.begin() as connection:
+        stored = plan_stored_night(connection, campaign_set, night.as_of, night.end, night.zone)
+        new = (
+            store_plan(connection, stored.plan, night.as_of, night.end, campaign_set.enabled)
+            if store
+            else None
+        )
+    return summarize_plan(stored.plan, new)

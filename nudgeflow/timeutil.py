@@ -7,10 +7,20 @@ Instants are stored as whole seconds since the Unix epoch, UTC (``int``). A busi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 SECONDS_PER_DAY = 86_400
+
+# The one clock: the composition root builds it and hands it down; nothing below the entry
+# points reads the time of day itself. Tests and replays pass a fixed or stepping clock.
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC (the production ``Clock``)."""
+    return datetime.now(UTC)
 
 
 def to_epoch(moment: datetime) -> int:
@@ -48,3 +58,14 @@ def parse_instant(text: str) -> int:
     except ValueError:
         raise ValueError(f"expected an ISO 8601 date or time, got {text!r}") from None
     return to_epoch(moment)
+
+
+def previous_business_day(instant: datetime, zone: ZoneInfo) -> date:
+    """The last business day in ``zone`` that has fully ended at ``instant`` ("yesterday").
+
+    A run due at 02:00 on 8 March works on 7 March, whatever the offset that night; a naive
+    ``instant`` is taken to be UTC.
+    """
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(zone).date() - timedelta(days=1)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from night import steps as night
 from store import ledger
 from tests.integration.test_dispatch import (
     AS_OF,
@@ -35,10 +34,10 @@ def unknown(tmp_path: Path) -> tuple[World, dict[str, str]]:
     world = make_world(f"sqlite:///{tmp_path / 'nudgeflow.db'}", tmp_path)
     app = world.app()
     planned = crash_while_sending(world, app, members_for("credit", "discount", n=1))
-    dispatcher = night.build_dispatcher(app, AS_OF, crash_at("after_send_accepted"))
+    dispatcher = app.dispatcher(app.night(AS_OF), crash_at("after_send_accepted"))
     with pytest.raises(Exception, match="after_send_accepted"):
         dispatcher.dispatch(dispatcher.pending())
-    assert night.build_dispatcher(app, AS_OF).recover() == 2
+    assert app.dispatcher(app.night(AS_OF)).recover() == 2
     close_world(world)
     return world, planned
 

@@ -7,7 +7,7 @@ customers, funding and plan) and, run as a script, the child process that works 
     python -m tests.integration.crash_child AS_OF [KILL_POINT N]
 
 The child reads its settings from ``NUDGEFLOW_*`` variables like ``nudgeflow run`` does,
-takes the ``nightly`` lease and runs the plain night steps of ``night.steps`` (funding,
+takes the ``nightly`` lease and runs the plain night steps of ``night/`` (funding,
 refresh, plan, dispatch, fatigue). Given a kill point it SIGKILLs itself at that point's
 N-th hit, wherever the thread that hits it is. It prints a JSON summary when it finishes.
 """
@@ -223,12 +223,13 @@ def close_app(app: Any) -> None:
 
 def prepare(app: Any, as_of: date = AS_OF) -> dict[str, Any]:
     """Members, funding and the stored plan of the night (the database migrated first)."""
-    from night import steps as night
+    from night.plan import plan
+    from night.refresh import refresh
 
     insert_members(app.engine)
     fund(app, as_of)
-    night.refresh(app, as_of)
-    return night.plan(app, as_of)
+    refresh(app.night(as_of))
+    return plan(app.night(as_of))
 
 
 # --- the state of a night, read back for the assertions -----------------------------------
@@ -397,14 +398,18 @@ class CheckpointAfterCreate:
 
 def run_night(app: Any, as_of: date, checkpoint: Checkpoint) -> dict[str, Any]:
     """The night's steps under the lease, as ``nudgeflow run`` orders them."""
-    from night import steps as night
+    from night.fatigue import fatigue
+    from night.lease import night_lease
+    from night.plan import plan
+    from night.refresh import refresh
+    from tests.integration import nights
 
-    with night.night_lease(app, as_of) as lease:
+    with night_lease(app.engine, as_of) as lease:
         fund(app, as_of)
-        night.refresh(app, as_of)
-        planned = night.plan(app, as_of)
-        dispatched = night.dispatch(app, as_of, checkpoint)
-        fatigue = night.fatigue(app, as_of, checkpoint)
+        refresh(app.night(as_of))
+        planned = plan(app.night(as_of))
+        dispatched = nights.dispatch(app, as_of, checkpoint)
+        fatigue = fatigue(app.night(as_of), checkpoint)
         took_over = lease.took_over_from if lease is not None else None
     return {
         "took_over_from": took_over,

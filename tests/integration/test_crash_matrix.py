@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from night.dispatch import KILL_POINTS
+from night.batch import KILL_POINTS
 from store.engine import create_store_engine
 from store.outbox import PENDING
 from tests.conftest import POSTGRES_URL

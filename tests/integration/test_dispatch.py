@@ -19,12 +19,10 @@ import sqlalchemy as sa
 
 from audience.facts import EventFact
 from bootstrap.app import App, build_app
-from night import steps as night
-from night.dispatch import (
-    DispatchStopped,
-    ResolveError,
-    resolve_unknown,
-)
+from night.batch import DispatchStopped
+from night.plan import plan
+from night.refresh import refresh
+from night.settle import ResolveError, resolve_unknown
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import load_campaign_set
 from providers.senders import SendGridSender
@@ -35,6 +33,7 @@ from store.reward_tables import rewards
 from store.schema import actions, members
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
+from tests.integration import nights
 from tests.integration.community import DAY, Person, add_events, insert_people
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,11 +201,11 @@ def prepare(world: World, app: App, tagged: dict[str, list[str]]) -> dict[str, s
     """Insert the members, fund the budgets and plan the night; member_id → action_id."""
     with app.engine.begin() as connection:
         world.people(connection, tagged)
-    night.refresh(app, AS_OF)
+    refresh(app.night(AS_OF))
     campaign_set = load_campaign_set(app.settings.campaigns_dir)
     with ledger.ledger_transaction(app.engine) as connection:
         ledger.sync_funding(connection, campaign_set.campaigns, AS_OF, ZONE)
-    night.plan(app, AS_OF)
+    plan(app.night(AS_OF))
     with app.engine.connect() as connection:
         rows = connection.execute(
             sa.select(members.c.member_id, actions.c.action_id).join(
@@ -283,7 +282,7 @@ def test_every_reward_kind_goes_planned_to_sent_through_the_file_outbox(world: W
     planned = prepare(world, app, members_for("credit", "discount", "invite", "plain"))
     assert set(states(app).values()) == {"planned"}
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.recovered == 0
     assert run.result.total("sent") == 8
@@ -342,7 +341,7 @@ def test_a_campaign_without_reward_goes_planned_sending_sent_with_no_ledger_entr
             ).scalar_one()
         seen.append(f"{name}:{state}")
 
-    dispatcher = night.build_dispatcher(app, AS_OF, checkpoint)
+    dispatcher = app.dispatcher(app.night(AS_OF), checkpoint)
     result = dispatcher.dispatch(dispatcher.pending())
 
     assert result.total("sent") == 1
@@ -368,7 +367,7 @@ def test_each_state_is_committed_before_the_next_outside_call(world: World) -> N
             ).scalar_one()
         seen.append((name, state, ledger_kinds(app, action_id)))
 
-    dispatcher = night.build_dispatcher(app, AS_OF, checkpoint)
+    dispatcher = app.dispatcher(app.night(AS_OF), checkpoint)
     dispatcher.dispatch(dispatcher.pending())
 
     assert seen == [
@@ -385,13 +384,13 @@ def test_each_state_is_committed_before_the_next_outside_call(world: World) -> N
 def test_running_dispatch_twice_sends_nothing_new(world: World) -> None:
     app = world.app()
     prepare(world, app, members_for("credit", "plain"))
-    first = night.dispatch(app, AS_OF)
+    first = nights.dispatch(app, AS_OF)
     assert first.result.total("sent") == 4
     files = sorted((world.outbox_dir / AS_OF.isoformat()).glob("*.eml"))
     stamps = {path: path.stat().st_mtime_ns for path in files}
     before = action_rows(app)
 
-    again = night.dispatch(app, AS_OF)
+    again = nights.dispatch(app, AS_OF)
 
     assert again.batches == 0 and sum(again.result.outcomes.values()) == 0
     assert sorted((world.outbox_dir / AS_OF.isoformat()).glob("*.eml")) == files
@@ -413,7 +412,7 @@ def test_an_exhausted_budget_fails_the_action_without_a_reservation(world: World
     with ledger.ledger_transaction(app.engine) as connection:
         ledger.sync_funding(connection, campaign_set.campaigns, AS_OF, ZONE)
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.result.total("sent") == 1 and run.result.total("failed") == 2
     rows = action_rows(app)
@@ -454,7 +453,7 @@ def test_a_permanent_reward_error_fails_the_action_and_voids_its_reservation(
                 .values(stripe_customer_id=f"cus_{member_id}")
             )
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.result.total("sent") == 3 and run.result.total("failed") == 1
     rows = action_rows(app)
@@ -492,7 +491,7 @@ def test_an_email_that_cannot_be_built_fails_and_withdraws_the_reward(
             )
     action_id = planned[member_id]
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.result.total("failed") == 1
     row = action_rows(app)[member_id]
@@ -520,7 +519,7 @@ def test_consent_withdrawn_after_planning_fails_the_action_and_sends_nothing(
             [("credit-1", EventFact("unsubscribed", day_end(AS_OF, ZONE) + 60))],
         )
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.result.total("sent") == 1 and run.result.total("failed") == 1
     row = action_rows(app)["credit-1"]
@@ -544,7 +543,7 @@ def test_sendgrid_refusing_the_email_fails_it_for_good(
     planned = prepare(world, app, members_for("credit", n=1))
     sendgrid.fail_next(400)
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.result.total("failed") == 1
     row = action_rows(app)["credit-0"]
@@ -554,7 +553,7 @@ def test_sendgrid_refusing_the_email_fails_it_for_good(
     assert ledger_kinds(app, planned["credit-0"]) == ["reserve", "issue", "void"]
     assert reward_state(app, planned["credit-0"]) == "deactivated"
     assert sendgrid.messages == [] and sendgrid.attempts == 1
-    night.dispatch(app, AS_OF)  # failed is terminal: never tried again
+    nights.dispatch(app, AS_OF)  # failed is terminal: never tried again
     assert sendgrid.attempts == 1
     verify_ok(app)
 
@@ -566,7 +565,7 @@ def test_sendgrid_failing_until_retries_run_out_puts_the_action_back(
     app.sender = sendgrid_sender(sendgrid, max_attempts=2)
     planned = prepare(world, app, members_for("credit", "plain", n=1))
     sendgrid.fail_next(503, times=4)  # two attempts for each of the two actions
-    dispatcher = night.build_dispatcher(app, AS_OF)
+    dispatcher = app.dispatcher(app.night(AS_OF))
     dispatcher.config = dataclasses.replace(dispatcher.config, max_workers=1)
 
     first = dispatcher.dispatch(dispatcher.pending())
@@ -600,7 +599,7 @@ def test_an_accepted_email_whose_answer_was_lost_is_unknown_and_never_resent(
     planned = prepare(world, app, members_for("credit", n=1))
     sendgrid.timeout_next(accept=True)
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     assert run.result.total("unknown") == 1
     assert len(sendgrid.messages) == 1  # SendGrid took it
@@ -610,7 +609,7 @@ def test_an_accepted_email_whose_answer_was_lost_is_unknown_and_never_resent(
     # The reward stays outstanding until someone resolves the action.
     assert ledger_kinds(app, planned["credit-0"]) == ["reserve", "issue"]
 
-    again = night.dispatch(app, AS_OF)
+    again = nights.dispatch(app, AS_OF)
 
     assert again.batches == 0
     assert len(sendgrid.messages) == 1 and sendgrid.attempts == 1
@@ -626,7 +625,7 @@ def test_a_refused_api_key_stops_the_dispatch_and_leaves_the_rest_pending(
     planned = prepare(world, app, members_for("plain", "credit", n=3))
 
     with pytest.raises(DispatchStopped, match="SendGrid refused the API key"):
-        night.dispatch(app, AS_OF)
+        nights.dispatch(app, AS_OF)
 
     assert sendgrid.messages == []
     rows = action_rows(app)
@@ -642,7 +641,7 @@ def test_a_refused_api_key_stops_the_dispatch_and_leaves_the_rest_pending(
         assert sorted(outbox.pending_ids(connection, AS_OF)) == sorted(planned.values())
 
     app.sender = sendgrid_sender(sendgrid)  # the key is fixed
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
     assert run.result.total("sent") == 6
     assert len(sendgrid.messages) == 6
     verify_ok(app)
@@ -666,7 +665,7 @@ def crash_at(point: str) -> Callable[[str], None]:
 def crash_while_sending(world: World, app: App, tagged: dict[str, list[str]]) -> dict[str, str]:
     """Plan, then dispatch with a crash right after the email went: left in ``sending``."""
     planned = prepare(world, app, tagged)
-    dispatcher = night.build_dispatcher(app, AS_OF, crash_at("after_send_accepted"))
+    dispatcher = app.dispatcher(app.night(AS_OF), crash_at("after_send_accepted"))
     dispatcher.config = dataclasses.replace(dispatcher.config, max_workers=1)
     with pytest.raises(Crash):
         dispatcher.dispatch(dispatcher.pending())
@@ -679,7 +678,7 @@ def test_actions_left_sending_become_unknown_on_recover(world: World) -> None:
     assert states(app) == {"credit-0": "sending"}
     assert len(list(world.outbox_dir.rglob("*.eml"))) == 1
 
-    dispatcher = night.build_dispatcher(app, AS_OF)
+    dispatcher = app.dispatcher(app.night(AS_OF))
     assert dispatcher.recover() == 1
     assert dispatcher.recover() == 0
 
@@ -687,7 +686,7 @@ def test_actions_left_sending_become_unknown_on_recover(world: World) -> None:
     assert row["state"] == "unknown"
     assert "nudgeflow actions resolve" in row["reason"]
     assert row["finished_at"] is not None
-    run = night.dispatch(app, AS_OF)  # never re-sent
+    run = nights.dispatch(app, AS_OF)  # never re-sent
     assert run.batches == 0
     assert len(list(world.outbox_dir.rglob("*.eml"))) == 1
     assert ledger_kinds(app, planned["credit-0"]) == ["reserve", "issue"]
@@ -711,11 +710,11 @@ def test_resolving_unknown_actions_as_sent_or_not_sent(world: World) -> None:
     app = world.app()
     planned = crash_while_sending(world, app, members_for("credit", "discount", n=1))
     # One action went before the crash; dispatch the other into ``sending`` too.
-    dispatcher = night.build_dispatcher(app, AS_OF, crash_at("after_send_accepted"))
+    dispatcher = app.dispatcher(app.night(AS_OF), crash_at("after_send_accepted"))
     with pytest.raises(Crash):
         dispatcher.dispatch(dispatcher.pending())
     assert set(states(app).values()) == {"sending"}
-    assert night.build_dispatcher(app, AS_OF).recover() == 2
+    assert app.dispatcher(app.night(AS_OF)).recover() == 2
     credit, discount = planned["credit-0"], planned["discount-0"]
 
     assert resolve(app, credit, sent=True) == "sent"
@@ -774,7 +773,7 @@ def test_a_mixed_night_keeps_the_ledger_sound_and_every_budget_within_its_fundin
     sendgrid.fail_next(400)
     sendgrid.timeout_next(accept=True)
 
-    run = night.dispatch(app, AS_OF)
+    run = nights.dispatch(app, AS_OF)
 
     final = states(app)
     assert set(final.values()) <= {"sent", "failed", "unknown"}
@@ -811,7 +810,7 @@ def test_an_action_failing_after_its_reward_was_issued_withdraws_the_reward(
     planned = prepare(world, app, members_for("credit", n=1))
     action_id = planned["credit-0"]
     sendgrid.fail_next(503)  # the first pass issues the reward, then cannot send
-    dispatcher = night.build_dispatcher(app, AS_OF)
+    dispatcher = app.dispatcher(app.night(AS_OF))
     assert dispatcher.dispatch(dispatcher.pending()).total("deferred") == 1
     assert states(app) == {"credit-0": "reward_issued"}
     if change == "unsubscribed":
@@ -824,7 +823,7 @@ def test_an_action_failing_after_its_reward_was_issued_withdraws_the_reward(
     else:
         (world.campaigns_dir / "credit.yaml").unlink()
 
-    night.dispatch(app, AS_OF)
+    nights.dispatch(app, AS_OF)
 
     row = action_rows(app)["credit-0"]
     assert row["state"] == "failed"

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from night import steps as night
+from night.lease import night_lease
 from providers.stripe_issuer import RetryPolicy
 from providers.stripe_sync import reconcile
 from store.outbox import PENDING
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
+from tests.integration import nights
 from tests.integration.crash_child import (
     AS_OF,
     add_customers,
@@ -64,10 +65,10 @@ def test_a_night_with_20_percent_transient_faults_completes_once_and_reconciles(
             sendgrid.fault_rate(FAULT_RATE, seed=6, kinds=SENDGRID_FAULTS)
 
             passes = 0
-            with night.night_lease(app, AS_OF):
+            with night_lease(app.engine, AS_OF):
                 while passes < MAX_PASSES:
                     passes += 1
-                    night.dispatch(app, AS_OF)
+                    nights.dispatch(app, AS_OF)
                     if not read_night(app.engine).in_state(*PENDING):
                         break
             state = read_night(app.engine)

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from audience.facts import EventFact
-from bootstrap.app import get_app
+from bootstrap.app import process_app
 from nudgeflow.timeutil import day_end
 from store.schema import actions, member_tags, runs
 from tests.integration.community import DAY, Person, add_events, insert_people
@@ -28,10 +28,10 @@ def app_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("NUDGEFLOW_CAMPAIGNS_DIR", str(ROOT / "campaigns"))
     monkeypatch.setenv("NUDGEFLOW_TIMEZONE", "Europe/Paris")
     monkeypatch.setenv("NUDGEFLOW_EMAIL__OUTBOX_DIR", str(tmp_path / "outbox"))
-    get_app.cache_clear()
+    process_app.cache_clear()
     yield db_url
-    get_app().engine.dispose()
-    get_app.cache_clear()
+    process_app().engine.dispose()
+    process_app.cache_clear()
 
 
 def test_backfill_runs_each_night_in_order_and_records_runs(
@@ -44,7 +44,7 @@ def test_backfill_runs_each_night_in_order_and_records_runs(
         Person("ann", None, [EventFact("purchase", end - 10 * DAY, 1000, "USD")]),
         Person("bob", None, [EventFact("purchase", end - n * DAY, 1000, "USD") for n in (1, 5, 9)]),
     ]
-    engine = get_app().engine  # migrated on first use
+    engine = process_app().engine  # migrated on first use
     with engine.begin() as connection:
         insert_people(connection, people)
 
@@ -122,10 +122,10 @@ def planning_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("NUDGEFLOW_CAMPAIGNS_DIR", str(folder))
     monkeypatch.setenv("NUDGEFLOW_TIMEZONE", "Europe/Paris")
     monkeypatch.setenv("NUDGEFLOW_EMAIL__OUTBOX_DIR", str(tmp_path / "outbox"))
-    get_app.cache_clear()
+    process_app.cache_clear()
     yield db_url
-    get_app().engine.dispose()
-    get_app.cache_clear()
+    process_app().engine.dispose()
+    process_app.cache_clear()
 
 
 def _plan_counts(night: dict[str, Any]) -> dict[str, tuple[int, dict[str, int]]]:
@@ -147,7 +147,7 @@ def test_nightly_plans_stores_actions_and_tags_fatigue_across_a_backfill(
         Person("ann", None, [EventFact("purchase", old, 1000, "USD")]),
         Person("bob", None, [EventFact("purchase", old, 1000, "USD")]),
     ]
-    engine = get_app().engine
+    engine = process_app().engine
     with engine.begin() as connection:
         keys = insert_people(connection, people)
         # Ann clicks inside the response window of her first nudge; Bob never answers.

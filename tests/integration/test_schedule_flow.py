@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bootstrap.app import get_app
-from flows.schedule import previous_business_day
+from bootstrap.app import process_app
+from nudgeflow.timeutil import previous_business_day
 from store.schema import runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,10 +27,10 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("NUDGEFLOW_TEMPLATES_DIR", str(ROOT / "templates/email"))
     monkeypatch.setenv("NUDGEFLOW_EMAIL__OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("NUDGEFLOW_TIMEZONE", ZONE)
-    get_app.cache_clear()
+    process_app.cache_clear()
     yield
-    get_app().engine.dispose()
-    get_app.cache_clear()
+    process_app().engine.dispose()
+    process_app.cache_clear()
 
 
 def test_scheduled_nightly_runs_the_previous_business_day(
@@ -46,7 +46,7 @@ def test_scheduled_nightly_runs_the_previous_business_day(
     after = previous_business_day(datetime.now(UTC), zone)
     assert summary["as_of"] in {before.isoformat(), after.isoformat()}  # midnight may pass
 
-    with get_app().engine.connect() as connection:
+    with process_app().engine.connect() as connection:
         nights = connection.execute(sa.select(runs.c.as_of, runs.c.status)).all()
     assert [(n.as_of.isoformat(), n.status) for n in nights] == [
         ("2026-05-01", "completed"),

@@ -13,9 +13,9 @@ from flows.schedule import (
     check_prefect_server,
     next_run_times,
     nightly_schedule,
-    previous_business_day,
 )
 from nudgeflow.errors import SettingsError
+from nudgeflow.timeutil import previous_business_day
 from tests.fakes.prefect_health import closed_port_url, health_server
 
 NEW_YORK = ZoneInfo("America/New_York")

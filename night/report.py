@@ -1,11 +1,21 @@
-"""The night's report as text: the markdown artifact and the CLI's summary share it (pure)."""
+"""The night's report: per campaign, what was matched, excluded, held out, sent, issued (and
+its value), failed, unknown or still pending, read back from the store so that a re-run
+night reports the whole night; and the same report as text (the CLI's table and the
+Prefect markdown artifact share it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import func, select
+
+from night.context import Night
 from nudgeflow.money import format_minor_units
+from store import outbox
+from store.profiles import funnel
+from store.schema import actions
 
 COLUMNS = (
     ("matched", "matched"),
@@ -78,3 +88,52 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
         f"{totals['pending']:,} still pending.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def night_funnel(night: Night) -> dict[str, Any]:
+    """The funnel after a night: members per stage and moves since the previous night."""
+    with night.engine.connect() as connection:
+        return funnel(connection, night.as_of)
+
+
+def night_report(night: Night, planned: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per campaign: matched, excluded by reason, held out, sent, rewards issued and their
+    value, failures and unknowns; the dispatch figures are read from the actions table, so a
+    re-run night reports the whole night, not just what the re-run did."""
+    as_of = night.as_of
+    with night.engine.connect() as connection:
+        states = outbox.state_counts(connection, as_of)
+        a = actions.c
+        values = {
+            (cid, cur): (int(n), int(v))
+            for cid, cur, n, v in connection.execute(
+                select(a.campaign_id, a.currency, func.count(), func.sum(a.cost_minor))
+                .where(a.as_of == as_of, a.reward_ref.is_not(None))
+                .group_by(a.campaign_id, a.currency)
+            )
+        }
+    plan_rows = {c["id"]: c for c in (planned or {}).get("campaigns", [])}
+    campaign_ids = sorted({c for c, _ in states} | set(plan_rows), key=str)
+    order = {cid: i for i, cid in enumerate(plan_rows)}
+    campaign_ids.sort(key=lambda cid: (order.get(cid, len(order)), cid))
+    rows = []
+    for cid in campaign_ids:
+        planned_row = plan_rows.get(cid, {})
+        excluded = {k: v for k, v in planned_row.get("excluded", {}).items() if v}
+        issued = [(cur, n, v) for (c, cur), (n, v) in values.items() if c == cid]
+        rows.append(
+            {
+                "id": cid,
+                "matched": planned_row.get("matched"),
+                "excluded": excluded,
+                "held_out": states.get((cid, "held_out"), 0),
+                "sent": states.get((cid, "sent"), 0),
+                "rewards_issued": sum(n for _, n, _ in issued),
+                "reward_value_minor": sum(v for _, _, v in issued),
+                "currency": issued[0][0] if len(issued) == 1 else None,
+                "failed": states.get((cid, "failed"), 0),
+                "unknown": states.get((cid, "unknown"), 0),
+                "pending": sum(states.get((cid, s), 0) for s in (*outbox.PENDING, "sending")),
+            }
+        )
+    return rows

@@ -1,0 +1,395 @@
+"""The dispatcher: carries a night's actions through reserve → issue → render → send, exactly once.
+
+Each action follows the state machine of ``store.outbox``. Every state
+change is committed before the next outside call, so a run killed at any instant leaves
+each action in the last state known to be true, and the next run continues from there:
+
+- ``planned``: the reward's estimate is reserved in the ledger *in the same transaction*
+  that moves the action to ``reserved`` (an empty budget fails the action: ``budget``).
+- ``reserved``: the reward is issued. The issuer looks for an object an earlier attempt
+  created (local record, then the provider, by action id) before it creates one, and Stripe
+  calls carry an idempotency key derived from the action id; the ledger's reserved →
+  outstanding move and ``reward_issued`` commit together.
+- ``reward_issued`` (or ``planned`` without a reward): the email is rendered, the action is
+  marked ``sending`` (committed), the email is sent, and ``sent`` is stored with the
+  provider's message id. Credits and invites are spent in the ledger when their email is
+  sent; discounts when redeemed (``stripe sync``); gifts when shipped.
+- Email has no idempotency key: an action found in ``sending`` by the next run becomes
+  ``unknown`` (``recover``) and is never re-sent blindly.
+
+Permanent problems (no Stripe customer, a template that does not render, an address
+SendGrid refuses, consent withdrawn since planning) fail the action with the reason: the
+issued reward is withdrawn and the reservation voided. Transient ones (the provider still
+failing after its retries) leave the action where it was, to be tried again by the next
+pass or run. A refused API key stops the whole dispatch (``DispatchStopped``).
+
+``checkpoint(name)`` is called at each named point (``KILL_POINTS``); the crash tests kill
+the process there. It is a no-op in production.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from delivery.message import build_message, display_name
+from delivery.render import EmailRenderer, member_email_context
+from delivery.sendwindow import SendWindow, send_at_for
+from domain.campaign import Campaign, Policy
+from domain.postings import member_ref
+from night.batch import (
+    BatchResult,
+    Checkpoint,
+    DispatchConfig,
+    DispatchStopped,
+    no_checkpoint,
+)
+from night.settle import SPENT_WHEN_SENT, fail_action, issued_reward, reward_member, spend
+from nudgeflow.errors import DeliveryError, RewardError
+from nudgeflow.money import Money
+from nudgeflow.timeutil import Clock
+from providers.issuers import (
+    IssuedReward,
+    RewardIssuer,
+    TransientRewardError,
+)
+from providers.senders import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
+from store import ledger, outbox
+from store.engine import write_turn
+from store.outbox import OutboxAction
+
+
+class Dispatcher:
+    """Dispatches batches of a night's actions (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        campaigns: Mapping[str, Campaign],
+        policy: Policy,
+        issuer: RewardIssuer,
+        sender: EmailSender,
+        renderer: EmailRenderer,
+        config: DispatchConfig,
+        checkpoint: Checkpoint = no_checkpoint,
+        clock: Clock,
+    ) -> None:
+        self.engine = engine
+        self.campaigns = dict(campaigns)
+        self.issuer = issuer
+        self.sender = sender
+        self.renderer = renderer
+        self.config = config
+        self.window = SendWindow.from_policy(policy)
+        self.checkpoint = checkpoint
+        self.clock = clock
+        self._stopped: str | None = None
+        self._stop_lock = threading.Lock()
+        # Threads take turns for SQLite writes (the issuers' records too): see write_turn.
+        self._write_turn = write_turn(engine)
+
+    @contextmanager
+    def _write(self, *, ledger_lock: bool = False) -> Iterator[Connection]:
+        """A write transaction: ``ledger_transaction`` when the ledger is written."""
+        with self._write_turn:
+            if ledger_lock:
+                with ledger.ledger_transaction(self.engine) as connection:
+                    yield connection
+            else:
+                with self.engine.begin() as connection:
+                    yield connection
+
+    # -- the night ---------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Turn actions a dead run left in ``sending`` into ``unknown`` (hold the lease)."""
+        with self._write() as connection:
+            return outbox.sending_to_unknown(connection, self.clock())
+
+    def pending(self) -> list[str]:
+        with self.engine.connect() as connection:
+            return outbox.pending_ids(connection, self.config.as_of)
+
+    def dispatch(self, action_ids: Sequence[str]) -> BatchResult:
+        """Dispatch one batch with at most ``max_workers`` threads; raise
+        ``DispatchStopped`` once the batch is done if a provider refused our key."""
+        with self._write() as connection:
+            batch = outbox.load(connection, action_ids)
+            outbox.begin_attempt(connection, [a.action_id for a in batch])
+        result = BatchResult()
+        lock = threading.Lock()
+
+        def work(action: OutboxAction) -> None:
+            outcome, issued, problem = self._one(action)
+            with lock:
+                result.outcomes[(action.campaign_id, outcome)] += 1
+                if issued:
+                    result.rewards_issued[action.campaign_id] += 1
+                if problem:
+                    result.problems.append(f"{action.action_id}: {problem}")
+
+        workers = max(1, min(self.config.max_workers, len(batch)))
+        if workers == 1:
+            for action in batch:
+                work(action)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
+                list(pool.map(work, batch))
+        if self._stopped is not None:
+            raise DispatchStopped(self._stopped)
+        return result
+
+    # -- one action --------------------------------------------------------------------
+
+    def _one(self, action: OutboxAction) -> tuple[str, bool, str | None]:
+        """(outcome, whether a reward was issued now, problem) for one action."""
+        if self._stopped is not None:
+            return "skipped", False, None
+        campaign = self.campaigns.get(action.campaign_id)
+        if campaign is None:
+            reason = f"campaign {action.campaign_id} is no longer enabled in the campaign files"
+            return self._fail_before_sending(action, None, reason)
+        if not action.consent:
+            reason = "consent withdrawn since planning (unsubscribed, bounced or opted out)"
+            return self._fail_before_sending(action, campaign, reason)
+        state = action.state
+        issued: IssuedReward | None = None
+        newly_issued = False
+        try:
+            if campaign.reward is not None and state == "planned":
+                if not self._reserve(action, campaign):
+                    return "failed", False, "budget exhausted"
+                state = "reserved"
+            if campaign.reward is not None and state == "reserved":
+                issued = self._issue(action, campaign)
+                newly_issued = True
+                state = "reward_issued"
+            elif campaign.reward is not None:
+                issued = self._find_issued(action, campaign)
+        except TransientRewardError as exc:
+            return "deferred", False, str(exc)
+        except RewardError as exc:
+            self._fail(action, str(exc), None)
+            return "failed", False, str(exc)
+        return self._send(action, campaign, state, issued, newly_issued)
+
+    def _fail_before_sending(
+        self, action: OutboxAction, campaign: Campaign | None, reason: str
+    ) -> tuple[str, bool, str | None]:
+        """Fail an action that must not be sent, withdrawing a reward an earlier pass issued."""
+        try:
+            issued = issued_reward(self.engine, self.issuer, action, campaign)
+        except TransientRewardError as exc:
+            return "deferred", False, str(exc)
+        except RewardError as exc:
+            issued = None
+            reason = f"{reason}; finding its reward failed ({exc}): withdraw it by hand"
+        self._fail(action, reason, issued)
+        return "failed", False, reason
+
+    def _ledgered(self, action: OutboxAction) -> bool:
+        return action.currency is not None
+
+    def _member_ref(self, action: OutboxAction) -> str:
+        return member_ref(str(action.member["member_id"]), self.config.signing_key)
+
+    def _reserve(self, action: OutboxAction, campaign: Campaign) -> bool:
+        now = self.clock()
+        with self._write(ledger_lock=True) as connection:
+            if self._ledgered(action):
+                assert action.currency is not None
+                held = ledger.reserve(
+                    connection,
+                    action.action_id,
+                    campaign.id,
+                    Money(action.cost_minor, action.currency),
+                    self._member_ref(action),
+                    self.config.as_of,
+                    fund_shortfall=campaign.budget is None,
+                    now=now,
+                )
+                if not held:
+                    outbox.move(
+                        connection,
+                        action.action_id,
+                        ("planned",),
+                        "failed",
+                        now,
+                        reason="budget exhausted: the campaign's budget cannot cover it",
+                    )
+                    return False
+                self.checkpoint("during_ledger_write")
+            outbox.move(connection, action.action_id, ("planned",), "reserved", now)
+        self.checkpoint("after_reserve")
+        return True
+
+    def _issue(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
+        assert campaign.reward is not None
+        issued = self.issuer.issue(
+            action.action_id, campaign, campaign.reward, reward_member(action)
+        )
+        now = self.clock()
+        with self._write(ledger_lock=True) as connection:
+            if self._ledgered(action):
+                ledger.issue(
+                    connection,
+                    action.action_id,
+                    issued.provider_ref,
+                    business_date=self.config.as_of,
+                    now=now,
+                )
+            outbox.move(
+                connection,
+                action.action_id,
+                ("reserved",),
+                "reward_issued",
+                now,
+                reward_ref=issued.provider_ref,
+            )
+        self.checkpoint("after_reward_stored")
+        return issued
+
+    def _find_issued(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
+        assert campaign.reward is not None
+        issued = self.issuer.find(
+            action.action_id, campaign, campaign.reward, reward_member(action)
+        )
+        if issued is None:
+            raise RewardError(f"the reward recorded for action {action.action_id} is missing")
+        return issued
+
+    def _reward_context(self, issued: IssuedReward, campaign: Campaign) -> dict[str, Any]:
+        expires = issued.expires_at
+        return {
+            "kind": campaign.reward.kind if campaign.reward else issued.kind,
+            "code": issued.code,
+            "value": issued.value_text,
+            "expires_at": expires,
+            "expires_on": expires.astimezone(self.config.zone).date() if expires else None,
+            "link": issued.link,
+        }
+
+    def _send(
+        self,
+        action: OutboxAction,
+        campaign: Campaign,
+        state: str,
+        issued: IssuedReward | None,
+        newly_issued: bool,
+    ) -> tuple[str, bool, str | None]:
+        member = action.member
+        try:
+            context = member_email_context(
+                member=member,
+                campaign=campaign,
+                reward=self._reward_context(issued, campaign) if issued else None,
+                now=self.config.as_of,
+                base_url=self.config.base_url,
+                signing_key=self.config.signing_key,
+            )
+            rendered = self.renderer.render_campaign(campaign, context)
+            now = self.clock()
+            message = build_message(
+                rendered=rendered,
+                action_id=action.action_id,
+                campaign_id=campaign.id,
+                member_id=str(member["member_id"]),
+                as_of=self.config.as_of,
+                to_email=str(member["email"]),
+                to_name=display_name(member["first_name"], member["last_name"]),
+                from_address=self.config.from_address,
+                unsubscribe_url=context["links"]["unsubscribe"],
+                send_at=send_at_for(self.window, now, member["timezone"], self.config.zone),
+            )
+        except DeliveryError as exc:
+            self._fail(action, f"cannot build the email: {exc}", issued)
+            return "failed", newly_issued, str(exc)
+        self.checkpoint("after_render")
+        if self._stopped is not None:
+            return "skipped", newly_issued, None
+        with self._write() as connection:
+            if not outbox.move(connection, action.action_id, (state,), "sending", self.clock()):
+                return "skipped", newly_issued, "moved by someone else"
+        try:
+            result = self.sender.send(message)
+        except DeliveryAuthError as exc:
+            with self._stop_lock:
+                self._stopped = str(exc)
+            self._back_to(action, state, f"not sent: {exc}")
+            return "deferred", newly_issued, str(exc)
+        except RetriesExhausted as exc:
+            # The sender retries only failures that prove nothing was sent.
+            self._back_to(action, state, f"not sent, will retry: {exc}")
+            return "deferred", newly_issued, str(exc)
+        except OutcomeUnknown as exc:
+            with self._write() as connection:
+                outbox.move(
+                    connection,
+                    action.action_id,
+                    ("sending",),
+                    "unknown",
+                    self.clock(),
+                    reason=str(exc),
+                )
+            return "unknown", newly_issued, str(exc)
+        except DeliveryError as exc:  # refused for good (400, 413, …): it was not sent
+            self._fail(action, f"the email was refused: {exc}", issued, sending=True)
+            return "failed", newly_issued, str(exc)
+        except Exception as exc:  # a bug or an unforeseen error: nobody knows if it went
+            with self._write() as connection:
+                outbox.move(
+                    connection,
+                    action.action_id,
+                    ("sending",),
+                    "unknown",
+                    self.clock(),
+                    reason=f"{type(exc).__name__}: {exc}",
+                )
+            return "unknown", newly_issued, f"{type(exc).__name__}: {exc}"
+        self.checkpoint("after_send_accepted")
+        self._mark_sent(action, campaign, result.provider_message_id)
+        return "sent", newly_issued, None
+
+    def _mark_sent(self, action: OutboxAction, campaign: Campaign, message_id: str | None) -> None:
+        now = self.clock()
+        kind = campaign.reward.kind if campaign.reward else None
+        with self._write(ledger_lock=True) as connection:
+            outbox.move(
+                connection, action.action_id, ("sending",), "sent", now, message_id=message_id
+            )
+            if kind in SPENT_WHEN_SENT and self._ledgered(action):
+                assert action.currency is not None
+                cost = Money(action.cost_minor, action.currency)
+                spend(connection, action.action_id, cost, now, self.config.as_of)
+
+    def _back_to(self, action: OutboxAction, state: str, reason: str) -> None:
+        with self._write() as connection:
+            outbox.move(
+                connection, action.action_id, ("sending",), state, self.clock(), reason=reason
+            )
+
+    def _fail(
+        self,
+        action: OutboxAction,
+        reason: str,
+        issued: IssuedReward | None,
+        *,
+        sending: bool = False,
+    ) -> None:
+        fail_action(
+            self.engine,
+            self.issuer,
+            action,
+            reason,
+            issued,
+            self.clock(),
+            self.config.as_of,
+            from_states=("sending",) if sending else outbox.PENDING,
+            turn=self._write_turn,
+        )
