@@ -233,7 +233,7 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
     cpu_started = time.process_time()
     if mode == "plain":
         night = app.night(AS_OF)
-        with night_lease(app.engine, AS_OF):
+        with night_lease(app.engine, AS_OF, app.clock):
             outcome = dispatch_night(app.dispatcher(night), night.batch_size)
         sent = outcome.result.total("sent")
     else:
@@ -251,7 +251,7 @@ def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) ->
 
         warm_up()  # starts the temporary Prefect server: not part of the overhead
         started = time.perf_counter()
-        with night_lease(app.engine, AS_OF):
+        with night_lease(app.engine, AS_OF, app.clock):
             totals = bench(AS_OF)
         sent = totals.get("sent", 0)
     wall = time.perf_counter() - started

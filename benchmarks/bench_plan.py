@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ from store.runs import finish_run, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONE = ZoneInfo("Europe/Paris")
+NOW = datetime(2026, 11, 1, tzinfo=UTC)  # bookkeeping time of the stored rows
 AS_OF = date(2026, 10, 31)
 DAY = 86_400
 # The same floor as bench_refresh.py: it reads every event row, as the audiences' pass does.
@@ -278,8 +279,13 @@ def run(members: int, campaigns: int, workdir: Path) -> dict[str, float]:
     _, refresh_seconds = _timed(lambda: refresh(first))
     with engine.begin() as connection:
         night = plan_stored_night(connection, campaign_set, first, day_end(first, ZONE), ZONE)
-        store_plan(connection, night.plan, first, day_end(first, ZONE), chosen)
-        finish_run(connection, start_run(connection, first, "nightly", None), "completed")
+        store_plan(connection, night.plan, first, day_end(first, ZONE), chosen, now=NOW)
+        finish_run(
+            connection,
+            start_run(connection, first, "nightly", None, now=NOW),
+            "completed",
+            now=NOW,
+        )
     refresh(AS_OF)
 
     as_of_end = day_end(AS_OF, ZONE)
@@ -297,7 +303,9 @@ def run(members: int, campaigns: int, workdir: Path) -> dict[str, float]:
             lambda: connection.execute(sa.text(FLOOR), {"end": as_of_end}).scalar()
         )
     with engine.begin() as connection:
-        new, store_seconds = _timed(lambda: store_plan(connection, plan, AS_OF, as_of_end, chosen))
+        new, store_seconds = _timed(
+            lambda: store_plan(connection, plan, AS_OF, as_of_end, chosen, now=NOW)
+        )
         _, fatigue_seconds = _timed(
             lambda: update_fatigue(connection, policy, AS_OF, as_of_end, ZONE)
         )

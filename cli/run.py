@@ -59,7 +59,7 @@ def run(
     day = first or previous_business_day(app.clock(), app.zone)
     # The lease is taken before Prefect starts, so a second run fails in a second, not
     # after starting a server; the flow sees this process already holds it.
-    with night_lease(app.engine, day):
+    with night_lease(app.engine, day, app.clock):
         if start is not None and end is not None:
             summaries = backfill(start.date(), end.date())
         else:

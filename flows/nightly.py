@@ -144,18 +144,24 @@ def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
     """
     app = process_app()
     night = app.night(as_of)  # the campaign files are read once, here, for the whole run
-    with night_lease(app.engine, as_of):
+    with night_lease(app.engine, as_of, app.clock):
         kind = "dry-run" if dry_run else "nightly"
         with app.engine.begin() as connection:
-            run_id = start_run(connection, as_of, kind, flow_run.get_id())
+            run_id = start_run(connection, as_of, kind, flow_run.get_id(), now=app.clock())
         try:
             summary = {**_night(app, night, dry_run), "flow_run_id": flow_run.get_id()}
         except BaseException as exc:
             with app.engine.begin() as connection:
-                finish_run(connection, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                finish_run(
+                    connection,
+                    run_id,
+                    "failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                    now=app.clock(),
+                )
             raise
         with app.engine.begin() as connection:
-            finish_run(connection, run_id, "completed", summary=summary)
+            finish_run(connection, run_id, "completed", summary=summary, now=app.clock())
     publish_artifacts(summary)
     return summary
 
@@ -207,7 +213,8 @@ def publish_artifacts(summary: dict[str, Any]) -> None:
 def backfill(start: date, end: date) -> list[dict[str, Any]]:
     """Run ``nightly`` for every date from ``start`` to ``end``, in order, in this process."""
     nights = []
-    with night_lease(process_app().engine, start):
+    app = process_app()
+    with night_lease(app.engine, start, app.clock):
         day = start
         while day <= end:
             nights.append(nightly(day))

@@ -3,8 +3,8 @@ who ignored every recent nudge (the rules are ``audience.fatigue``; the SQL ``st
 
 from __future__ import annotations
 
-from night.context import Night
 from night.batch import Checkpoint, no_checkpoint
+from night.context import Night
 from store.fatigue import update_fatigue
 
 

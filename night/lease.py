@@ -15,6 +15,7 @@ from datetime import date
 from sqlalchemy import Engine
 
 from nudgeflow.errors import StoreError
+from nudgeflow.timeutil import Clock
 from store.lease import Lease, hold_lease
 
 LEASE_NAME = "nightly"
@@ -23,12 +24,13 @@ _held = threading.local()
 
 
 @contextmanager
-def night_lease(engine: Engine, as_of: date | None) -> Iterator[Lease | None]:
-    """Hold the ``nightly`` lease, unless this thread already does."""
+def night_lease(engine: Engine, as_of: date | None, clock: Clock) -> Iterator[Lease | None]:
+    """Hold the ``nightly`` lease (heartbeats timed by ``clock``), unless this thread
+    already does."""
     if getattr(_held, "lease", None) is not None:
         yield _held.lease
         return
-    with hold_lease(engine, LEASE_NAME, as_of=as_of) as lease:
+    with hold_lease(engine, LEASE_NAME, as_of=as_of, clock=clock) as lease:
         _held.lease = lease
         try:
             yield lease

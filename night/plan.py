@@ -72,7 +72,14 @@ def plan(night: Night, *, store: bool = True) -> dict[str, Any]:
     with night.engine.begin() as connection:
         stored = plan_stored_night(connection, campaign_set, night.as_of, night.end, night.zone)
         new = (
-            store_plan(connection, stored.plan, night.as_of, night.end, campaign_set.enabled)
+            store_plan(
+                connection,
+                stored.plan,
+                night.as_of,
+                night.end,
+                campaign_set.enabled,
+                now=night.clock(),
+            )
             if store
             else None
         )

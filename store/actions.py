@@ -22,11 +22,6 @@ from store.schema import actions
 BATCH = 5_000  # rows per executemany: big enough to amortise the round trip, small in memory
 
 
-def _now() -> datetime:
-    # Bookkeeping for operators; the business logic never reads it.
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def _insert(connection: Connection) -> Insert:
     if connection.dialect.name == "postgresql":
         return postgresql.insert(actions).on_conflict_do_nothing()
@@ -36,10 +31,9 @@ def _insert(connection: Connection) -> Insert:
 
 
 def _rows(
-    plan: Plan, as_of: date, as_of_end: int, campaigns: Sequence[Campaign]
+    plan: Plan, as_of: date, as_of_end: int, campaigns: Sequence[Campaign], now: datetime
 ) -> Iterator[dict[str, Any]]:
     by_id = {c.id: c for c in campaigns}
-    now = _now()
     for campaign_plan in plan.campaigns:
         campaign = by_id.get(campaign_plan.campaign.id, campaign_plan.campaign)
         # The response rule is snapshotted: fatigue later judges each nudge by the rule it
@@ -86,6 +80,8 @@ def store_plan(
     as_of: date,
     as_of_end: int,
     campaigns: Sequence[Campaign],
+    *,
+    now: datetime,
 ) -> int:
     """Insert the plan's actions (``planned``, or ``held_out`` for the control group) and
     return how many were new; actions already stored are left exactly as they are."""
@@ -95,7 +91,8 @@ def store_plan(
     before = connection.execute(tonight).scalar_one()
     statement = _insert(connection)
     batch: list[dict[str, Any]] = []
-    for row in _rows(plan, as_of, as_of_end, campaigns):
+    created = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
+    for row in _rows(plan, as_of, as_of_end, campaigns, created):
         batch.append(row)
         if len(batch) >= BATCH:
             connection.execute(statement, batch)

@@ -34,7 +34,7 @@ import hashlib
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -45,20 +45,14 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 
 from nudgeflow.errors import RunInProgress
+from nudgeflow.timeutil import Clock, system_clock
 from store.engine import immediate_transaction
 from store.schema import run_lease
-
-Clock = Callable[[], datetime]
 
 # A claim retries when the row changes under it (released or taken over meanwhile).
 _CLAIM_ATTEMPTS = 3
 _HOLDER_LENGTH = 200  # run_lease.holder is String(200)
 _L = run_lease.c
-
-
-def utc_now() -> datetime:
-    """The default clock: now, aware UTC."""
-    return datetime.now(UTC)
 
 
 def default_holder() -> str:
@@ -161,7 +155,7 @@ def hold_lease(
     ttl_seconds: float = 300,
     heartbeat_seconds: float = 30,
     holder: str | None = None,
-    clock: Clock = utc_now,
+    clock: Clock = system_clock,
 ) -> Iterator[Lease]:
     """Hold the lease ``name`` for the body of the ``with``; raise ``RunInProgress`` if
     another run holds it. ``as_of`` is recorded for operators."""

@@ -11,18 +11,21 @@ from sqlalchemy.engine import RowMapping
 from store.schema import runs
 
 
-def _now() -> datetime:
-    # Wall-clock bookkeeping for operators; the business logic never reads it.
-    return datetime.now(UTC).replace(tzinfo=None)
+def _naive_utc(moment: datetime) -> datetime:
+    # DateTime columns hold naive UTC.
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def start_run(connection: Connection, as_of: date, kind: str, flow_run_id: str | None) -> int:
+def start_run(
+    connection: Connection, as_of: date, kind: str, flow_run_id: str | None, *, now: datetime
+) -> int:
+    """Record that a run of ``kind`` for ``as_of`` started at ``now``; return its id."""
     result = connection.execute(
         insert(runs).values(
             as_of=as_of,
             kind=kind,
             status="running",
-            started_at=_now(),
+            started_at=_naive_utc(now),
             flow_run_id=flow_run_id,
         )
     )
@@ -36,11 +39,14 @@ def finish_run(
     status: str,
     summary: dict[str, Any] | None = None,
     error: str | None = None,
+    *,
+    now: datetime,
 ) -> None:
+    """Record how run ``run_id`` ended, at ``now``."""
     connection.execute(
         update(runs)
         .where(runs.c.id == run_id)
-        .values(status=status, finished_at=_now(), summary=summary, error=error)
+        .values(status=status, finished_at=_naive_utc(now), summary=summary, error=error)
     )
 
 

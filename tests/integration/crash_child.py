@@ -404,7 +404,7 @@ def run_night(app: Any, as_of: date, checkpoint: Checkpoint) -> dict[str, Any]:
     from night.refresh import refresh
     from tests.integration import nights
 
-    with night_lease(app.engine, as_of) as lease:
+    with night_lease(app.engine, as_of, app.clock) as lease:
         fund(app, as_of)
         refresh(app.night(as_of))
         planned = plan(app.night(as_of))

@@ -65,7 +65,7 @@ def test_a_night_with_20_percent_transient_faults_completes_once_and_reconciles(
             sendgrid.fault_rate(FAULT_RATE, seed=6, kinds=SENDGRID_FAULTS)
 
             passes = 0
-            with night_lease(app.engine, AS_OF):
+            with night_lease(app.engine, AS_OF, app.clock):
                 while passes < MAX_PASSES:
                     passes += 1
                     nights.dispatch(app, AS_OF)

@@ -86,7 +86,12 @@ def refresh(engine: sa.Engine, as_of: date, zone: ZoneInfo = PARIS) -> None:
 
 def complete_run(engine: sa.Engine, as_of: date) -> None:
     with engine.begin() as connection:
-        finish_run(connection, start_run(connection, as_of, "nightly", None), "completed")
+        finish_run(
+            connection,
+            start_run(connection, as_of, "nightly", None, now=_NOW),
+            "completed",
+            now=_NOW,
+        )
 
 
 def candidates(
@@ -481,14 +486,14 @@ def test_store_plan_is_idempotent_and_snapshots_the_response_rule(engine: sa.Eng
     the_set = campaign_set(campaigns)
     with engine.begin() as connection:
         night = plan_stored_night(connection, the_set, AS_OF, END, PARIS)
-        new = store_plan(connection, night.plan, AS_OF, END, campaigns)
+        new = store_plan(connection, night.plan, AS_OF, END, campaigns, now=_NOW)
     planned = sum(len(c.actions) for c in night.plan.campaigns)
     assert new == planned > 0
     with engine.begin() as connection:
         again = plan_stored_night(connection, the_set, AS_OF, END, PARIS)
-        assert store_plan(connection, again.plan, AS_OF, END, campaigns) == 0
+        assert store_plan(connection, again.plan, AS_OF, END, campaigns, now=_NOW) == 0
         # The second plan is the first one seen from the store: nothing new to select.
-        assert store_plan(connection, night.plan, AS_OF, END, campaigns) == 0
+        assert store_plan(connection, night.plan, AS_OF, END, campaigns, now=_NOW) == 0
         rows = list_actions(connection, AS_OF)
     assert len(rows) == planned
     thanks = [r for r in rows if r["campaign_id"] == "thanks"]
@@ -518,7 +523,7 @@ def test_a_backfill_sees_the_previous_nights_actions(engine: sa.Engine) -> None:
         end = day_end(day, PARIS)
         with engine.begin() as connection:
             night = plan_stored_night(connection, the_set, day, end, PARIS)
-            store_plan(connection, night.plan, day, end, campaigns)
+            store_plan(connection, night.plan, day, end, campaigns, now=_NOW)
         by_id = {c.campaign.id: c for c in night.plan.campaigns}
         selected.append((by_id["once"].selected, by_id["daily"].selected))
         complete_run(engine, day)
