@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy nudgeflow settings audience domain planning store delivery providers night bootstrap demo flows cli
+	$(BIN)/lint-imports --no-cache --no-logo
 
 test: $(STAMP) lint
 	$(BIN)/pytest

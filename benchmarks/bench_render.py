@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from delivery.message import build_message, display_name  # noqa: E402
-from delivery.render import EmailRenderer, member_email_context, sample_context  # noqa: E402
+from delivery.render import EmailRenderer  # noqa: E402
+from delivery.template_context import member_email_context, sample_context  # noqa: E402
 from planning.campaign_files import load_campaign_set  # noqa: E402
 
 LIMIT = 5_000.0

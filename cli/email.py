@@ -20,8 +20,9 @@ from sqlalchemy import Connection, select
 
 from cli.context import console, process_app
 from delivery.message import build_message, display_name
-from delivery.render import EmailRenderer, member_email_context, sample_context
+from delivery.render import EmailRenderer
 from delivery.sendwindow import SendWindow, send_at_for
+from delivery.template_context import member_email_context, sample_context
 from delivery.tokens import read_unsubscribe_token
 from delivery.unsubscribe import apply_unsubscribe
 from domain.campaign import Campaign

@@ -18,19 +18,11 @@ from typing import Any
 
 from jinja2 import Environment
 
-from delivery.render import (
-    HTML_SUFFIX,
-    TEXT_SUFFIX,
-    TemplateRenderError,
-    inspect_source,
-    inspect_template,
-    make_environment,
-    render_template,
-    sample_context,
-)
-from delivery.render import (
-    render_subject as render_subject_line,
-)
+from delivery.render import render_subject as render_subject_line
+from delivery.render import render_template
+from delivery.sandbox import HTML_SUFFIX, TEXT_SUFFIX, TemplateRenderError, make_environment
+from delivery.template_checks import inspect_source, inspect_template
+from delivery.template_context import sample_context
 from domain.campaign import Campaign
 from nudgeflow.errors import FileProblem
 from planning.campaign_files import read_campaign_files

@@ -38,8 +38,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from delivery.message import build_message, display_name
-from delivery.render import EmailRenderer, member_email_context
+from delivery.render import EmailRenderer
 from delivery.sendwindow import SendWindow, send_at_for
+from delivery.template_context import member_email_context
 from domain.campaign import Campaign, Policy
 from domain.postings import member_ref
 from night.batch import (

@@ -11,7 +11,7 @@
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
     ├── DeliveryError                 email could not be rendered or sent
-    │   ├── TemplateRenderError       delivery.render: a template fails (file, line, reason)
+    │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)
     │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address
     │   ├── MessageError              delivery.message: a message SendGrid would refuse
     │   ├── BadTokenError             delivery.tokens: a tampered or foreign unsubscribe token

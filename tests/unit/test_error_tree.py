@@ -10,7 +10,7 @@ import nudgeflow.errors as errors
 MODULES = (
     "night.dispatch",
     "delivery.message",
-    "delivery.render",
+    "delivery.sandbox",
     "providers.senders",
     "delivery.tokens",
     "flows.schedule",

@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from delivery.render import (
-    RenderedEmail,
-    TemplateRenderError,
-    inspect_template,
-    make_environment,
-    render_email,
-    sample_context,
-)
+from delivery.render import RenderedEmail, render_email
+from delivery.sandbox import TemplateRenderError, make_environment
+from delivery.template_checks import inspect_template
+from delivery.template_context import sample_context
 from planning.campaign_files import load_campaign_set
 from tests.unit.delivery.templating import render_context, write_templates
 

@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from delivery.message import HeaderInjectionError, build_message
-from delivery.render import (
-    EmailRenderer,
-    RenderedEmail,
-    TemplateRenderError,
-    inspect_source,
-    make_environment,
-    render_email,
-)
+from delivery.render import EmailRenderer, RenderedEmail, render_email
+from delivery.sandbox import TemplateRenderError, make_environment
+from delivery.template_checks import inspect_source
 from tests.unit.delivery.templating import render_context, write_templates
 
 ESCAPES = [

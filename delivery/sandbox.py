@@ -1,0 +1,102 @@
+"""The sandboxed Jinja2 environment every email is rendered in, and the errors it reports.
+
+Templates live in ``templates/email/``: one ``<name>.html.j2`` (HTML-autoescaped) and one
+``<name>.txt.j2`` (plain) per email, both extending a shared layout that shows the
+unsubscribe link. Marketers write these files, so they are rendered in Jinja2's immutable
+sandbox with ``StrictUndefined``: a typo fails loudly and ``''.__class__`` is refused.
+
+Every failure is a ``TemplateRenderError`` (a ``DeliveryError``) that says which template
+file and line went wrong and why (``syntax``, ``undefined``, ``unsafe``, ``missing``,
+``subject``, ``unsubscribe``).
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import date
+from pathlib import Path
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    select_autoescape,
+)
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from nudgeflow.errors import DeliveryError
+
+HTML_SUFFIX = ".html.j2"
+TEXT_SUFFIX = ".txt.j2"
+
+
+class TemplateRenderError(DeliveryError):
+    """A template or subject could not be rendered: ``reason``, ``detail`` and, when known,
+    the template file ``path`` and ``line`` where it went wrong."""
+
+    def __init__(
+        self, reason: str, detail: str, path: str | None = None, line: int | None = None
+    ) -> None:
+        self.reason = reason
+        self.detail = detail
+        self.path = path
+        self.line = line
+        super().__init__(f"{self.where}: {detail}" if self.where else detail)
+
+    @property
+    def where(self) -> str | None:
+        if self.path is None:
+            return None
+        return f"{self.path}:{self.line}" if self.line is not None else self.path
+
+
+def longdate(value: date) -> str:
+    """The ``longdate`` filter: ``2026-12-05`` → ``December 5, 2026``."""
+    return f"{value:%B} {value.day}, {value.year}"
+
+
+def make_environment(templates_dir: Path) -> Environment:
+    """The sandbox every email is rendered in: HTML autoescaped for ``.html.j2`` only."""
+    env = ImmutableSandboxedEnvironment(
+        loader=FileSystemLoader(str(templates_dir)),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(
+            enabled_extensions=("html.j2",), disabled_extensions=(), default_for_string=False
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["longdate"] = longdate
+    return env
+
+
+def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
+    """File and line of the innermost template frame of a rendering error."""
+    found: tuple[str | None, int | None] = (None, None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith(".j2"):
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+def convert_template_error(exc: TemplateError, fallback: str | None) -> TemplateRenderError:
+    """``exc`` as a ``TemplateRenderError`` located in its template file; ``fallback``
+    names the template when Jinja2 does not say which one failed."""
+    if isinstance(exc, TemplateSyntaxError):
+        path = exc.filename or exc.name or fallback
+        return TemplateRenderError("syntax", exc.message or "syntax error", path, exc.lineno)
+    if isinstance(exc, TemplateNotFound):
+        return TemplateRenderError("missing", f"template {exc.name!r} not found", fallback)
+    path, line = _template_frame(exc)
+    path = path or fallback
+    if isinstance(exc, SecurityError):
+        return TemplateRenderError("unsafe", f"refused by the sandbox: {exc.message}", path, line)
+    if isinstance(exc, UndefinedError):
+        return TemplateRenderError("undefined", exc.message or "undefined variable", path, line)
+    return TemplateRenderError("error", exc.message or type(exc).__name__, path, line)
