@@ -11,6 +11,8 @@ CSV events into SQLite, the ten-million-row case, take a fused path
 read in a second process (``store.importer.reader_process``).
 """
 
+from __future__ import annotations
+
 from store.importer.file_import import import_file
 from store.importer.reading import EXTENSIONS, Format, Progress, check_utf8, detect_format
 from store.importer.rejects import SHOWN_PROBLEMS, ImportResult

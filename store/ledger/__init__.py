@@ -7,6 +7,8 @@ tables. This face names what callers use: ``from store import ledger; ledger.res
 Every function runs in the caller's ``ledger_transaction`` and commits nothing.
 """
 
+from __future__ import annotations
+
 from store.ledger.audit import EXPORT_COLUMNS, Problem, VerifyResult, export_entries, verify
 from store.ledger.funding import (
     Balance,

@@ -6,6 +6,8 @@ the importer turns it into a reject that names the line. Text with NUL character
 PostgreSQL cannot store) is refused by the importer for the whole record, before it gets here.
 """
 
+from __future__ import annotations
+
 from store.rows.columns import EVENT_COLUMNS, MEMBER_COLUMNS, Kind, check_columns, column_name
 from store.rows.events import EventRow, csv_event_parser, parse_event
 from store.rows.members import CONTENT_COLUMNS, MemberRow, merge_member, parse_member, row_hash
