@@ -31,7 +31,7 @@ from nudgeflow.timeutil import business_date
 from providers.issuers import utc_now
 from providers.stripe_issuer import PAGE, StripeApi
 from store import ledger
-from store.ledger_tables import ledger_transactions
+from store.ledger.tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards, set_cursor, set_reward_state
 from store.schema import actions, events, members
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     Text,
 )
 
-from store.schema import metadata
+from store.schema import members, metadata
 
 rewards = Table(
     "rewards",
@@ -127,8 +127,6 @@ def set_reward_state(
 
 
 def load_member(connection: sa.Connection, member_pk: int) -> sa.Row[Any] | None:
-    from store.schema import members
-
     return connection.execute(sa.select(members).where(members.c.id == member_pk)).first()
 
 

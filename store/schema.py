@@ -210,5 +210,5 @@ run_lease = Table(
     Column("expires_at", DateTime, nullable=False),
 )
 
-from store import ledger_tables as _ledger_tables  # noqa: E402,F401
 from store import reward_tables as _reward_tables  # noqa: E402,F401
+from store.ledger import tables as _ledger_tables  # noqa: E402,F401

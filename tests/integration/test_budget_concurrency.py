@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from domain.campaign import Budget
 from nudgeflow.money import Money
 from store import ledger
+from store.ledger import tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,8 +84,8 @@ def test_two_processes_cannot_reserve_more_than_the_budget(
         granted.append(json.loads(out))
     with engine.connect() as connection:
         reserved = connection.execute(
-            sa.select(ledger.ledger_transactions.c.action_id).where(
-                ledger.ledger_transactions.c.kind == "reserve"
+            sa.select(tables.ledger_transactions.c.action_id).where(
+                tables.ledger_transactions.c.kind == "reserve"
             )
         ).scalars()
         reserved_ids = sorted(reserved)

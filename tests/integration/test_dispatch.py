@@ -28,7 +28,7 @@ from planning.campaign_files import load_campaign_set
 from providers.senders import SendGridSender
 from settings import load_settings
 from store import ledger, outbox
-from store.ledger_tables import ledger_transactions
+from store.ledger.tables import ledger_transactions
 from store.reward_tables import rewards
 from store.schema import actions, members
 from tests.fakes.sendgrid_api import FakeSendGrid

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from nudgeflow.errors import ImportFileError
-from store import importer
-from store.importer import ImportResult, import_file
+from store.importer import ImportResult, checking, import_file
+from store.importer import reader_process as reader_module
 from store.rows import Kind
 from store.schema import events, imports, member_tags, members
 
@@ -489,7 +489,7 @@ def test_format_option_overrides_the_extension(engine: sa.Engine, tmp_path: Path
 def member_keys(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Member keys loaded once up front, or looked up chunk by chunk (a huge members table)."""
     if request.param == "per chunk":
-        monkeypatch.setattr(importer, "PRELOAD_MEMBERS", 0)
+        monkeypatch.setattr(checking, "PRELOAD_MEMBERS", 0)
     return str(request.param)
 
 
@@ -595,7 +595,7 @@ def test_events_import_reports_progress_by_bytes(
 @pytest.fixture
 def reader_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """CSV events read and checked in a second process, as for a large file."""
-    monkeypatch.setattr(importer, "PARALLEL_FROM_BYTES", 0)
+    monkeypatch.setattr(reader_module, "PARALLEL_FROM_BYTES", 0)
 
 
 def test_events_read_in_a_second_process(

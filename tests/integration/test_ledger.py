@@ -18,7 +18,7 @@ from domain.campaign import Budget
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from store import ledger
-from store.ledger import ledger_transaction
+from store.ledger import journal, ledger_transaction, tables
 
 UTC_ZONE = ZoneInfo("UTC")
 NOV = date(2026, 11, 3)
@@ -252,8 +252,8 @@ def test_the_database_refuses_a_second_posting_of_one_kind_per_action(
 
     def double_post() -> None:
         with ledger_transaction(engine) as connection:
-            ledger._lock(connection)
-            ledger._append(
+            journal.lock(connection)
+            journal.append(
                 connection,
                 "reserve",
                 "c",
@@ -400,17 +400,17 @@ def test_verify_catches_an_unbalanced_transaction_even_with_a_valid_hash(
             "member_ref": None,
             "provider_ref": None,
             "business_date": NOV,
-            "created_at": ledger._now(None),
+            "created_at": journal.stamp(None),
             "memo": "unbalanced",
         }
         digest = postings.chain_hash(head[1], header, entries)
         tid = connection.execute(
-            sa.insert(ledger.ledger_transactions)
+            sa.insert(tables.ledger_transactions)
             .values(**header, prev_hash=head[1], hash=digest)
-            .returning(ledger.ledger_transactions.c.id)
+            .returning(tables.ledger_transactions.c.id)
         ).scalar_one()
         connection.execute(
-            sa.insert(ledger.ledger_entries),
+            sa.insert(tables.ledger_entries),
             [
                 {"transaction_id": tid, "account": e.account, "amount_minor": e.amount_minor}
                 | {"currency": e.currency}
@@ -504,7 +504,7 @@ def test_balances_list_every_account(engine: sa.Engine) -> None:
 
 
 def test_running_balances_match_the_entries_and_an_edit_is_caught(engine: sa.Engine) -> None:
-    from store.ledger_tables import ledger_accounts, ledger_entries
+    from store.ledger.tables import ledger_accounts, ledger_entries
 
     sync(engine, [campaign("c", total="100.00")])
     for n in range(5):

@@ -24,7 +24,7 @@ from domain.campaign import Budget
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from store import ledger
-from store.ledger import ledger_transaction
+from store.ledger import ledger_transaction, tables
 
 ACTIONS = [f"a{i}" for i in range(6)]
 KINDS = ("reserve", "issue", "redeem", "expire", "void")
@@ -198,7 +198,7 @@ def _machine(engine: sa.Engine) -> type[RuleBasedStateMachine]:
                 result = ledger.verify(connection)
                 assert result.ok, result.problems
                 found = ledger.campaign_balances(connection).get(self.cid)
-                t = ledger.ledger_transactions.c
+                t = tables.ledger_transactions.c
                 posted = connection.execute(
                     sa.select(sa.func.count()).where(t.campaign_id == self.cid)
                 ).scalar_one()

@@ -16,7 +16,7 @@ from providers.issuers import RecordingIssuer, RewardMember
 from providers.stripe_issuer import StripeApi, StripeIssuer
 from providers.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
 from store import ledger
-from store.ledger_tables import ledger_transactions
+from store.ledger.tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards
 from store.schema import events
 from tests.fakes.stripe_api import StripeFake

@@ -16,17 +16,12 @@ from domain import postings
 from domain.campaign import Campaign
 from domain.postings import campaign_account
 from nudgeflow.money import Money, format_minor_units
-from store.ledger import (
-    _A,
-    _E,
-    _T,
-    _append,
-    _ensure_campaign,
-    _lock,
-)
-from store.ledger_tables import ledger_accounts, ledger_entries, ledger_transactions
+from store.ledger.journal import append, ensure_campaign, lock
+from store.ledger.tables import ledger_accounts, ledger_entries, ledger_transactions
 
-# --- balances and funding ---------------------------------------------------------------
+_T = ledger_transactions.c
+_E = ledger_entries.c
+_A = ledger_accounts.c
 
 
 @dataclass(frozen=True)
@@ -186,10 +181,10 @@ def sync_funding(
     """
     business_date = as_of.astimezone(zone).date() if isinstance(as_of, datetime) else as_of
     month = _month_start(business_date)
-    _lock(connection)
+    lock(connection)
     for campaign in campaigns:
         if campaign.budget is not None:
-            _ensure_campaign(connection, campaign.id, campaign.budget.currency)
+            ensure_campaign(connection, campaign.id, campaign.budget.currency)
     current = campaign_balances(connection, month)
     files = {c.id: c for c in campaigns}
     changes: list[FundingChange] = []
@@ -213,7 +208,7 @@ def sync_funding(
         money = Money(amount, currency)
         memo = f"{kind} {money}: {why}"
         entries = (postings.fund if kind == "fund" else postings.defund)(campaign_id, money)
-        _append(
+        append(
             connection, kind, campaign_id, entries, business_date=business_date, memo=memo, now=now
         )
         changes.append(FundingChange(campaign_id, kind, money, Money(target, currency), memo))

@@ -14,13 +14,12 @@ from sqlalchemy import Connection, and_, func, select
 from domain import postings
 from domain.postings import GENESIS_HASH, Entry
 from nudgeflow.money import format_minor_units
-from store.ledger import (
-    _A,
-    _E,
-    _T,
-    _header,
-)
-from store.ledger_tables import ledger_accounts, ledger_entries, ledger_transactions
+from store.ledger.journal import chain_header
+from store.ledger.tables import ledger_accounts, ledger_entries, ledger_transactions
+
+_T = ledger_transactions.c
+_E = ledger_entries.c
+_A = ledger_accounts.c
 
 # --- verification -----------------------------------------------------------------------
 
@@ -147,7 +146,7 @@ def verify(connection: Connection) -> VerifyResult:
             else:
                 reason = _check_transaction(txn, posted, accounts)
             if reason is None:
-                expected = postings.chain_hash(head, _header(txn), posted)
+                expected = postings.chain_hash(head, chain_header(txn), posted)
                 if expected != txn["hash"]:
                     reason = "its hash does not match its contents (edited after it was written)"
             if reason is not None:

@@ -8,9 +8,9 @@ the way.
 
 ``ledger_accounts`` holds one row per account: per campaign ``campaign:<id>:budget``,
 ``…:reserved``, ``…:outstanding`` and ``…:spent``, plus the organisation's
-``funding:<currency>``. The rows carry no balance (balances are sums of entries); they exist
-so that PostgreSQL has a row to lock (``SELECT … FOR UPDATE``) while a reservation checks
-and spends a budget.
+``funding:<currency>``. Each row keeps a running balance, a cache of the sum of its entries
+(which stay the truth), and is the row PostgreSQL locks (``SELECT … FOR UPDATE``) while a
+reservation checks and spends a budget.
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""The reward ledger: double-entry, append-only and hash-chained.
+
+``journal`` holds the write transaction, the append lock and the append itself; ``moves``
+each reward's reserve, issue, redeem, expire and void; ``funding`` the balances and the
+funding that follows the campaign files; ``audit`` verification and export; ``tables`` the
+tables. This face names what callers use: ``from store import ledger; ledger.reserve(...)``.
+Every function runs in the caller's ``ledger_transaction`` and commits nothing.
+"""
+
+from __future__ import annotations
+
+from store.ledger.audit import EXPORT_COLUMNS, Problem, VerifyResult, export_entries, verify
+from store.ledger.funding import (
+    Balance,
+    CampaignBalances,
+    FundingChange,
+    LedgerBudgets,
+    balances,
+    campaign_balances,
+    sync_funding,
+)
+from store.ledger.journal import LEDGER_LOCK_KEY, ledger_transaction
+from store.ledger.moves import expire, issue, redeem, reserve, reward_state, void
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "LEDGER_LOCK_KEY",
+    "Balance",
+    "CampaignBalances",
+    "FundingChange",
+    "LedgerBudgets",
+    "Problem",
+    "VerifyResult",
+    "balances",
+    "campaign_balances",
+    "expire",
+    "export_entries",
+    "issue",
+    "ledger_transaction",
+    "redeem",
+    "reserve",
+    "reward_state",
+    "sync_funding",
+    "verify",
+    "void",
+]

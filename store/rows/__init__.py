@@ -1,0 +1,33 @@
+"""Import rows: check a file's columns and turn one member or event record into clean values.
+
+Pure: values in, values out. A record is a mapping from column name to its value — always a
+string for CSV, any JSON value for JSON Lines. A bad value raises ``RowError(field, reason)``;
+the importer turns it into a reject that names the line. Text with NUL characters (which
+PostgreSQL cannot store) is refused by the importer for the whole record, before it gets here.
+"""
+
+from __future__ import annotations
+
+from store.rows.columns import EVENT_COLUMNS, MEMBER_COLUMNS, Kind, check_columns, column_name
+from store.rows.events import EventRow, csv_event_parser, parse_event
+from store.rows.members import CONTENT_COLUMNS, MemberRow, merge_member, parse_member, row_hash
+from store.rows.values import RowError, RowProblem, json_scalar
+
+__all__ = [
+    "CONTENT_COLUMNS",
+    "EVENT_COLUMNS",
+    "MEMBER_COLUMNS",
+    "EventRow",
+    "Kind",
+    "MemberRow",
+    "RowError",
+    "RowProblem",
+    "check_columns",
+    "column_name",
+    "csv_event_parser",
+    "json_scalar",
+    "merge_member",
+    "parse_event",
+    "parse_member",
+    "row_hash",
+]
