@@ -28,7 +28,8 @@ from sqlalchemy import (
     Text,
 )
 
-from store.schema import members, metadata
+from store.metadata import metadata
+from store.schema import members
 
 rewards = Table(
     "rewards",

@@ -1,4 +1,6 @@
-"""The database schema (SQLAlchemy Core). Alembic migrations in ``store/migrations`` build it.
+"""The core tables (SQLAlchemy Core): members, events, profiles, actions, runs and the lease.
+The reward and ledger tables live beside their code (``store.reward_tables``,
+``store.ledger.tables``); Alembic migrations in ``store/migrations`` build them all.
 
 Instants in hot tables (``events.occurred_at``, ``members.joined_at``) are integer epoch
 seconds in UTC: comparisons and day arithmetic are then plain integer maths on SQLite and
@@ -8,7 +10,6 @@ PostgreSQL alike. Business dates are ``DATE``.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -18,27 +19,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
-
-# An auto-incrementing 64-bit key; SQLite needs exactly INTEGER PRIMARY KEY for its rowid alias.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-Json = JSON().with_variant(JSONB(), "postgresql")
+from store.metadata import BigId, Json, metadata
 
 imports = Table(
     "imports",
@@ -209,6 +197,3 @@ run_lease = Table(
     Column("heartbeat_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
-
-from store import reward_tables as _reward_tables  # noqa: E402,F401
-from store.ledger import tables as _ledger_tables  # noqa: E402,F401

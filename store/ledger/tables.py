@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
 )
 
-from store.schema import BigId, metadata
+from store.metadata import BigId, metadata
 
 ledger_accounts = Table(
     "ledger_accounts",

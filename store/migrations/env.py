@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from alembic import context
 
-from store.schema import metadata
+from store import reward_tables, schema
+from store.ledger import tables as ledger_tables
+from store.metadata import metadata
+
+# Every table module, so that ``metadata`` holds the whole schema.
+TABLE_MODULES = (schema, reward_tables, ledger_tables)
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
