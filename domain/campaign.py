@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from audience.criteria import Audience
 from nudgeflow.money import Money
@@ -51,6 +53,31 @@ class Reward:
         if self.kind == "gift":
             return self.item or "a gift"
         return self.programme or "an invitation"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reward:
+        """The reward ``as_dict`` described (as an action stores the terms it was planned
+        under); raises ``ValueError`` on a malformed amount."""
+
+        def money(key: str) -> Money | None:
+            value = data.get(key)
+            return Money.parse(str(value)) if value is not None else None
+
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if value is not None else None
+
+        days = data.get("expires_in_days")
+        return cls(
+            kind=str(data["kind"]),
+            cost=money("cost"),
+            percent_off=number("percent_off"),
+            amount_off=money("amount_off"),
+            amount=money("amount"),
+            item=str(data["item"]) if data.get("item") is not None else None,
+            programme=str(data["programme"]) if data.get("programme") is not None else None,
+            expires_in_days=int(days) if days is not None else None,
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {

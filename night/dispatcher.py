@@ -1,30 +1,12 @@
-"""The dispatcher: carries a night's actions through reserve → issue → render → send, exactly once.
+"""The dispatcher: carries a night's actions through reserve → issue → render → send,
+exactly once, each on the terms it was planned under (``planned_terms``).
 
-Each action follows the state machine of ``store.outbox``. Every state
-change is committed before the next outside call, so a run killed at any instant leaves
-each action in the last state known to be true, and the next run continues from there:
-
-- ``planned``: the reward's estimate is reserved in the ledger *in the same transaction*
-  that moves the action to ``reserved`` (an empty budget fails the action: ``budget``).
-- ``reserved``: the reward is issued. The issuer looks for an object an earlier attempt
-  created (local record, then the provider, by action id) before it creates one, and Stripe
-  calls carry an idempotency key derived from the action id; the ledger's reserved →
-  outstanding move and ``reward_issued`` commit together.
-- ``reward_issued`` (or ``planned`` without a reward): the email is rendered, the action is
-  marked ``sending`` (committed), the email is sent, and ``sent`` is stored with the
-  provider's message id. Credits and invites are spent in the ledger when their email is
-  sent; discounts when redeemed (``stripe sync``); gifts when shipped.
-- Email has no idempotency key: an action found in ``sending`` by the next run becomes
-  ``unknown`` (``recover``) and is never re-sent blindly.
-
-Permanent problems (no Stripe customer, a template that does not render, an address
-SendGrid refuses, consent withdrawn since planning) fail the action with the reason: the
-issued reward is withdrawn and the reservation voided. Transient ones (the provider still
-failing after its retries) leave the action where it was, to be tried again by the next
-pass or run. A refused API key stops the whole dispatch (``DispatchStopped``).
-
-``checkpoint(name)`` is called at each named point (``KILL_POINTS``); the crash tests kill
-the process there. It is a no-op in production.
+Every state change of ``store.outbox``'s state machine is committed before the next outside
+call, so a run killed at any instant leaves each action in the last state known to be true
+and the next run continues from there (docs/architecture.md, "Dispatch", walks through each
+state). Permanent problems fail the action (its reward withdrawn, its reservation voided);
+transient ones leave it where it was for the next pass; a refused API key stops the whole
+dispatch (``DispatchStopped``). ``checkpoint(name)`` marks the crash tests' kill points.
 """
 
 from __future__ import annotations
@@ -50,7 +32,15 @@ from night.batch import (
     DispatchStopped,
     no_checkpoint,
 )
-from night.settle import SPENT_WHEN_SENT, fail_action, issued_reward, reward_member, spend
+from night.settle import (
+    SPENT_WHEN_SENT,
+    draws_on_budget,
+    fail_action,
+    issued_reward,
+    planned_terms,
+    reward_member,
+    spend,
+)
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import Clock
@@ -152,10 +142,11 @@ class Dispatcher:
         """(outcome, whether a reward was issued now, problem) for one action."""
         if self._stopped is not None:
             return "skipped", False, None
-        campaign = self.campaigns.get(action.campaign_id)
-        if campaign is None:
+        current = self.campaigns.get(action.campaign_id)
+        if current is None:
             reason = f"campaign {action.campaign_id} is no longer enabled in the campaign files"
             return self._fail_before_sending(action, None, reason)
+        campaign = planned_terms(current, action)
         if not action.consent:
             reason = "consent withdrawn since planning (unsubscribed, bounced or opted out)"
             return self._fail_before_sending(action, campaign, reason)
@@ -212,7 +203,7 @@ class Dispatcher:
                     Money(action.cost_minor, action.currency),
                     self._member_ref(action),
                     self.config.as_of,
-                    fund_shortfall=campaign.budget is None,
+                    fund_shortfall=not draws_on_budget(campaign, action),
                     now=now,
                 )
                 if not held:

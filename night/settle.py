@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from domain.campaign import Campaign
+from domain.campaign import Campaign, Reward
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
 from providers.issuers import (
@@ -27,6 +28,22 @@ from store.reward_tables import get_reward, set_reward_state
 # Rewards the ledger counts as spent once their email has gone (the face value or the
 # programme cost); discounts are spent when redeemed, gifts when shipped.
 SPENT_WHEN_SENT = ("credit", "vip_invite")
+
+
+def planned_terms(campaign: Campaign, action: OutboxAction) -> Campaign:
+    """The campaign as the action was planned under it: the reward (kind, amounts, cost,
+    expiry) and the template stored with the action. Dispatch issues and renders these, so
+    a file edited between planning and a retried dispatch never changes what the ledger
+    reserved or what the member is promised."""
+    reward = Reward.from_dict(action.reward) if action.reward else None
+    return replace(campaign, reward=reward, template=action.template)
+
+
+def draws_on_budget(campaign: Campaign, action: OutboxAction) -> bool:
+    """Whether the action's reward was planned against a budget (actions stored before this
+    was recorded follow the campaign file)."""
+    budgeted = (action.reward or {}).get("budgeted")
+    return bool(budgeted) if budgeted is not None else campaign.budget is not None
 
 
 def reward_member(action: OutboxAction) -> RewardMember:
@@ -116,7 +133,8 @@ def resolve_unknown(
     action = loaded[0]
     if action.state != "unknown":
         raise ResolveError(f"action {action_id} is {action.state}, not unknown: nothing to resolve")
-    campaign = campaigns.get(action.campaign_id)
+    current = campaigns.get(action.campaign_id)
+    campaign = planned_terms(current, action) if current is not None else None
     reward = campaign.reward if campaign is not None else action_reward_kind(action)
     if sent:
         with ledger.ledger_transaction(engine) as connection:

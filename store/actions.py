@@ -40,7 +40,13 @@ def _rows(
         # was sent under, even if the campaign file changes.
         response_types = list(campaign.response_types)
         until = as_of_end + campaign.response_within_days * SECONDS_PER_DAY
-        reward = campaign.reward.as_dict() if campaign.reward else None
+        # The terms dispatch will honour, whatever the file says by then: the reward as
+        # planned, and whether it draws on a budget (the ledger reserved accordingly).
+        reward = (
+            {**campaign.reward.as_dict(), "budgeted": campaign.budget is not None}
+            if campaign.reward
+            else None
+        )
         for action in campaign_plan.actions:
             yield _row(action, as_of, reward, response_types, as_of_end, until, now)
 
