@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 import urllib.error
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.headerregistry import Address as MimeAddress
@@ -51,6 +51,7 @@ from sendgrid.helpers.mail import (  # type: ignore[import-untyped]
 from delivery.message import Address, OutgoingEmail
 from nudgeflow.errors import DeliveryError, SettingsError
 from providers.ratelimit import RateLimiter
+from providers.retry import RetryPolicy, TransientFailure, call_with_retries, requested_wait
 from settings import AppSettings
 
 ACCEPTED = (200, 202)  # 202 queued; 200 is what sandbox mode answers
@@ -198,16 +199,9 @@ def _error_detail(exc: HTTPError) -> str:
 
 
 class SendGridSender:
-    """SendGrid v3 mail send through the official client, with retries.
-
-    Email is sent at most once. Failures that prove SendGrid did not take
-    the email are retried up to ``max_attempts`` in all: 429, 5xx, and failures while
-    connecting or sending the request (refused, unreachable, connect timeout), waiting until
-    ``X-RateLimit-Reset`` (or ``Retry-After``) on 429 and doubling from ``backoff`` seconds
-    otherwise, never longer than ``max_wait``. Once the request is out, a timeout or a
-    dropped connection can hide an accepted send: that raises ``OutcomeUnknown`` instead of
-    a retry that could deliver the email twice.
-    """
+    """``EmailSender`` for SendGrid: ``max_attempts`` in all for failures that prove nothing
+    was sent, the wait doubling from ``backoff`` seconds (or what a 429 asks for), never
+    longer than ``max_wait``."""
 
     def __init__(
         self,
@@ -231,9 +225,14 @@ class SendGridSender:
         self._client.client.timeout = timeout_seconds
         self.sandbox_mode = sandbox_mode
         self.unsubscribe_group_id = unsubscribe_group_id
-        self.max_attempts = max(1, max_attempts)
-        self.backoff = backoff
-        self.max_wait = max_wait
+        # No jitter: one sender per process, and a 429 names its own wait.
+        self.retry = RetryPolicy(
+            attempts=max(1, max_attempts),
+            base_delay=backoff,
+            max_delay=max_wait,
+            jitter=False,
+            max_server_wait=max_wait,
+        )
         self._sleep = sleep
         self._clock = clock
 
@@ -244,66 +243,51 @@ class SendGridSender:
             unsubscribe_group_id=self.unsubscribe_group_id,
         )
 
-    def _rate_limit_wait(self, headers: Mapping[str, str] | None, attempt: int) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
-        fallback = self.backoff * float(2 ** (attempt - 1))
-        if headers is not None:
-            reset = headers.get("X-RateLimit-Reset")
-            retry_after = headers.get("Retry-After")
-            try:
-                if reset is not None:
-                    return min(self.max_wait, max(0.0, float(reset) - self._clock()))
-                if retry_after is not None:
-                    return min(self.max_wait, max(0.0, float(retry_after)))
-            except ValueError:
-                pass  # an unparsable header: fall back to our own backoff
-        return min(self.max_wait, fallback)
-
     def send(self, message: OutgoingEmail) -> SendResult:
         body = self.body(message)
-        problem = ""
-        for attempt in range(1, self.max_attempts + 1):
-            if self.limiter is not None:
-                self.limiter.acquire()
-            try:
-                response = self._client.send(body)
-            except HTTPError as exc:
-                status = int(exc.status_code)
-                detail = _error_detail(exc)
-                if status in AUTH_FAILURES:
-                    raise DeliveryAuthError(
-                        f"SendGrid refused the API key (HTTP {status}: {detail}); check "
-                        "NUDGEFLOW_SENDGRID__API_KEY and its mail.send permission"
-                    ) from None
-                if status != 429 and status < 500:
-                    message_text = f"SendGrid refused the email: HTTP {status}: {detail}"
-                    raise SendError(message_text, status) from None
-                problem = f"HTTP {status}: {detail}"
-                wait = self._rate_limit_wait(exc.headers, attempt)
-                if status == 429 and self.limiter is not None:
-                    self.limiter.pause(wait)  # every thread backs off, not just this one
-            except urllib.error.URLError as exc:
-                # urllib wraps what fails while connecting and sending the request: SendGrid
-                # never got a whole request, so trying again cannot send the email twice.
-                problem = f"{type(exc).__name__}: {exc.reason}"
-                wait = self._rate_limit_wait(None, attempt)
-            except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
-                # Raised while waiting for or reading the answer: the request was sent.
-                raise OutcomeUnknown(
-                    f"SendGrid may have accepted the email; its answer was lost "
-                    f"({type(exc).__name__}: {exc})"
+        try:
+            response = call_with_retries(
+                lambda: self._post(body), self.retry, limiter=self.limiter, sleep=self._sleep
+            )
+        except TransientFailure as exc:
+            raise RetriesExhausted(
+                f"SendGrid still failing after {self.retry.attempts} attempts: {exc.problem}"
+            ) from None
+        if response.status_code not in ACCEPTED:
+            raise SendError(f"SendGrid answered HTTP {response.status_code}", response.status_code)
+        return SendResult(provider_message_id=response.headers.get("X-Message-Id"))
+
+    def _post(self, body: dict[str, Any]) -> Any:
+        """One attempt; a failure that proves nothing was sent is a ``TransientFailure``."""
+        try:
+            return self._client.send(body)
+        except HTTPError as exc:
+            status = int(exc.status_code)
+            detail = _error_detail(exc)
+            if status in AUTH_FAILURES:
+                raise DeliveryAuthError(
+                    f"SendGrid refused the API key (HTTP {status}: {detail}); check "
+                    "NUDGEFLOW_SENDGRID__API_KEY and its mail.send permission"
                 ) from None
-            else:
-                if response.status_code not in ACCEPTED:
-                    raise SendError(
-                        f"SendGrid answered HTTP {response.status_code}", response.status_code
-                    )
-                return SendResult(provider_message_id=response.headers.get("X-Message-Id"))
-            if attempt < self.max_attempts:
-                self._sleep(wait)
-        raise RetriesExhausted(
-            f"SendGrid still failing after {self.max_attempts} attempts: {problem}"
-        )
+            if status != 429 and status < 500:
+                raise SendError(
+                    f"SendGrid refused the email: HTTP {status}: {detail}", status
+                ) from None
+            raise TransientFailure(
+                f"HTTP {status}: {detail}",
+                retry_after=requested_wait(exc.headers, self._clock()),
+                rate_limited=status == 429,
+            ) from None
+        except urllib.error.URLError as exc:
+            # urllib wraps what fails while connecting and sending the request: SendGrid
+            # never got a whole request, so trying again cannot send the email twice.
+            raise TransientFailure(f"{type(exc).__name__}: {exc.reason}") from None
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            # Raised while waiting for or reading the answer: the request was sent.
+            raise OutcomeUnknown(
+                f"SendGrid may have accepted the email; its answer was lost "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
 
 
 def build_sender(settings: AppSettings) -> EmailSender:

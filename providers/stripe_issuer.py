@@ -13,19 +13,20 @@ promotion code by its deterministic ``code``; balance transactions by paging the
 list and matching metadata). So neither a crash after Stripe answered nor Stripe forgetting
 keys after 24 hours creates a second object.
 
-Transient failures (409, 5xx, timeouts, dropped connections, 429) are retried with
-exponential backoff and jitter; a 429's ``Retry-After`` pauses the shared ``RateLimiter``,
-which spaces every request to ``max_requests_per_second``. The SDK's own retries are off
-(``max_network_retries=0``) so there is one retry policy, ours.
+``StripeApi`` runs every request through the shared policy of ``providers.retry``. Retried:
+connection failures the SDK marks retryable (timeouts, resets, dropped responses), and what
+Stripe's ``Stripe-Should-Retry`` header allows, or without it 409, 429 and 5xx. A 429's
+``Retry-After`` pauses the shared ``RateLimiter``, which spaces every request to
+``max_requests_per_second``. The SDK's own retries stay off (``max_network_retries=0``): they
+would run beneath the limiter, ignore ``Retry-After`` and sleep a fixed 0.5–5 s.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
@@ -44,44 +45,15 @@ from providers.issuers import (
     utc_now,
 )
 from providers.ratelimit import RateLimiter
+from providers.retry import RetryPolicy, TransientFailure, call_with_retries, requested_wait
 
 if TYPE_CHECKING:
     from settings.app import StripeSettings
 
 T = TypeVar("T")
+S = TypeVar("S", bound=stripe.StripeObject)
 PAGE = 100  # Stripe's largest page
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 0.25  # seconds; doubles each attempt
-    max_delay: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: a uniform pick below the exponential ceiling, so many clients that
-        failed together do not retry together."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds the server asked us to wait: ``Retry-After`` (seconds), else
-    ``X-RateLimit-Reset`` (an epoch instant, or seconds when small)."""
-    if not headers:
-        return None
-    for name in ("Retry-After", "X-RateLimit-Reset"):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if name == "X-RateLimit-Reset" and value > 1e9:
-            value -= time.time()
-        return max(0.0, value)
-    return None
+RETRIED_STATUSES = (409, 429)  # and every 5xx
 
 
 def _reason(exc: stripe.StripeError) -> str:
@@ -90,8 +62,24 @@ def _reason(exc: stripe.StripeError) -> str:
     return f"{code}: {message}" if code else message
 
 
+def _problem(exc: stripe.StripeError) -> str:
+    return f"{type(exc).__name__}: {_reason(exc).splitlines()[0]}"
+
+
+def should_retry(exc: stripe.StripeError) -> bool:
+    """Stripe's own rule for an error response, as stripe-python applies it: the
+    ``Stripe-Should-Retry`` header decides when present; otherwise 409, 429 and 5xx."""
+    header = (exc.headers or {}).get("Stripe-Should-Retry")
+    if header in ("true", "false"):
+        return header == "true"
+    status = exc.http_status
+    if status is None:
+        return isinstance(exc, stripe.APIError)  # no answer to judge: an API failure
+    return status in RETRIED_STATUSES or status >= 500
+
+
 class StripeApi:
-    """The Stripe client plus our retry policy and rate limiter: every call goes through
+    """The Stripe client plus the retry policy and rate limiter: every call goes through
     :meth:`call`. Shared by the issuer, the redemption sync and reconcile."""
 
     def __init__(
@@ -136,61 +124,67 @@ class StripeApi:
 
     def call(self, what: str, request: Callable[[], T]) -> T:
         """Run one Stripe request with rate limiting and retries; ``what`` names it in
-        errors. Permanent refusals raise ``RewardError`` at once."""
-        last: stripe.StripeError | None = None
-        for attempt in range(1, self.retry.attempts + 1):
-            self.limiter.acquire()
-            try:
-                return request()
-            except stripe.RateLimitError as exc:
-                last = exc
-                self.limiter.pause(_retry_after(exc.headers) or self.retry.delay(attempt))
-                continue
-            except stripe.APIConnectionError as exc:
-                # Timeouts, resets and dropped responses: the request may or may not have
-                # reached Stripe; the idempotency key makes repeating it safe.
-                if not exc.should_retry:
-                    raise RewardError(f"Stripe {what}: {_reason(exc)}") from None
-                last = exc
-            except stripe.APIError as exc:
-                status = exc.http_status
-                headers = exc.headers or {}
-                if headers.get("Stripe-Should-Retry") == "false" or (
-                    status is not None and status != 409 and status < 500
-                ):
-                    raise RewardError(f"Stripe refused {what}: {_reason(exc)}") from None
-                last = exc
-            except stripe.IdempotencyError as exc:
-                raise RewardError(
-                    f"Stripe refused {what}: idempotency_error: {_reason(exc)}"
-                ) from None
-            except stripe.StripeError as exc:
-                raise RewardError(f"Stripe refused {what}: {_reason(exc)}") from None
-            if attempt < self.retry.attempts:
-                self._sleep(self.retry.delay(attempt))
-        assert last is not None
-        raise TransientRewardError(
-            f"Stripe did not complete {what} after {self.retry.attempts} attempts "
-            f"({type(last).__name__}: {_reason(last).splitlines()[0]})"
-        )
+        errors. Permanent refusals raise ``RewardError`` at once; ``TransientRewardError``
+        when the retries run out."""
+        try:
+            return call_with_retries(
+                lambda: self._attempt(what, request),
+                self.retry,
+                limiter=self.limiter,
+                sleep=self._sleep,
+            )
+        except TransientFailure as exc:
+            raise TransientRewardError(
+                f"Stripe did not complete {what} after {self.retry.attempts} attempts "
+                f"({exc.problem})"
+            ) from None
 
-    def balance_transactions(self, customer: str) -> Iterator[stripe.CustomerBalanceTransaction]:
-        """Every balance transaction of the customer, newest first, page by page."""
+    @staticmethod
+    def _attempt(what: str, request: Callable[[], T]) -> T:
+        try:
+            return request()
+        except stripe.APIConnectionError as exc:
+            # Timeouts, resets and dropped responses: the request may or may not have
+            # reached Stripe; the idempotency key makes repeating it safe.
+            if not exc.should_retry:
+                raise RewardError(f"Stripe {what}: {_reason(exc)}") from None
+            raise TransientFailure(_problem(exc)) from None
+        except stripe.IdempotencyError as exc:
+            raise RewardError(f"Stripe refused {what}: idempotency_error: {_reason(exc)}") from None
+        except stripe.StripeError as exc:
+            if not should_retry(exc):
+                raise RewardError(f"Stripe refused {what}: {_reason(exc)}") from None
+            raise TransientFailure(
+                _problem(exc),
+                retry_after=requested_wait(exc.headers, time.time()),
+                rate_limited=isinstance(exc, stripe.RateLimitError),
+            ) from None
+
+    def list_all(
+        self,
+        what: str,
+        fetch: Callable[[Any], stripe.ListObject[S]],
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[S]:
+        """Every object of a Stripe list (newest first, as Stripe lists), page by page;
+        ``fetch`` takes the page's parameters."""
         after: str | None = None
         while True:
-            params: dict[str, Any] = {"limit": PAGE}
+            page_params: dict[str, Any] = {**(params or {}), "limit": PAGE}
             if after:
-                params["starting_after"] = after
-            page = self.call(
-                f"listing balance transactions of {customer}",
-                lambda p=params: self.client.v1.customers.balance_transactions.list(  # type: ignore[misc]
-                    customer, p
-                ),
-            )
+                page_params["starting_after"] = after
+            page = self.call(what, partial(fetch, page_params))
             yield from page.data
             if not page.has_more or not page.data:
                 return
-            after = page.data[-1].id
+            after = str(page.data[-1]["id"])
+
+    def balance_transactions(self, customer: str) -> Iterator[stripe.CustomerBalanceTransaction]:
+        """Every balance transaction of the customer, newest first, page by page."""
+        return self.list_all(
+            f"listing balance transactions of {customer}",
+            lambda params: self.client.v1.customers.balance_transactions.list(customer, params),
+        )
 
 
 def _metadata(obj: Any) -> dict[str, str]:

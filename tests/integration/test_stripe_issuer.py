@@ -14,7 +14,8 @@ from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from providers.issuers import RecordingIssuer, RewardMember, TransientRewardError, reward_code
-from providers.stripe_issuer import RetryPolicy, StripeApi, StripeIssuer
+from providers.retry import RetryPolicy
+from providers.stripe_issuer import StripeApi, StripeIssuer
 from store.reward_tables import rewards
 from store.schema import members
 from tests.fakes.stripe_api import StripeFake
