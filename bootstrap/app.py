@@ -12,14 +12,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from bootstrap.providers import build_issuer, build_sender, build_stripe_api
 from settings import AppSettings, load_settings
 from store.engine import create_store_engine
 from store.migrate import upgrade
 
 if TYPE_CHECKING:
-    from providers.issuers import RecordingIssuer
-    from providers.senders import EmailSender
-    from providers.stripe_issuer import StripeApi
+    from providers.email import EmailSender
+    from providers.recording import RecordingIssuer
+    from providers.stripe_api import StripeApi
 
 
 @dataclass
@@ -40,23 +41,15 @@ class App:
 
     @cached_property
     def sender(self) -> EmailSender:
-        # Imported here: commands that send nothing should not load the SendGrid client.
-        from providers.senders import build_sender
-
         return build_sender(self.settings)
 
     @cached_property
     def issuer(self) -> RecordingIssuer:
-        # Imported here: commands that issue nothing should not load the Stripe client.
-        from providers.issuers import build_issuer
-
         return build_issuer(self.settings, self.engine)
 
     def stripe_api(self) -> StripeApi:
         """A Stripe client with our retries and rate limit (sync, reconcile); close it."""
-        from providers.stripe_issuer import StripeApi
-
-        return StripeApi.from_settings(self.settings.stripe)
+        return build_stripe_api(self.settings.stripe)
 
 
 def build_app(settings: AppSettings | None = None) -> App:

@@ -27,7 +27,7 @@ from delivery.unsubscribe import apply_unsubscribe
 from domain.campaign import Campaign
 from nudgeflow.errors import NotFoundError
 from planning.campaign_files import load_campaign_set
-from providers.senders import to_mime
+from providers.file_outbox import to_mime
 from store.schema import members, profiles
 
 PREVIEW_ACTION = "preview"

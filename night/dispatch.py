@@ -48,14 +48,14 @@ from domain.campaign import Campaign, Policy
 from domain.postings import member_ref
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
-from providers.issuers import (
+from providers.email import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
+from providers.rewards import (
     IssuedReward,
     RewardIssuer,
     RewardMember,
     TransientRewardError,
     issued_from_row,
 )
-from providers.senders import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
 from store import ledger, outbox
 from store.engine import write_turn
 from store.outbox import OutboxAction

@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date
-from providers.issuers import utc_now
-from providers.stripe_issuer import PAGE, StripeApi
+from providers.rewards import utc_now
+from providers.stripe_api import PAGE, StripeApi
 from store import ledger
 from store.ledger_tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards, set_cursor, set_reward_state

@@ -27,7 +27,7 @@ from night.dispatch import (
 )
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import load_campaign_set
-from providers.senders import SendGridSender
+from providers.sendgrid import SendGridSender
 from settings import load_settings
 from store import ledger, outbox
 from store.ledger_tables import ledger_transactions

@@ -19,7 +19,8 @@ from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from providers.gifts import GiftIssuer
-from providers.issuers import RecordingIssuer, RewardMember, member_from_row
+from providers.recording import RecordingIssuer, member_from_row
+from providers.rewards import RewardMember
 from store.reward_tables import gifts, load_member, rewards
 from store.schema import members
 from tests.unit.providers.test_issuers_local import CAMPAIGN

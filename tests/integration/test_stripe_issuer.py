@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from providers.issuers import RecordingIssuer, RewardMember, TransientRewardError, reward_code
+from providers.recording import RecordingIssuer
 from providers.retry import RetryPolicy
-from providers.stripe_issuer import StripeApi, StripeIssuer
+from providers.rewards import RewardMember, TransientRewardError, reward_code
+from providers.stripe_api import StripeApi
+from providers.stripe_issuer import StripeIssuer
 from store.reward_tables import rewards
 from store.schema import members
 from tests.fakes.stripe_api import StripeFake

@@ -12,8 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from nudgeflow.money import Money
-from providers.issuers import RecordingIssuer, RewardMember
-from providers.stripe_issuer import StripeApi, StripeIssuer
+from providers.recording import RecordingIssuer
+from providers.rewards import RewardMember
+from providers.stripe_api import StripeApi
+from providers.stripe_issuer import StripeIssuer
 from providers.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
 from store import ledger
 from store.ledger_tables import ledger_transactions

@@ -11,11 +11,11 @@ MODULES = (
     "night.dispatch",
     "delivery.message",
     "delivery.render",
-    "providers.senders",
+    "providers.email",
     "delivery.tokens",
     "flows.schedule",
     "providers.invites",
-    "providers.issuers",
+    "providers.rewards",
     "store.lease",
 )
 
