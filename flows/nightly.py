@@ -10,7 +10,7 @@ default), never one per member or email.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -22,7 +22,7 @@ from bootstrap.app import get_app
 from night import steps as night
 from night.dispatch import OUTCOMES
 from night.report_text import format_excluded, report_markdown
-from nudgeflow.timeutil import day_end
+from night.rewards import sync_rewards
 from planning.campaign_files import load_campaign_set
 from store.profiles import funnel
 from store.runs import finish_run, start_run
@@ -40,35 +40,28 @@ def refresh_profiles_task(as_of: date) -> dict[str, Any]:
 def sync_rewards_task(as_of: date) -> dict[str, int]:
     """Bring the ledger up to date before planning: fund budgets from the campaign files,
     record Stripe redemptions (when Stripe is the provider), release expired rewards."""
-    from providers.stripe_sync import expire_overdue, sync_stripe
-    from store.ledger import ledger_transaction, sync_funding
-
     app = get_app()
     campaign_set = load_campaign_set(app.settings.campaigns_dir)
-    with ledger_transaction(app.engine) as connection:
-        funding = sync_funding(connection, campaign_set.campaigns, as_of, app.zone)
-    redeemed = 0
-    problems: list[str] = []
-    if app.settings.rewards.provider == "stripe":
-        api = app.stripe_api()
-        try:
-            synced = sync_stripe(app.engine, api, app.zone)
-        finally:
+    api = app.stripe_api() if app.settings.rewards.provider == "stripe" else None
+    try:
+        synced = sync_rewards(
+            app.engine, campaign_set.campaigns, api, as_of, app.zone, now=datetime.now(UTC)
+        )
+    finally:
+        if api is not None:
             api.close()
-        redeemed, problems = synced.redeemed, list(synced.problems)
-    with ledger_transaction(app.engine) as connection:
-        expired, expiry_problems = expire_overdue(connection, day_end(as_of, app.zone), day=as_of)
     logger = get_run_logger()
-    for problem in problems + expiry_problems:
+    for problem in synced.problems:
         logger.warning("rewards: %s", problem)
+    counts = synced.counts()
     logger.info(
         "rewards as of %s: %d funding changes, %d redemptions, %d expired",
         as_of,
-        len(funding),
-        redeemed,
-        len(expired),
+        counts["funding_changes"],
+        counts["redeemed"],
+        counts["expired"],
     )
-    return {"funding_changes": len(funding), "redeemed": redeemed, "expired": len(expired)}
+    return counts
 
 
 @task(name="plan-night", cache_policy=NO_CACHE)

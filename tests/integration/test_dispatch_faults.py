@@ -12,8 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from night import steps as night
+from night.reconcile import reconcile
 from providers.retry import RetryPolicy
-from providers.stripe_sync import reconcile
 from store.outbox import PENDING
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake

@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from night.reconcile import reconcile
+from night.rewards import CURSOR, expire_overdue, sync_stripe
 from nudgeflow.money import Money
 from providers.recording import RecordingIssuer
 from providers.rewards import RewardMember
 from providers.stripe_api import StripeApi
 from providers.stripe_issuer import StripeIssuer
-from providers.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
 from store import ledger
 from store.ledger_tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards
