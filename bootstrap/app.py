@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from bootstrap.providers import build_issuer, build_sender, build_stripe_api
 from night.batch import Checkpoint, DispatchConfig, no_checkpoint
 from night.context import Night
 from nudgeflow.timeutil import Clock, system_clock
@@ -26,9 +27,9 @@ from store.migrate import upgrade
 
 if TYPE_CHECKING:
     from night.dispatcher import Dispatcher
-    from providers.issuers import RecordingIssuer
-    from providers.senders import EmailSender
-    from providers.stripe_issuer import StripeApi
+    from providers.email import EmailSender
+    from providers.recording import RecordingIssuer
+    from providers.stripe_api import StripeApi
 
 
 @dataclass
@@ -67,23 +68,15 @@ class App:
 
     @cached_property
     def sender(self) -> EmailSender:
-        # Imported here: commands that send nothing should not load the SendGrid client.
-        from providers.senders import build_sender
-
         return build_sender(self.settings)
 
     @cached_property
     def issuer(self) -> RecordingIssuer:
-        # Imported here: commands that issue nothing should not load the Stripe client.
-        from providers.issuers import build_issuer
-
         return build_issuer(self.settings, self.engine)
 
     def stripe_api(self) -> StripeApi:
         """A Stripe client with our retries and rate limit (sync, reconcile); close it."""
-        from providers.stripe_issuer import StripeApi
-
-        return StripeApi.from_settings(self.settings.stripe)
+        return build_stripe_api(self.settings.stripe)
 
     def dispatcher(self, night: Night, checkpoint: Checkpoint = no_checkpoint) -> Dispatcher:
         """The dispatcher of ``night``: its campaigns, the sender, the issuer, the renderer."""

@@ -27,7 +27,7 @@ from delivery.tokens import read_unsubscribe_token
 from delivery.unsubscribe import apply_unsubscribe
 from domain.campaign import Campaign
 from nudgeflow.errors import NotFoundError
-from providers.senders import to_mime
+from providers.file_outbox import to_mime
 from store.schema import members, profiles
 
 PREVIEW_ACTION = "preview"

@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 from cli.context import console, err_console, process_app
+from night.reconcile import reconcile as compare
+from night.rewards import sync_rewards_now
 from nudgeflow.errors import NudgeflowError
-from nudgeflow.timeutil import business_date, to_epoch
 from providers.gifts import format_gifts, list_gifts, mark_shipped, read_shipping_file
 from store import ledger
 
@@ -87,27 +87,21 @@ def mark_shipped_command(
 def sync() -> None:
     """Read Stripe events since the last sync: record redemptions (ledger, reward_redeemed
     events), then expire discounts nobody used in time."""
-    from providers.stripe_sync import expire_overdue, sync_stripe
-
     app = process_app()
     api = app.stripe_api()
     try:
-        result = sync_stripe(app.engine, api, app.zone)
+        synced = sync_rewards_now(app.engine, api, app.zone, now=app.clock())
     finally:
         api.close()
-    now = datetime.now(UTC)
-    with ledger.ledger_transaction(app.engine) as connection:
-        expired, problems = expire_overdue(
-            connection, to_epoch(now), day=business_date(to_epoch(now), app.zone), now=now
-        )
+    result = synced.stripe
     console.print(
         f"read {result.events} events: {result.redeemed} redemptions recorded, "
-        f"{result.linked} discounts linked; {len(expired)} rewards expired",
+        f"{result.linked} discounts linked; {len(synced.expired)} rewards expired",
         markup=False,
     )
-    for problem in result.problems + problems:
+    for problem in synced.problems:
         err_console.print(f"problem: {problem}", markup=False, soft_wrap=True)
-    if result.problems or problems:
+    if synced.problems:
         raise typer.Exit(1)
 
 
@@ -115,8 +109,6 @@ def reconcile() -> None:
     """Compare issued Stripe rewards with Stripe: every reward exists with the same amount
     and customer, and every Stripe object carrying our metadata has a reward and a ledger
     entry. Lists every difference; exit 1 if there is any."""
-    from providers.stripe_sync import reconcile as compare
-
     app = process_app()
     if app.settings.rewards.provider != "stripe" and app.settings.stripe.api_key is None:
         console.print("rewards are issued locally (no Stripe key): nothing to reconcile")

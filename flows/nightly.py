@@ -30,7 +30,7 @@ from night.lease import night_lease
 from night.plan import plan
 from night.refresh import refresh
 from night.report import format_excluded, night_funnel, night_report, report_markdown
-from nudgeflow.timeutil import day_end
+from night.rewards import sync_rewards
 from store.runs import finish_run, start_run
 
 
@@ -46,34 +46,27 @@ def refresh_profiles_task(night: Night) -> dict[str, Any]:
 def sync_rewards_task(app: App, night: Night) -> dict[str, int]:
     """Bring the ledger up to date before planning: fund budgets from the campaign files,
     record Stripe redemptions (when Stripe is the provider), release expired rewards."""
-    from providers.stripe_sync import expire_overdue, sync_stripe
-    from store.ledger import ledger_transaction, sync_funding
-
     as_of = night.as_of
-    with ledger_transaction(night.engine) as connection:
-        funding = sync_funding(connection, night.campaigns.campaigns, as_of, night.zone)
-    redeemed = 0
-    problems: list[str] = []
-    if app.settings.rewards.provider == "stripe":
-        api = app.stripe_api()
-        try:
-            synced = sync_stripe(night.engine, api, night.zone)
-        finally:
+    api = app.stripe_api() if app.settings.rewards.provider == "stripe" else None
+    try:
+        synced = sync_rewards(
+            night.engine, night.campaigns.campaigns, api, as_of, night.zone, now=night.clock()
+        )
+    finally:
+        if api is not None:
             api.close()
-        redeemed, problems = synced.redeemed, list(synced.problems)
-    with ledger_transaction(night.engine) as connection:
-        expired, expiry_problems = expire_overdue(connection, day_end(as_of, night.zone), day=as_of)
     logger = get_run_logger()
-    for problem in problems + expiry_problems:
+    for problem in synced.problems:
         logger.warning("rewards: %s", problem)
+    counts = synced.counts()
     logger.info(
         "rewards as of %s: %d funding changes, %d redemptions, %d expired",
         as_of,
-        len(funding),
-        redeemed,
-        len(expired),
+        counts["funding_changes"],
+        counts["redeemed"],
+        counts["expired"],
     )
-    return {"funding_changes": len(funding), "redeemed": redeemed, "expired": len(expired)}
+    return counts
 
 
 @task(name="plan-night", cache_policy=NO_CACHE)

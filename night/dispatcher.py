@@ -44,12 +44,8 @@ from night.settle import (
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import Clock
-from providers.issuers import (
-    IssuedReward,
-    RewardIssuer,
-    TransientRewardError,
-)
-from providers.senders import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
+from providers.email import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
+from providers.rewards import IssuedReward, RewardIssuer, TransientRewardError
 from store import ledger, outbox
 from store.engine import write_turn
 from store.outbox import OutboxAction

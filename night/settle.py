@@ -15,12 +15,7 @@ from sqlalchemy import Connection, Engine
 from domain.campaign import Campaign, Reward
 from nudgeflow.errors import DeliveryError, RewardError
 from nudgeflow.money import Money
-from providers.issuers import (
-    IssuedReward,
-    RewardIssuer,
-    RewardMember,
-    issued_from_row,
-)
+from providers.rewards import IssuedReward, RewardIssuer, RewardMember, issued_from_row
 from store import ledger, outbox
 from store.outbox import OutboxAction
 from store.reward_tables import get_reward, set_reward_state

@@ -15,14 +15,14 @@
     │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address
     │   ├── MessageError              delivery.message: a message SendGrid would refuse
     │   ├── BadTokenError             delivery.tokens: a tampered or foreign unsubscribe token
-    │   ├── SendError                 providers.senders: refused for good (carries the status)
+    │   ├── SendError                 providers.email: refused for good (carries the status)
     │   │   └── RetriesExhausted      429/5xx/connection failures outlasted every retry
     │   ├── OutcomeUnknown            the request went out, the answer was lost: never resent
     │   ├── DeliveryAuthError         401/403: stop the whole dispatch
-    │   ├── DispatchStopped           night.dispatch: the dispatch stopped on a refused key
-    │   └── ResolveError              night.dispatch: no such action, or it is not unknown
+    │   ├── DispatchStopped           night.batch: the dispatch stopped on a refused key
+    │   └── ResolveError              night.settle: no such action, or it is not unknown
     └── RewardError                   a reward could not be issued or moved in the ledger
-        ├── TransientRewardError      providers.issuers: retries ran out; a later run may succeed
+        ├── TransientRewardError      providers.rewards: retries ran out; a later run may succeed
         └── InvalidInvite             providers.invites: a bad or expired VIP invite link
 
 User errors (settings, files, rows, unknown ids) are reported by the CLI as one line per

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money, format_minor_units
-from providers.issuers import IssuedReward, RewardMember, utc_now
+from providers.rewards import IssuedReward, RewardMember, utc_now
 from store.engine import write_transaction
 from store.reward_tables import gifts, naive_utc, set_reward_state
 from store.schema import members

@@ -16,7 +16,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
-from providers.issuers import IssuedReward, RewardMember, expiry_for, utc_now
+from providers.rewards import IssuedReward, RewardMember, expiry_for, utc_now
 
 SALT = "nudgeflow.vip-invite"
 # An invite with no expires_in in its campaign still expires: links get forwarded.

@@ -13,28 +13,22 @@ promotion code by its deterministic ``code``; balance transactions by paging the
 list and matching metadata). So neither a crash after Stripe answered nor Stripe forgetting
 keys after 24 hours creates a second object.
 
-Transient failures (409, 5xx, timeouts, dropped connections, 429) are retried with
-exponential backoff and jitter; a 429's ``Retry-After`` pauses the shared ``RateLimiter``,
-which spaces every request to ``max_requests_per_second``. The SDK's own retries are off
-(``max_network_retries=0``) so there is one retry policy, ours.
+Transient failures are retried by ``StripeApi`` (``providers.stripe_api``) under the shared
+policy, reusing the same idempotency key on every attempt.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-import requests
 import stripe
 
 from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from providers.issuers import (
+from providers.rewards import (
     IssuedReward,
     RewardMember,
     TransientRewardError,
@@ -43,154 +37,7 @@ from providers.issuers import (
     reward_code,
     utc_now,
 )
-from providers.ratelimit import RateLimiter
-
-if TYPE_CHECKING:
-    from settings.app import StripeSettings
-
-T = TypeVar("T")
-PAGE = 100  # Stripe's largest page
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 6
-    base_delay: float = 0.25  # seconds; doubles each attempt
-    max_delay: float = 20.0
-
-    def delay(self, attempt: int) -> float:
-        """Full jitter: a uniform pick below the exponential ceiling, so many clients that
-        failed together do not retry together."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds the server asked us to wait: ``Retry-After`` (seconds), else
-    ``X-RateLimit-Reset`` (an epoch instant, or seconds when small)."""
-    if not headers:
-        return None
-    for name in ("Retry-After", "X-RateLimit-Reset"):
-        raw = headers.get(name)
-        if raw is None:
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        if name == "X-RateLimit-Reset" and value > 1e9:
-            value -= time.time()
-        return max(0.0, value)
-    return None
-
-
-def _reason(exc: stripe.StripeError) -> str:
-    code = getattr(exc, "code", None)
-    message = exc.user_message or str(exc)
-    return f"{code}: {message}" if code else message
-
-
-class StripeApi:
-    """The Stripe client plus our retry policy and rate limiter: every call goes through
-    :meth:`call`. Shared by the issuer, the redemption sync and reconcile."""
-
-    def __init__(
-        self,
-        api_key: str,
-        base_url: str,
-        *,
-        max_requests_per_second: float = 20.0,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        # Our own session so that close() releases its sockets (tests run with warnings
-        # as errors, and a long-running worker should not leak connections either).
-        self._session = requests.Session()
-        self.client = stripe.StripeClient(
-            api_key,
-            base_addresses={"api": base_url},
-            max_network_retries=0,
-            http_client=stripe.RequestsClient(timeout=timeout, session=self._session),
-        )
-        self.limiter = RateLimiter(max_requests_per_second)
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
-
-    @classmethod
-    def from_settings(cls, settings: StripeSettings, **kwargs: Any) -> StripeApi:
-        if settings.api_key is None:
-            raise RewardError(
-                "NUDGEFLOW_STRIPE__API_KEY is not set; set it, or use "
-                "NUDGEFLOW_REWARDS__PROVIDER=local"
-            )
-        return cls(
-            settings.api_key.get_secret_value(),
-            settings.base_url,
-            max_requests_per_second=settings.max_requests_per_second,
-            **kwargs,
-        )
-
-    def close(self) -> None:
-        self._session.close()
-
-    def call(self, what: str, request: Callable[[], T]) -> T:
-        """Run one Stripe request with rate limiting and retries; ``what`` names it in
-        errors. Permanent refusals raise ``RewardError`` at once."""
-        last: stripe.StripeError | None = None
-        for attempt in range(1, self.retry.attempts + 1):
-            self.limiter.acquire()
-            try:
-                return request()
-            except stripe.RateLimitError as exc:
-                last = exc
-                self.limiter.pause(_retry_after(exc.headers) or self.retry.delay(attempt))
-                continue
-            except stripe.APIConnectionError as exc:
-                # Timeouts, resets and dropped responses: the request may or may not have
-                # reached Stripe; the idempotency key makes repeating it safe.
-                if not exc.should_retry:
-                    raise RewardError(f"Stripe {what}: {_reason(exc)}") from None
-                last = exc
-            except stripe.APIError as exc:
-                status = exc.http_status
-                headers = exc.headers or {}
-                if headers.get("Stripe-Should-Retry") == "false" or (
-                    status is not None and status != 409 and status < 500
-                ):
-                    raise RewardError(f"Stripe refused {what}: {_reason(exc)}") from None
-                last = exc
-            except stripe.IdempotencyError as exc:
-                raise RewardError(
-                    f"Stripe refused {what}: idempotency_error: {_reason(exc)}"
-                ) from None
-            except stripe.StripeError as exc:
-                raise RewardError(f"Stripe refused {what}: {_reason(exc)}") from None
-            if attempt < self.retry.attempts:
-                self._sleep(self.retry.delay(attempt))
-        assert last is not None
-        raise TransientRewardError(
-            f"Stripe did not complete {what} after {self.retry.attempts} attempts "
-            f"({type(last).__name__}: {_reason(last).splitlines()[0]})"
-        )
-
-    def balance_transactions(self, customer: str) -> Iterator[stripe.CustomerBalanceTransaction]:
-        """Every balance transaction of the customer, newest first, page by page."""
-        after: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": PAGE}
-            if after:
-                params["starting_after"] = after
-            page = self.call(
-                f"listing balance transactions of {customer}",
-                lambda p=params: self.client.v1.customers.balance_transactions.list(  # type: ignore[misc]
-                    customer, p
-                ),
-            )
-            yield from page.data
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+from providers.stripe_api import PAGE, StripeApi
 
 
 def _metadata(obj: Any) -> dict[str, str]:

@@ -25,7 +25,7 @@ from night.refresh import refresh
 from night.settle import ResolveError, resolve_unknown
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import load_campaign_set
-from providers.senders import SendGridSender
+from providers.sendgrid import SendGridSender
 from settings import load_settings
 from store import ledger, outbox
 from store.ledger.tables import ledger_transactions

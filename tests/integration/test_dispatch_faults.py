@@ -8,11 +8,12 @@ must verify and ``ledger reconcile`` must find Stripe and the rewards in agreeme
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from night.lease import night_lease
-from providers.stripe_issuer import RetryPolicy
-from providers.stripe_sync import reconcile
+from night.reconcile import reconcile
+from providers.retry import RetryPolicy
 from store.outbox import PENDING
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
@@ -60,7 +61,8 @@ def test_a_night_with_20_percent_transient_faults_completes_once_and_reconciles(
         try:
             assert prepare(app)["new_actions"] >= 300
             app.issuer.providers["discount"].api.retry = FAST_STRIPE  # type: ignore[attr-defined]
-            app.sender.backoff = 0.01  # type: ignore[attr-defined]
+            sender = app.sender
+            sender.retry = replace(sender.retry, base_delay=0.01)  # type: ignore[attr-defined]
             stripe.fault_rate(FAULT_RATE, seed=6)
             sendgrid.fault_rate(FAULT_RATE, seed=6, kinds=SENDGRID_FAULTS)
 

@@ -14,18 +14,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bootstrap.providers import build_sender
 from delivery.message import OutgoingEmail, build_message
 from delivery.render import RenderedEmail
 from nudgeflow.errors import DeliveryError, SettingsError
-from providers.senders import (
-    DeliveryAuthError,
-    FileOutboxSender,
-    OutcomeUnknown,
-    RetriesExhausted,
-    SendError,
-    SendGridSender,
-    build_sender,
-)
+from providers.email import DeliveryAuthError, OutcomeUnknown, RetriesExhausted, SendError
+from providers.file_outbox import FileOutboxSender
+from providers.sendgrid import SendGridSender
 from settings import AppSettings
 from tests.fakes.sendgrid_api import FakeSendGrid, mail_send_validator
 

@@ -11,17 +11,20 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from night.reconcile import reconcile
+from night.rewards import CURSOR, expire_overdue, sync_stripe
 from nudgeflow.money import Money
-from providers.issuers import RecordingIssuer, RewardMember
-from providers.stripe_issuer import StripeApi, StripeIssuer
-from providers.stripe_sync import CURSOR, expire_overdue, reconcile, sync_stripe
+from providers.recording import RecordingIssuer
+from providers.rewards import RewardMember
+from providers.stripe_api import StripeApi
+from providers.stripe_issuer import StripeIssuer
 from store import ledger
 from store.ledger.tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards
 from store.schema import events
 from tests.fakes.stripe_api import StripeFake
 from tests.integration.test_stripe_issuer import NOW, action, insert_member, make_api
-from tests.unit.rewards.test_issuers_local import CAMPAIGN, CREDIT, PERCENT
+from tests.unit.providers.test_issuers_local import CAMPAIGN, CREDIT, PERCENT
 
 UTC_ZONE = ZoneInfo("UTC")
 TODAY = NOW.date()

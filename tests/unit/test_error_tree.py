@@ -8,14 +8,15 @@ import nudgeflow.errors as errors
 
 # Modules that define subclasses next to the code that raises them.
 MODULES = (
-    "night.dispatch",
+    "night.batch",
+    "night.settle",
     "delivery.message",
     "delivery.sandbox",
-    "providers.senders",
+    "providers.email",
     "delivery.tokens",
     "flows.schedule",
     "providers.invites",
-    "providers.issuers",
+    "providers.rewards",
     "store.lease",
 )
 

@@ -16,7 +16,8 @@ from delivery.message import (
     list_unsubscribe_headers,
 )
 from delivery.render import RenderedEmail
-from providers.senders import sendgrid_body, to_mime
+from providers.file_outbox import to_mime
+from providers.sendgrid import sendgrid_body
 
 RENDERED = RenderedEmail("Hi Ada", "<p>Hi Ada</p>", "Hi Ada\n")
 LINK = "https://shop.example/u/TOKEN123"

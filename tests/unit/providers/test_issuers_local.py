@@ -10,13 +10,8 @@ import pytest
 from domain.campaign import Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
-from providers.issuers import (
-    LocalIssuer,
-    RewardMember,
-    coupon_id,
-    expiry_for,
-    reward_code,
-)
+from providers.local import LocalIssuer
+from providers.rewards import RewardMember, coupon_id, expiry_for, reward_code
 from tests.campaigns import make_campaign
 
 NOW = datetime(2026, 3, 10, 22, 30, tzinfo=UTC)

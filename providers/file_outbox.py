@@ -1,0 +1,81 @@
+"""The file outbox: the default sender, which keeps every email on this machine as an
+RFC 5322 ``.eml`` file under ``<outbox>/<as_of>/`` that any mail client opens.
+
+``to_mime`` builds that message; ``nudgeflow preview`` writes it too, exactly as it would leave.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.headerregistry import Address as MimeAddress
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from delivery.message import Address, OutgoingEmail
+from providers.email import SendError, SendResult
+
+
+def _mime_address(address: Address) -> MimeAddress:
+    return MimeAddress(display_name=address.name or "", addr_spec=address.email)
+
+
+def to_mime(message: OutgoingEmail, sent: datetime) -> EmailMessage:
+    """The RFC 5322 message: the headers SendGrid would get, and both parts.
+
+    What SendGrid takes as JSON fields (custom args, categories, send_at) is written as
+    ``X-Nudgeflow-*`` headers so that nothing the real send carries is lost from the file.
+    """
+    mime = EmailMessage()
+    mime["From"] = _mime_address(message.sender)
+    mime["To"] = _mime_address(message.recipient)
+    mime["Subject"] = message.subject
+    mime["Date"] = format_datetime(sent.astimezone(UTC))
+    mime["Message-ID"] = make_msgid(
+        idstring=message.action_id, domain=message.sender.email.rsplit("@", 1)[1]
+    )
+    for name, value in message.headers.items():
+        mime[name] = value
+    for key, value in message.custom_args.items():
+        mime[f"X-Nudgeflow-{key.replace('_', '-').title()}"] = value
+    if message.categories:
+        mime["X-Nudgeflow-Categories"] = ", ".join(message.categories)
+    if message.send_at is not None:
+        mime["X-Nudgeflow-Send-At"] = format_datetime(message.send_at.astimezone(UTC))
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    return mime
+
+
+def _safe_file_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".") or "email"
+
+
+class FileOutboxSender:
+    """Writes each message to ``<outbox>/<as_of>/<action_id>.eml`` (like Django's file
+    backend). The file appears whole or not at all (written aside, then renamed)."""
+
+    def __init__(self, outbox_dir: Path, clock: Callable[[], datetime] | None = None) -> None:
+        self.outbox_dir = Path(outbox_dir)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def path_for(self, message: OutgoingEmail) -> Path:
+        folder = self.outbox_dir / message.as_of.isoformat()
+        return folder / f"{_safe_file_name(message.action_id)}.eml"
+
+    def send(self, message: OutgoingEmail) -> SendResult:
+        mime = to_mime(message, self._clock())
+        path = self.path_for(message)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(mime.as_bytes(policy=SMTP))
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise SendError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return SendResult(provider_message_id=str(mime["Message-ID"]))
