@@ -13,7 +13,7 @@ import pytest
 
 from night import steps as night
 from store import ledger
-from tests.integration.test_dispatch import (
+from tests.integration.night.test_dispatch import (
     AS_OF,
     SIGNING_KEY,
     World,

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from store.schema import actions, members
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.test_dispatch import (
+from tests.integration.night.test_dispatch import (
     AS_OF,
     SIGNING_KEY,
     World,

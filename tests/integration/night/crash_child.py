@@ -4,7 +4,7 @@ customers, funding and plan) and, run as a script, the child process that works 
 
 ::
 
-    python -m tests.integration.crash_child AS_OF [KILL_POINT N]
+    python -m tests.integration.night.crash_child AS_OF [KILL_POINT N]
 
 The child reads its settings from ``NUDGEFLOW_*`` variables like ``nudgeflow run`` does,
 takes the ``nightly`` lease and runs the plain night steps of ``night.steps`` (funding,
@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 AS_OF = date(2026, 3, 2)
 _CREATED = datetime(2026, 1, 1)
 

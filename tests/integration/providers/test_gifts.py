@@ -22,7 +22,7 @@ from providers.gifts import GiftIssuer
 from providers.issuers import RecordingIssuer, RewardMember, member_from_row
 from store.reward_tables import gifts, load_member, rewards
 from store.schema import members
-from tests.unit.rewards.test_issuers_local import CAMPAIGN
+from tests.unit.providers.test_issuers_local import CAMPAIGN
 
 SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
 MUG = Reward("gift", Money(500, "USD"), item="mug")

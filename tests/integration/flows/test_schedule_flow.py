@@ -15,7 +15,7 @@ from bootstrap.app import get_app
 from flows.schedule import previous_business_day
 from store.schema import runs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZONE = "Pacific/Auckland"  # far from UTC, so "yesterday in UTC" would be a different day
 pytestmark = pytest.mark.prefect
 

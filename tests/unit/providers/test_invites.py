@@ -13,7 +13,7 @@ from domain.campaign import Reward
 from nudgeflow.money import Money
 from providers.invites import InvalidInvite, InviteIssuer, verify_invite
 from providers.issuers import RewardMember
-from tests.unit.rewards.test_issuers_local import CAMPAIGN
+from tests.unit.providers.test_issuers_local import CAMPAIGN
 
 KEY = "test-signing-key"
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)

@@ -18,7 +18,7 @@ from providers.stripe_issuer import RetryPolicy, StripeApi, StripeIssuer
 from store.reward_tables import rewards
 from store.schema import members
 from tests.fakes.stripe_api import StripeFake
-from tests.unit.rewards.test_issuers_local import CAMPAIGN, CREDIT, PERCENT
+from tests.unit.providers.test_issuers_local import CAMPAIGN, CREDIT, PERCENT
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 MEMBER = RewardMember(member_pk=1, member_id="m1", stripe_customer_id="cus_m1")
