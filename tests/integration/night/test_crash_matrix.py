@@ -36,7 +36,7 @@ from store.outbox import PENDING
 from tests.conftest import POSTGRES_URL
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.night.crash_child import (
+from tests.integration.night.crash_world import (
     AS_OF,
     ROOT,
     NightState,

@@ -16,7 +16,7 @@ from providers.stripe_sync import reconcile
 from store.outbox import PENDING
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.night.crash_child import (
+from tests.integration.night.crash_world import (
     AS_OF,
     add_customers,
     app_from,
