@@ -3,16 +3,13 @@ SQLite night whose dispatch died right after two emails went (both now ``unknown
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from store import ledger
-from tests.integration.test_dispatch import (
+from tests.functional.runner import Nudgeflow
+from tests.integration.night.test_dispatch import (
     AS_OF,
     SIGNING_KEY,
     World,
@@ -25,8 +22,6 @@ from tests.integration.test_dispatch import (
     reward_state,
     states,
 )
-
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
 
 
 @pytest.fixture
@@ -42,52 +37,43 @@ def unknown(tmp_path: Path) -> tuple[World, dict[str, str]]:
     return world, planned
 
 
-def nudgeflow(world: World, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env.update(
-        {
-            "NUDGEFLOW_DATABASE_URL": world.db_url,
-            "NUDGEFLOW_CAMPAIGNS_DIR": str(world.campaigns_dir),
-            "NUDGEFLOW_TEMPLATES_DIR": str(world.root / "templates"),
-            "NUDGEFLOW_TIMEZONE": "Europe/Paris",
-            "NUDGEFLOW_SIGNING_KEY": SIGNING_KEY,
-            "COLUMNS": "160",
-        }
-    )
-    return subprocess.run(
-        [SCRIPT, *args],
+@pytest.fixture
+def nudgeflow(nudgeflow: Nudgeflow, unknown: tuple[World, dict[str, str]]) -> Nudgeflow:
+    """The console script on the world's database, campaigns and templates, in Paris."""
+    world, _ = unknown
+    return nudgeflow.configure(
         cwd=world.root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        NUDGEFLOW_DATABASE_URL=world.db_url,
+        NUDGEFLOW_CAMPAIGNS_DIR=str(world.campaigns_dir),
+        NUDGEFLOW_TEMPLATES_DIR=str(world.root / "templates"),
+        NUDGEFLOW_TIMEZONE="Europe/Paris",
+        NUDGEFLOW_SIGNING_KEY=SIGNING_KEY,
     )
 
 
 def test_resolve_settles_unknown_actions_as_sent_or_not_sent(
-    unknown: tuple[World, dict[str, str]],
+    nudgeflow: Nudgeflow, unknown: tuple[World, dict[str, str]]
 ) -> None:
     world, planned = unknown
     credit, discount = planned["credit-0"], planned["discount-0"]
 
     for flags in ([], ["--sent", "--not-sent"]):
-        refused = nudgeflow(world, "actions", "resolve", credit, *flags)
+        refused = nudgeflow("actions", "resolve", credit, *flags)
         assert refused.returncode == 2, refused.stderr
         assert "exactly one of --sent or --not-sent" in refused.stderr
 
-    sent = nudgeflow(world, "actions", "resolve", credit, "--sent")
+    sent = nudgeflow("actions", "resolve", credit, "--sent")
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout == f"action {credit}: sent\n"
 
-    not_sent = nudgeflow(world, "actions", "resolve", discount, "--not-sent")
+    not_sent = nudgeflow("actions", "resolve", discount, "--not-sent")
     assert not_sent.returncode == 0, not_sent.stderr
     assert not_sent.stdout == f"action {discount}: failed\n"
 
-    again = nudgeflow(world, "actions", "resolve", credit, "--not-sent")
+    again = nudgeflow("actions", "resolve", credit, "--not-sent")
     assert again.returncode == 1
     assert again.stderr == f"error: action {credit} is sent, not unknown: nothing to resolve\n"
-    missing = nudgeflow(world, "actions", "resolve", "nope", "--sent")
+    missing = nudgeflow("actions", "resolve", "nope", "--sent")
     assert missing.returncode == 1
     assert missing.stderr == "error: no action nope\n"
 
@@ -101,5 +87,5 @@ def test_resolve_settles_unknown_actions_as_sent_or_not_sent(
             assert ledger.verify(connection).ok
     finally:
         close_world(world)
-    verified = nudgeflow(world, "ledger", "verify")
+    verified = nudgeflow("ledger", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr

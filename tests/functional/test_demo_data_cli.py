@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-NUDGEFLOW = Path(sys.executable).parent / "nudgeflow"
+from tests.functional.runner import Nudgeflow
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # Settings must not leak in from the developer's environment or a .env file.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    return subprocess.run(
-        [str(NUDGEFLOW), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_writes_both_files_and_one_summary_line(tmp_path: Path) -> None:
+def test_writes_both_files_and_one_summary_line(nudgeflow: Nudgeflow, tmp_path: Path) -> None:
     out = tmp_path / "demo"
     args = ("demo-data", "--members", "40", "--days", "90", "--seed", "5")
-    result = _run(*args, "--end", "2025-03-31", "--out", str(out), cwd=tmp_path)
+    result = nudgeflow(*args, "--end", "2025-03-31", "--out", str(out))
 
     assert result.returncode == 0, result.stderr
     members = (out / "members.csv").read_text(encoding="utf-8").splitlines()
@@ -45,13 +28,13 @@ def test_writes_both_files_and_one_summary_line(tmp_path: Path) -> None:
 
     # Running again with the same arguments replaces the files with the same bytes.
     before = (out / "events.csv").read_bytes()
-    again = _run(*args, "--end", "2025-03-31", "--out", str(out), cwd=tmp_path)
+    again = nudgeflow(*args, "--end", "2025-03-31", "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert (out / "events.csv").read_bytes() == before
 
 
-def test_end_defaults_to_today_and_out_to_var_demo(tmp_path: Path) -> None:
-    result = _run("demo-data", "--members", "3", "--days", "7", cwd=tmp_path)
+def test_end_defaults_to_today_and_out_to_var_demo(nudgeflow: Nudgeflow, tmp_path: Path) -> None:
+    result = nudgeflow("demo-data", "--members", "3", "--days", "7")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("wrote 3 members and ")
@@ -68,9 +51,9 @@ def test_end_defaults_to_today_and_out_to_var_demo(tmp_path: Path) -> None:
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
-    tmp_path: Path, args: tuple[str, ...], message: str
+    nudgeflow: Nudgeflow, tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    result = _run("demo-data", *args, "--out", str(tmp_path / "demo"), cwd=tmp_path)
+    result = nudgeflow("demo-data", *args, "--out", str(tmp_path / "demo"))
 
     assert result.returncode == 2
     assert result.stderr.startswith(message)
@@ -78,8 +61,8 @@ def test_bad_arguments_exit_2_with_one_line(
     assert not (tmp_path / "demo").exists()
 
 
-def test_help_says_determinism_needs_the_same_end(tmp_path: Path) -> None:
-    result = _run("demo-data", "--help", cwd=tmp_path)
+def test_help_says_determinism_needs_the_same_end(nudgeflow: Nudgeflow) -> None:
+    result = nudgeflow("demo-data", "--help")
 
     assert result.returncode == 0
     assert "--end" in result.stdout

@@ -2,50 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from email import message_from_string, policy
 from pathlib import Path
 
 import pytest
 
 from delivery.tokens import make_unsubscribe_token
+from tests.functional.runner import SIGNING_KEY, Nudgeflow
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
-KEY = "functional-test-key"
 MEMBERS = (
     "member_id,email,first_name,last_name,timezone\n"
     'm1,ann@example.com,"<b>Ann</b>",Lee,America/New_York\n'
 )
 
 
-def nudgeflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env["NUDGEFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nudgeflow.db'}"
-    env["NUDGEFLOW_CAMPAIGNS_DIR"] = str(ROOT / "campaigns")
-    env["NUDGEFLOW_TEMPLATES_DIR"] = str(ROOT / "templates" / "email")
-    env["NUDGEFLOW_SIGNING_KEY"] = KEY
-    env["NUDGEFLOW_PUBLIC_BASE_URL"] = "https://shop.example"
-    env["NUDGEFLOW_EMAIL__FROM_ADDRESS"] = "Shop <hello@shop.example>"
-    return subprocess.run(
-        [SCRIPT, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.fixture
-def imported(tmp_path: Path) -> Path:
+def imported(nudgeflow: Nudgeflow, tmp_path: Path) -> Path:
     (tmp_path / "members.csv").write_text(MEMBERS)
-    result = nudgeflow(tmp_path, "members", "import", "members.csv")
+    result = nudgeflow("members", "import", "members.csv")
     assert result.returncode == 0, result.stderr
     return tmp_path
 
 
-def test_preview_with_a_sample_member(tmp_path: Path) -> None:
-    result = nudgeflow(tmp_path, "preview", "loyalist-discount", "--sample", "--out", "out")
+def test_preview_with_a_sample_member(nudgeflow: Nudgeflow, tmp_path: Path) -> None:
+    result = nudgeflow("preview", "loyalist-discount", "--sample", "--out", "out")
     assert result.returncode == 0, result.stderr
     assert "subject: Ada, 15% off — on us" in result.stdout
     html = (tmp_path / "out" / "loyalist-discount.sample-0001.html").read_text()
@@ -58,8 +39,8 @@ def test_preview_with_a_sample_member(tmp_path: Path) -> None:
     assert "X-Nudgeflow-Preview: the reward shown is a sample" in headers
 
 
-def test_preview_for_a_real_member_then_unsubscribe(imported: Path) -> None:
-    result = nudgeflow(imported, "preview", "loyalist-discount", "--member", "m1", "--out", "out")
+def test_preview_for_a_real_member_then_unsubscribe(nudgeflow: Nudgeflow, imported: Path) -> None:
+    result = nudgeflow("preview", "loyalist-discount", "--member", "m1", "--out", "out")
     assert result.returncode == 0, result.stderr
     html = (imported / "out" / "loyalist-discount.m1.html").read_text()
     text = (imported / "out" / "loyalist-discount.m1.txt").read_text()
@@ -72,25 +53,25 @@ def test_preview_for_a_real_member_then_unsubscribe(imported: Path) -> None:
     link = re.search(r"<(https://shop\.example/u/[^>]+)>", headers["List-Unsubscribe"])
     assert link is not None and link.group(1) in html and link.group(1) in text
     token = link.group(1).rsplit("/", 1)[1]
-    assert token == make_unsubscribe_token(KEY, "m1", "loyalist-discount")
+    assert token == make_unsubscribe_token(SIGNING_KEY, "m1", "loyalist-discount")
 
-    first = nudgeflow(imported, "unsubscribe", token)
+    first = nudgeflow("unsubscribe", token)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "unsubscribed member m1 (from campaign loyalist-discount)"
-    again = nudgeflow(imported, "unsubscribe", link.group(1))  # the whole link works too
+    again = nudgeflow("unsubscribe", link.group(1))  # the whole link works too
     assert again.returncode == 0
     assert again.stdout.strip() == "member m1 was already unsubscribed"
 
 
-def test_preview_usage_and_lookup_errors(imported: Path) -> None:
-    neither = nudgeflow(imported, "preview", "loyalist-discount")
+def test_preview_usage_and_lookup_errors(nudgeflow: Nudgeflow, imported: Path) -> None:
+    neither = nudgeflow("preview", "loyalist-discount")
     assert neither.returncode == 2
-    typo = nudgeflow(imported, "preview", "loyalist-discont", "--sample")
+    typo = nudgeflow("preview", "loyalist-discont", "--sample")
     assert typo.returncode == 1
     assert typo.stderr.strip() == (
         "error: no campaign with id 'loyalist-discont' (did you mean 'loyalist-discount'?)"
     )
-    ghost = nudgeflow(imported, "preview", "loyalist-discount", "--member", "ghost")
+    ghost = nudgeflow("preview", "loyalist-discount", "--member", "ghost")
     assert (ghost.returncode, ghost.stderr.strip()) == (
         1,
         "error: no member with member_id 'ghost'",
@@ -98,22 +79,24 @@ def test_preview_usage_and_lookup_errors(imported: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["tampered", "other-key", "garbage"])
-def test_unsubscribe_bad_tokens_exit_1_with_one_line(imported: Path, kind: str) -> None:
-    token = make_unsubscribe_token(KEY, "m1", "loyalist-discount")
+def test_unsubscribe_bad_tokens_exit_1_with_one_line(
+    nudgeflow: Nudgeflow, imported: Path, kind: str
+) -> None:
+    token = make_unsubscribe_token(SIGNING_KEY, "m1", "loyalist-discount")
     bad = {
         "tampered": token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
         "other-key": make_unsubscribe_token("someone-else", "m1", "loyalist-discount"),
         "garbage": "not-a-token",
     }[kind]
-    result = nudgeflow(imported, "unsubscribe", bad)
+    result = nudgeflow("unsubscribe", bad)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: invalid unsubscribe token")
     assert "Traceback" not in result.stderr
 
 
-def test_unsubscribe_unknown_member_exits_1(imported: Path) -> None:
-    result = nudgeflow(imported, "unsubscribe", make_unsubscribe_token(KEY, "ghost", "c"))
+def test_unsubscribe_unknown_member_exits_1(nudgeflow: Nudgeflow, imported: Path) -> None:
+    result = nudgeflow("unsubscribe", make_unsubscribe_token(SIGNING_KEY, "ghost", "c"))
     assert (result.returncode, result.stderr.strip()) == (
         1,
         "error: no member with member_id 'ghost'",

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
+from tests.functional.runner import Nudgeflow
+
 EVENTS_HEADER = "event_id,member_id,type,occurred_at,amount,currency,properties"
-
-
-def nudgeflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env["NUDGEFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nudgeflow.db'}"
-    return subprocess.run(
-        [SCRIPT, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -41,25 +24,27 @@ def members_file(tmp_path: Path) -> Path:
 
 
 def test_members_with_bom_and_crlf_import_cleanly_and_idempotently(
-    tmp_path: Path, members_file: Path
+    nudgeflow: Nudgeflow, tmp_path: Path, members_file: Path
 ) -> None:
-    first = nudgeflow(tmp_path, "members", "import", "members.csv")
+    first = nudgeflow("members", "import", "members.csv")
     assert first.returncode == 0, first.stderr
     assert "imported 2, updated 0, rejected 0" in first.stdout
     assert first.stderr == ""
     assert not (tmp_path / "members.csv.rejects.csv").exists()
 
-    again = nudgeflow(tmp_path, "members", "import", "members.csv")
+    again = nudgeflow("members", "import", "members.csv")
     assert again.returncode == 0, again.stderr
     assert "imported 0, updated 0, rejected 0" in again.stdout
 
 
-def test_bad_rows_are_listed_and_exit_1(tmp_path: Path, members_file: Path) -> None:
-    nudgeflow(tmp_path, "members", "import", "members.csv")
+def test_bad_rows_are_listed_and_exit_1(
+    nudgeflow: Nudgeflow, tmp_path: Path, members_file: Path
+) -> None:
+    nudgeflow("members", "import", "members.csv")
     rows = [f"e{i},m1,purchase,2024-03-01,1.234,USD," for i in range(55)]
     rows += ["g1,m2,purchase,2024-03-01T10:00:00Z,12.50,usd,", "g2,ghost,login,2024-03-01,,,"]
     (tmp_path / "events.csv").write_text("\n".join([EVENTS_HEADER, *rows]) + "\n")
-    result = nudgeflow(tmp_path, "events", "import", "events.csv")
+    result = nudgeflow("events", "import", "events.csv")
     assert result.returncode == 1, result.stderr
     assert "imported 1, updated 0, rejected 56" in result.stdout
     lines = result.stderr.splitlines()
@@ -72,8 +57,8 @@ def test_bad_rows_are_listed_and_exit_1(tmp_path: Path, members_file: Path) -> N
     assert len(rejects) == 57
 
 
-def test_json_lines_events(tmp_path: Path, members_file: Path) -> None:
-    nudgeflow(tmp_path, "members", "import", "members.csv")
+def test_json_lines_events(nudgeflow: Nudgeflow, tmp_path: Path, members_file: Path) -> None:
+    nudgeflow("members", "import", "members.csv")
     records = [
         {"event_id": "e1", "member_id": "m1", "type": "login", "occurred_at": "2024-03-01"},
         {
@@ -88,12 +73,12 @@ def test_json_lines_events(tmp_path: Path, members_file: Path) -> None:
     ]
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(record) + "\n" for record in records))
-    result = nudgeflow(tmp_path, "events", "import", "events.jsonl")
+    result = nudgeflow("events", "import", "events.jsonl")
     assert result.returncode == 0, result.stderr
     assert "imported 2, updated 0, rejected 0" in result.stdout
     # --format overrides an extension that says nothing
     path.rename(tmp_path / "events.log")
-    again = nudgeflow(tmp_path, "events", "import", "events.log", "--format", "jsonl")
+    again = nudgeflow("events", "import", "events.log", "--format", "jsonl")
     assert again.returncode == 0, again.stderr
     assert "imported 0, updated 0, rejected 0; unchanged 2" in again.stdout
 
@@ -112,11 +97,11 @@ def test_json_lines_events(tmp_path: Path, members_file: Path) -> None:
     ],
 )
 def test_unreadable_files_exit_2_and_import_nothing(
-    tmp_path: Path, name: str, content: bytes | None, message: str
+    nudgeflow: Nudgeflow, tmp_path: Path, name: str, content: bytes | None, message: str
 ) -> None:
     if content is not None:
         (tmp_path / name).write_bytes(content)
-    result = nudgeflow(tmp_path, "members", "import", name)
+    result = nudgeflow("members", "import", name)
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
@@ -125,7 +110,7 @@ def test_unreadable_files_exit_2_and_import_nothing(
     assert "Traceback" not in result.stderr
 
 
-def test_usage_error_exits_2(tmp_path: Path) -> None:
-    result = nudgeflow(tmp_path, "events", "import")
+def test_usage_error_exits_2(nudgeflow: Nudgeflow) -> None:
+    result = nudgeflow("events", "import")
     assert result.returncode == 2
     assert "Missing argument" in result.stderr

@@ -5,39 +5,27 @@ PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
+from tests.functional.runner import Nudgeflow
+
 pytestmark = pytest.mark.prefect
 
 
-def _nudgeflow(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCRIPT, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+@pytest.fixture
+def nudgeflow(nudgeflow: Nudgeflow, db_url: str) -> Nudgeflow:
+    """The console script on each database, in New York. No PREFECT_API_URL: `nudgeflow run`
+    starts a temporary Prefect server, as it does for a new user."""
+    return nudgeflow.configure(
+        timeout=300, NUDGEFLOW_DATABASE_URL=db_url, NUDGEFLOW_TIMEZONE="America/New_York"
     )
 
 
-def test_sample_community_through_the_nightly_flow(db_url: str, tmp_path: Path) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")},
-        "NUDGEFLOW_DATABASE_URL": db_url,
-        "NUDGEFLOW_CAMPAIGNS_DIR": str(ROOT / "campaigns"),
-        "NUDGEFLOW_TEMPLATES_DIR": str(ROOT / "templates/email"),
-        "NUDGEFLOW_TIMEZONE": "America/New_York",
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-    }
-    env.pop("PREFECT_API_URL", None)
+def test_sample_community_through_the_nightly_flow(nudgeflow: Nudgeflow, tmp_path: Path) -> None:
     data = tmp_path / "demo"
-    made = _nudgeflow(
-        env,
-        tmp_path,
+    made = nudgeflow(
         "demo-data",
         "--members",
         "300",
@@ -52,26 +40,26 @@ def test_sample_community_through_the_nightly_flow(db_url: str, tmp_path: Path) 
     )
     assert made.returncode == 0, made.stderr
     for kind in ("members", "events"):
-        imported = _nudgeflow(env, tmp_path, kind, "import", str(data / f"{kind}.csv"))
+        imported = nudgeflow(kind, "import", str(data / f"{kind}.csv"))
         assert imported.returncode == 0, imported.stderr
         assert imported.stdout.startswith("imported ")
-        again = _nudgeflow(env, tmp_path, kind, "import", str(data / f"{kind}.csv"))
+        again = nudgeflow(kind, "import", str(data / f"{kind}.csv"))
         assert "imported 0, updated 0, rejected 0" in again.stdout
 
-    night = _nudgeflow(env, tmp_path, "run", "--from", "2026-06-29", "--to", "2026-06-30")
+    night = nudgeflow("run", "--from", "2026-06-29", "--to", "2026-06-30")
     assert night.returncode == 0, night.stdout + night.stderr
     assert "night 2026-06-29: 300 profiles refreshed" in night.stdout
     assert "night 2026-06-30: 300 profiles refreshed" in night.stdout
     assert "Stage funnel as of 2026-06-30" in night.stdout
 
-    funnel = json.loads(_nudgeflow(env, tmp_path, "stages", "--json").stdout)
+    funnel = json.loads(nudgeflow("stages", "--json").stdout)
     assert funnel["as_of"] == "2026-06-30"
     assert funnel["previous_as_of"] == "2026-06-29"
     assert list(funnel["stages"]) == ["adopter", "loyalist", "advocate", ""]
     assert sum(funnel["stages"].values()) == 300
     assert all(funnel["stages"][s] > 0 for s in ("adopter", "loyalist", "advocate"))
 
-    shown = _nudgeflow(env, tmp_path, "members", "show", "m000001", "--json")
+    shown = nudgeflow("members", "show", "m000001", "--json")
     assert shown.returncode == 0, shown.stderr
     member = json.loads(shown.stdout)
     for key in (
@@ -92,6 +80,6 @@ def test_sample_community_through_the_nightly_flow(db_url: str, tmp_path: Path) 
     assert set(member["monetary"]) == {"amount", "currency"}
     assert set(member["rfm"]) == {"r", "f", "m", "segment"}
 
-    missing = _nudgeflow(env, tmp_path, "members", "show", "nobody")
+    missing = nudgeflow("members", "show", "nobody")
     assert missing.returncode == 1
     assert missing.stderr.strip() == "error: no member with member_id 'nobody'"

@@ -4,10 +4,7 @@ the night and write nothing."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -23,10 +20,10 @@ from store.engine import create_store_engine
 from store.migrate import upgrade
 from store.profiles import refresh_profiles
 from store.schema import actions, profiles, stage_history
+from tests.functional.runner import Nudgeflow
 from tests.integration.community import DAY, Person, insert_people
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
 PARIS = ZoneInfo("Europe/Paris")
 AS_OF = date(2026, 3, 31)
 END = day_end(AS_OF, PARIS)
@@ -51,20 +48,11 @@ email: {template: winback, subject: Come back}
 """
 
 
-def nudgeflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env["NUDGEFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nudgeflow.db'}"
-    env["NUDGEFLOW_CAMPAIGNS_DIR"] = str(tmp_path / "campaigns")
-    env["NUDGEFLOW_TIMEZONE"] = "Europe/Paris"
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [SCRIPT, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+@pytest.fixture
+def nudgeflow(nudgeflow: Nudgeflow, tmp_path: Path) -> Nudgeflow:
+    """The console script on the community's campaigns folder, in Paris."""
+    return nudgeflow.configure(
+        NUDGEFLOW_CAMPAIGNS_DIR=str(tmp_path / "campaigns"), NUDGEFLOW_TIMEZONE="Europe/Paris"
     )
 
 
@@ -108,9 +96,11 @@ def _snapshot(engine: sa.Engine) -> tuple[object, ...]:
         )
 
 
-def test_plan_json_shows_the_night_and_writes_nothing(tmp_path: Path, community: sa.Engine) -> None:
+def test_plan_json_shows_the_night_and_writes_nothing(
+    nudgeflow: Nudgeflow, community: sa.Engine
+) -> None:
     before = _snapshot(community)
-    result = nudgeflow(tmp_path, "plan", "--as-of", AS_OF.isoformat(), "--json")
+    result = nudgeflow("plan", "--as-of", AS_OF.isoformat(), "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["as_of"] == AS_OF.isoformat()
@@ -137,7 +127,7 @@ def test_plan_json_shows_the_night_and_writes_nothing(tmp_path: Path, community:
     assert _snapshot(community) == before
     assert before[2] == 0
 
-    table = nudgeflow(tmp_path, "plan", "--as-of", AS_OF.isoformat(), "--campaign", "thanks")
+    table = nudgeflow("plan", "--as-of", AS_OF.isoformat(), "--campaign", "thanks")
     assert table.returncode == 0, table.stderr
     assert "thanks (priority 10): matched 3, selected 2, held out 0" in table.stdout
     assert "consent 1 · fatigued 0" in table.stdout
@@ -145,16 +135,18 @@ def test_plan_json_shows_the_night_and_writes_nothing(tmp_path: Path, community:
     assert "gift: mug" in table.stdout
     assert _snapshot(community) == before
 
-    unknown = nudgeflow(tmp_path, "plan", "--as-of", AS_OF.isoformat(), "--campaign", "nope")
+    unknown = nudgeflow("plan", "--as-of", AS_OF.isoformat(), "--campaign", "nope")
     assert unknown.returncode == 1
     assert "no campaign with id 'nope'" in unknown.stderr
 
 
-def test_why_explains_each_campaign_in_plain_words(tmp_path: Path, community: sa.Engine) -> None:
+def test_why_explains_each_campaign_in_plain_words(
+    nudgeflow: Nudgeflow, community: sa.Engine
+) -> None:
     before = _snapshot(community)
 
     def why(member: str) -> str:
-        result = nudgeflow(tmp_path, "why", member, "--as-of", AS_OF.isoformat())
+        result = nudgeflow("why", member, "--as-of", AS_OF.isoformat())
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -171,19 +163,19 @@ def test_why_explains_each_campaign_in_plain_words(tmp_path: Path, community: sa
     assert "winback: excluded: lower priority (thanks, priority 10, took the member tonight)" in dan
     assert _snapshot(community) == before
 
-    ghost = nudgeflow(tmp_path, "why", "ghost", "--as-of", AS_OF.isoformat())
+    ghost = nudgeflow("why", "ghost", "--as-of", AS_OF.isoformat())
     assert ghost.returncode == 1
     assert ghost.stderr.strip() == "error: no member with member_id 'ghost'"
 
 
 def test_a_bad_campaign_file_is_reported_with_its_location(
-    tmp_path: Path, community: sa.Engine
+    nudgeflow: Nudgeflow, tmp_path: Path, community: sa.Engine
 ) -> None:
     (tmp_path / "campaigns" / "broken.yaml").write_text(
         "id: broken\nname: Broken\naudience: {stage: loyalst}\ntrigger: {on: schedule}\n"
         "eligibility: {once_per_member: true}\nemail: {template: t, subject: s}\n"
     )
-    result = nudgeflow(tmp_path, "plan", "--as-of", AS_OF.isoformat())
+    result = nudgeflow("plan", "--as-of", AS_OF.isoformat())
     assert result.returncode == 1
     assert "broken.yaml:3" in result.stderr
     assert "unknown stage 'loyalst'" in result.stderr

@@ -6,38 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from store.engine import create_store_engine
 from store.migrate import upgrade
+from tests.functional.runner import Nudgeflow
 from tests.integration.dispatch_rows import insert_dispatched, insert_runs
 
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
 SENDS_HEADER = (
     "action_id,campaign_id,member_id,state,message_id,reward_ref,as_of,"
     "sending_at,sent_at,finished_at,reason"
 )
-
-
-def nudgeflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env["NUDGEFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nudgeflow.db'}"
-    env["COLUMNS"] = "160"
-    return subprocess.run(
-        [SCRIPT, *args],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -51,8 +32,8 @@ def dispatched(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_unknown_actions_as_json(dispatched: Path) -> None:
-    result = nudgeflow(dispatched, "actions", "--state", "unknown", "--json")
+def test_unknown_actions_as_json(nudgeflow: Nudgeflow, dispatched: Path) -> None:
+    result = nudgeflow("actions", "--state", "unknown", "--json")
     assert result.returncode == 0, result.stderr
     listed = json.loads(result.stdout)
     assert [(a["campaign_id"], a["member_id"], a["state"]) for a in listed] == [
@@ -62,8 +43,8 @@ def test_unknown_actions_as_json(dispatched: Path) -> None:
     assert listed[0]["sending_at"] == "2026-06-30T22:02:00.000000+00:00"
 
 
-def test_actions_table_ends_with_a_count(dispatched: Path) -> None:
-    result = nudgeflow(dispatched, "actions", "--campaign", "thanks", "--as-of", "2026-06-30")
+def test_actions_table_ends_with_a_count(nudgeflow: Nudgeflow, dispatched: Path) -> None:
+    result = nudgeflow("actions", "--campaign", "thanks", "--as-of", "2026-06-30")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.rstrip().splitlines()
     assert lines[-1] == "2 actions"
@@ -71,16 +52,16 @@ def test_actions_table_ends_with_a_count(dispatched: Path) -> None:
     assert "RewardError: card declined" in result.stdout
     assert "winback" not in result.stdout
 
-    limited = nudgeflow(dispatched, "actions", "--member", "ann", "--limit", "1")
+    limited = nudgeflow("actions", "--member", "ann", "--limit", "1")
     assert limited.stdout.rstrip().splitlines()[-1] == (
         "1 of 3 actions shown (raise --limit to see more)"
     )
-    none = nudgeflow(dispatched, "actions", "--member", "nobody")
+    none = nudgeflow("actions", "--member", "nobody")
     assert none.stdout == "0 actions\n"
 
 
-def test_a_bad_state_is_one_line_and_exit_2(dispatched: Path) -> None:
-    result = nudgeflow(dispatched, "actions", "--state", "delivered")
+def test_a_bad_state_is_one_line_and_exit_2(nudgeflow: Nudgeflow, dispatched: Path) -> None:
+    result = nudgeflow("actions", "--state", "delivered")
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
@@ -89,8 +70,8 @@ def test_a_bad_state_is_one_line_and_exit_2(dispatched: Path) -> None:
     ]
 
 
-def test_runs_newest_first_with_counts_and_errors(dispatched: Path) -> None:
-    result = nudgeflow(dispatched, "runs")
+def test_runs_newest_first_with_counts_and_errors(nudgeflow: Nudgeflow, dispatched: Path) -> None:
+    result = nudgeflow("runs")
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()]
     body = [r for r in rows if len(r) > 3 and r[0].isdigit()]
@@ -106,7 +87,7 @@ def test_runs_newest_first_with_counts_and_errors(dispatched: Path) -> None:
     assert "run 3 (2026-07-01) failed: StoreError: the database went away" in result.stdout
     assert result.stdout.rstrip().endswith("4 runs")
 
-    as_json = json.loads(nudgeflow(dispatched, "runs", "--limit", "2", "--json").stdout)
+    as_json = json.loads(nudgeflow("runs", "--limit", "2", "--json").stdout)
     assert [(r["id"], r["status"], r["duration_seconds"]) for r in as_json] == [
         (4, "running", None),
         (3, "failed", 5400.0),
@@ -114,8 +95,8 @@ def test_runs_newest_first_with_counts_and_errors(dispatched: Path) -> None:
     assert as_json[1]["error"] == "StoreError: the database went away"
 
 
-def test_sends_export_csv(dispatched: Path) -> None:
-    result = nudgeflow(dispatched, "sends", "export", "--format", "csv")
+def test_sends_export_csv(nudgeflow: Nudgeflow, dispatched: Path) -> None:
+    result = nudgeflow("sends", "export", "--format", "csv")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == SENDS_HEADER
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
@@ -135,10 +116,9 @@ def test_sends_export_csv(dispatched: Path) -> None:
     assert rows[0]["sent_at"] == ""
 
 
-def test_sends_export_filters_to_a_file_and_json(dispatched: Path) -> None:
+def test_sends_export_filters_to_a_file_and_json(nudgeflow: Nudgeflow, dispatched: Path) -> None:
     out = dispatched / "sends.csv"
     result = nudgeflow(
-        dispatched,
         "sends",
         "export",
         "--from",
@@ -156,12 +136,10 @@ def test_sends_export_filters_to_a_file_and_json(dispatched: Path) -> None:
     assert lines[0] == SENDS_HEADER
     assert [line.split(",")[2] for line in lines[1:]] == ["dan", "cat"]
 
-    as_json = nudgeflow(dispatched, "sends", "export", "--format", "json", "--from", "2026-07-01")
+    as_json = nudgeflow("sends", "export", "--format", "json", "--from", "2026-07-01")
     assert [s["member_id"] for s in json.loads(as_json.stdout)] == ["cat"]
 
-    backwards = nudgeflow(
-        dispatched, "sends", "export", "--from", "2026-07-01", "--to", "2026-06-30"
-    )
+    backwards = nudgeflow("sends", "export", "--from", "2026-07-01", "--to", "2026-06-30")
     assert backwards.returncode == 2
-    bad_format = nudgeflow(dispatched, "sends", "export", "--format", "xml")
+    bad_format = nudgeflow("sends", "export", "--format", "xml")
     assert bad_format.returncode == 2

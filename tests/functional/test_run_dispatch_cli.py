@@ -11,10 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +22,8 @@ import sqlalchemy as sa
 from store.schema import actions, members
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.test_dispatch import (
+from tests.functional.runner import Nudgeflow
+from tests.integration.night.test_dispatch import (
     AS_OF,
     SIGNING_KEY,
     World,
@@ -34,22 +32,11 @@ from tests.integration.test_dispatch import (
     members_for,
 )
 
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
 pytestmark = pytest.mark.prefect
 # Three members for each of the four campaigns: credits and discounts go through Stripe.
 TAGGED = members_for("credit", "discount", "invite", "plain", n=3)
 STRIPE_KINDS = ("credit", "discount")
 DAY = AS_OF.isoformat()
-
-
-@pytest.fixture(scope="module")
-def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("prefect")
-
-
-@pytest.fixture
-def api_url(prefect_api_url: str) -> str:
-    return prefect_api_url
 
 
 @pytest.fixture
@@ -68,62 +55,18 @@ class Night:
     """A database of members (not yet planned), the fakes, and how to run the CLI on it."""
 
     def __init__(
-        self,
-        world: World,
-        stripe: StripeFake,
-        sendgrid: FakeSendGrid,
-        prefect_home: Path,
-        api_url: str,
+        self, world: World, stripe: StripeFake, sendgrid: FakeSendGrid, nudgeflow: Nudgeflow
     ) -> None:
         self.world = world
         self.stripe = stripe
         self.sendgrid = sendgrid
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-        self.env.update(
-            {
-                "PREFECT_API_URL": api_url,
-                "NUDGEFLOW_DATABASE_URL": world.db_url,
-                "NUDGEFLOW_CAMPAIGNS_DIR": str(world.campaigns_dir),
-                "NUDGEFLOW_TEMPLATES_DIR": str(world.root / "templates"),
-                "NUDGEFLOW_TIMEZONE": "Europe/Paris",
-                "NUDGEFLOW_SIGNING_KEY": SIGNING_KEY,
-                "NUDGEFLOW_REWARDS__PROVIDER": "stripe",
-                "NUDGEFLOW_STRIPE__API_KEY": "sk_test_nightly",
-                "NUDGEFLOW_STRIPE__BASE_URL": stripe.url,
-                "NUDGEFLOW_EMAIL__TRANSPORT": "sendgrid",
-                "NUDGEFLOW_SENDGRID__API_KEY": sendgrid.api_key,
-                "NUDGEFLOW_SENDGRID__BASE_URL": sendgrid.url,
-                "NUDGEFLOW_DISPATCH__BATCH_SIZE": "5",
-                "PREFECT_HOME": str(prefect_home),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "PREFECT_LOGGING_TO_API_ENABLED": "false",
-                "COLUMNS": "200",
-            }
-        )
-
-    def command(self, *args: str) -> list[str]:
-        return [SCRIPT, *args]
+        self.nudgeflow = nudgeflow
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.command(*args),
-            cwd=self.world.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return self.nudgeflow(*args)
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            self.command(*args),
-            cwd=self.world.root,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        return self.nudgeflow.start(*args)
 
     def actions(self) -> dict[str, tuple[str, str, str | None, str | None]]:
         """action_id → (member_id, state, reward_ref, message_id)."""
@@ -172,8 +115,8 @@ def night(
     tmp_path: Path,
     stripe: StripeFake,
     sendgrid: FakeSendGrid,
-    prefect_home: Path,
-    api_url: str,
+    nudgeflow: Nudgeflow,
+    prefect_api_url: str,
 ) -> Night:
     world = make_world(db_url, tmp_path)
     app = world.app()
@@ -189,7 +132,25 @@ def night(
                     .values(stripe_customer_id=customer)
                 )
     close_world(world)
-    return Night(world, stripe, sendgrid, prefect_home, api_url)
+    # The world's settings, the fakes as Stripe and SendGrid, the session's Prefect server.
+    on_world = nudgeflow.configure(
+        cwd=world.root,
+        timeout=300,
+        PREFECT_API_URL=prefect_api_url,
+        NUDGEFLOW_DATABASE_URL=world.db_url,
+        NUDGEFLOW_CAMPAIGNS_DIR=str(world.campaigns_dir),
+        NUDGEFLOW_TEMPLATES_DIR=str(world.root / "templates"),
+        NUDGEFLOW_TIMEZONE="Europe/Paris",
+        NUDGEFLOW_SIGNING_KEY=SIGNING_KEY,
+        NUDGEFLOW_REWARDS__PROVIDER="stripe",
+        NUDGEFLOW_STRIPE__API_KEY="sk_test_nightly",
+        NUDGEFLOW_STRIPE__BASE_URL=stripe.url,
+        NUDGEFLOW_EMAIL__TRANSPORT="sendgrid",
+        NUDGEFLOW_SENDGRID__API_KEY=sendgrid.api_key,
+        NUDGEFLOW_SENDGRID__BASE_URL=sendgrid.url,
+        NUDGEFLOW_DISPATCH__BATCH_SIZE="5",
+    )
+    return Night(world, stripe, sendgrid, on_world)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

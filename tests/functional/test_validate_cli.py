@@ -6,14 +6,13 @@ temporary directory and asserts on the exact located lines and the exit status.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-NUDGEFLOW = Path(sys.executable).parent / "nudgeflow"
+from tests.functional.runner import Nudgeflow
+
 ROOT = Path(__file__).resolve().parents[2]
 NO_EVENTS = "note: skipped the check for event types never seen: the database has no events yet"
 
@@ -68,40 +67,31 @@ def _write(root: Path, files: dict[str, str | None]) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _run(project: Path, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env |= {
-        "NUDGEFLOW_CAMPAIGNS_DIR": "campaigns",
-        "NUDGEFLOW_TEMPLATES_DIR": "templates/email",
-        "NUDGEFLOW_DATABASE_URL": f"sqlite:///{project / 'nudgeflow.db'}",
-        **env_vars,
-    }
-    return subprocess.run(
-        [str(NUDGEFLOW), *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+@pytest.fixture
+def nudgeflow(nudgeflow: Nudgeflow) -> Nudgeflow:
+    """The console script on the project written in its folder (paths relative to it)."""
+    return nudgeflow.configure(
+        NUDGEFLOW_CAMPAIGNS_DIR="campaigns", NUDGEFLOW_TEMPLATES_DIR="templates/email"
     )
 
 
-def _validate(tmp_path: Path, files: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
-    _write(tmp_path, {**BASE, **files})
-    return _run(tmp_path, "validate")
+def _validate(
+    nudgeflow: Nudgeflow, files: dict[str, str | None]
+) -> subprocess.CompletedProcess[str]:
+    _write(nudgeflow.cwd, {**BASE, **files})
+    return nudgeflow("validate")
 
 
-def test_a_good_project_passes(tmp_path: Path) -> None:
-    result = _validate(tmp_path, {})
+def test_a_good_project_passes(nudgeflow: Nudgeflow) -> None:
+    result = _validate(nudgeflow, {})
 
     assert result.stdout == f"{NO_EVENTS}\nchecked 1 campaign, 1 template: 0 errors, 0 warnings\n"
     assert result.returncode == 0, result.stderr
 
 
-def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
+def test_every_problem_of_every_file_at_once(nudgeflow: Nudgeflow) -> None:
     result = _validate(
-        tmp_path,
+        nudgeflow,
         {
             "campaigns/policy.yaml": "frequency_caps:\n  - {max: 0, per: 7 days}\n",
             "campaigns/bad-keys.yaml": _campaign(
@@ -159,9 +149,9 @@ def test_every_problem_of_every_file_at_once(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_template_syntax_sandbox_and_unsubscribe_problems(tmp_path: Path) -> None:
+def test_template_syntax_sandbox_and_unsubscribe_problems(nudgeflow: Nudgeflow) -> None:
     result = _validate(
-        tmp_path,
+        nudgeflow,
         {
             "campaigns/broken.yaml": _campaign("broken", template="broken"),
             "campaigns/escape.yaml": _campaign("escape", template="escape"),
@@ -192,7 +182,9 @@ def test_template_syntax_sandbox_and_unsubscribe_problems(tmp_path: Path) -> Non
     assert result.returncode == 1
 
 
-def test_event_types_never_seen_are_warnings_and_exit_0(tmp_path: Path) -> None:
+def test_event_types_never_seen_are_warnings_and_exit_0(
+    nudgeflow: Nudgeflow, tmp_path: Path
+) -> None:
     _write(
         tmp_path,
         {
@@ -201,11 +193,11 @@ def test_event_types_never_seen_are_warnings_and_exit_0(tmp_path: Path) -> None:
             "e1,m1,purchase,2026-01-02T10:00:00Z\ne2,m1,email_clicked,2026-01-03T10:00:00Z\n",
         },
     )
-    assert _run(tmp_path, "members", "import", "members.csv").returncode == 0
-    assert _run(tmp_path, "events", "import", "events.csv").returncode == 0
+    assert nudgeflow("members", "import", "members.csv").returncode == 0
+    assert nudgeflow("events", "import", "events.csv").returncode == 0
 
     result = _validate(
-        tmp_path,
+        nudgeflow,
         {
             "campaigns/thanks.yaml": _campaign(
                 "thanks",
@@ -242,9 +234,8 @@ def test_event_types_never_seen_are_warnings_and_exit_0(tmp_path: Path) -> None:
         *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples/campaign-sets").iterdir()),
     ],
 )
-def test_the_shipped_campaign_sets_pass(tmp_path: Path, folder: str) -> None:
-    result = _run(
-        tmp_path,
+def test_the_shipped_campaign_sets_pass(nudgeflow: Nudgeflow, folder: str) -> None:
+    result = nudgeflow(
         "validate",
         NUDGEFLOW_CAMPAIGNS_DIR=str(ROOT / folder),
         NUDGEFLOW_TEMPLATES_DIR=str(ROOT / "templates/email"),
@@ -254,11 +245,13 @@ def test_the_shipped_campaign_sets_pass(tmp_path: Path, folder: str) -> None:
     assert result.stdout.endswith(" 0 errors, 0 warnings\n")
 
 
-def test_schema_prints_and_writes_the_committed_schema(tmp_path: Path) -> None:
+def test_schema_prints_and_writes_the_committed_schema(
+    nudgeflow: Nudgeflow, tmp_path: Path
+) -> None:
     committed = (ROOT / "docs/schema/campaign.schema.json").read_text(encoding="utf-8")
 
-    printed = _run(tmp_path, "schema")
-    written = _run(tmp_path, "schema", "--out", "out/campaign.schema.json")
+    printed = nudgeflow("schema")
+    written = nudgeflow("schema", "--out", "out/campaign.schema.json")
 
     assert printed.returncode == 0
     assert printed.stdout == committed

@@ -19,7 +19,7 @@ from store.audience_sql import gather_guards
 from store.schema import events, members
 from tests.integration.community import Person, insert_people
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KEY = "test-key"
 AS_OF = date(2026, 11, 21)
 AT = datetime(2026, 11, 21, 10, 30, tzinfo=UTC)

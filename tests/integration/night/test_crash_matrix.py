@@ -36,7 +36,7 @@ from store.outbox import PENDING
 from tests.conftest import POSTGRES_URL
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.crash_child import (
+from tests.integration.night.crash_world import (
     AS_OF,
     ROOT,
     NightState,
@@ -75,7 +75,7 @@ _KEPT = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 def run_child(env: dict[str, str], *kill: str) -> subprocess.CompletedProcess[str]:
     child_env = {k: v for k, v in os.environ.items() if k in _KEPT} | env
     return subprocess.run(
-        [sys.executable, "-m", "tests.integration.crash_child", AS_OF.isoformat(), *kill],
+        [sys.executable, "-m", "tests.integration.night.crash_child", AS_OF.isoformat(), *kill],
         env=child_env,
         cwd=ROOT,
         capture_output=True,

@@ -43,7 +43,7 @@ from tests.integration.community import (
     random_community,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")
 _NOW = datetime(2026, 1, 1)

@@ -15,7 +15,7 @@ from bootstrap.app import process_app
 from nudgeflow.timeutil import previous_business_day
 from store.schema import runs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZONE = "Pacific/Auckland"  # far from UTC, so "yesterday in UTC" would be a different day
 pytestmark = pytest.mark.prefect
 

@@ -18,7 +18,7 @@ from store.outbox import PENDING
 from tests.fakes.sendgrid_api import FakeSendGrid
 from tests.fakes.stripe_api import StripeFake
 from tests.integration import nights
-from tests.integration.crash_child import (
+from tests.integration.night.crash_world import (
     AS_OF,
     add_customers,
     app_from,

@@ -19,7 +19,7 @@ from store.profiles import funnel, refresh_profiles, stage_moves
 from store.schema import profiles, stage_history
 from tests.integration.community import DAY, Person, add_events, insert_people, random_community
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 UTC = ZoneInfo("UTC")
 AS_OF = date(2026, 3, 31)
 END = day_end(AS_OF, UTC)

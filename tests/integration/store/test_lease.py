@@ -24,7 +24,7 @@ from store.engine import create_store_engine
 from store.lease import _claim_row, hold_lease
 from store.schema import run_lease
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 AS_OF = date(2026, 11, 21)
 START = datetime(2026, 11, 22, 2, 0, 3, tzinfo=UTC)
 

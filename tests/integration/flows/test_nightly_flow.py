@@ -18,7 +18,7 @@ from nudgeflow.timeutil import day_end
 from store.schema import actions, member_tags, runs
 from tests.integration.community import DAY, Person, add_events, insert_people
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.prefect
 
 

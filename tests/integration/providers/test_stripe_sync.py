@@ -23,7 +23,7 @@ from store.ledger.tables import ledger_transactions
 from store.reward_tables import get_cursor, rewards
 from store.schema import events
 from tests.fakes.stripe_api import StripeFake
-from tests.integration.test_stripe_issuer import NOW, action, insert_member, make_api
+from tests.integration.providers.test_stripe_issuer import NOW, action, insert_member, make_api
 from tests.unit.providers.test_issuers_local import CAMPAIGN, CREDIT, PERCENT
 
 UTC_ZONE = ZoneInfo("UTC")

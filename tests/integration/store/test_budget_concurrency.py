@@ -20,7 +20,7 @@ from nudgeflow.money import Money
 from store import ledger
 from store.ledger import tables
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Each worker waits for the start file, then tries every candidate (in its own order, one
 # ledger transaction each) and prints the ids it was granted.

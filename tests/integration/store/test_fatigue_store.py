@@ -12,7 +12,7 @@ from store.audience_sql import gather_guards
 from store.fatigue import FatigueResult, update_fatigue
 from store.schema import member_tags
 from tests.integration.community import DAY, Person, add_events, insert_people
-from tests.integration.test_plan_store import PARIS, add_action, campaign, policy, refresh
+from tests.integration.store.test_plan_store import PARIS, add_action, campaign, policy, refresh
 
 D = date(2026, 3, 31)
 POLICY = policy(fatigue={"unanswered_nudges": 3, "rest_for": "90d"})

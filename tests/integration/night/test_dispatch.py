@@ -36,7 +36,7 @@ from tests.fakes.stripe_api import StripeFake
 from tests.integration import nights
 from tests.integration.community import DAY, Person, add_events, insert_people
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ZONE = ZoneInfo("Europe/Paris")
 AS_OF = date(2026, 5, 4)
 SIGNING_KEY = "test-signing-key"
