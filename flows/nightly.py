@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -31,7 +32,7 @@ from night.plan import plan
 from night.refresh import refresh
 from night.report import format_excluded, night_funnel, night_report, report_markdown
 from night.rewards import sync_rewards
-from store.runs import finish_run, start_run
+from night.runs import AbandonedRun, close_run, open_run
 
 
 @task(name="refresh-profiles", cache_policy=NO_CACHE)
@@ -139,22 +140,15 @@ def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
     night = app.night(as_of)  # the campaign files are read once, here, for the whole run
     with night_lease(app.engine, as_of, app.clock):
         kind = "dry-run" if dry_run else "nightly"
-        with app.engine.begin() as connection:
-            run_id = start_run(connection, as_of, kind, flow_run.get_id(), now=app.clock())
+        opened = open_run(app.engine, as_of, kind, flow_run.get_id(), app.clock)
+        mark_flow_runs_crashed(opened.crashed)
         try:
             summary = {**_night(app, night, dry_run), "flow_run_id": flow_run.get_id()}
         except BaseException as exc:
-            with app.engine.begin() as connection:
-                finish_run(
-                    connection,
-                    run_id,
-                    "failed",
-                    error=f"{type(exc).__name__}: {exc}",
-                    now=app.clock(),
-                )
+            error = f"{type(exc).__name__}: {exc}"
+            close_run(app.engine, opened.run_id, "failed", app.clock, error=error)
             raise
-        with app.engine.begin() as connection:
-            finish_run(connection, run_id, "completed", summary=summary, now=app.clock())
+        close_run(app.engine, opened.run_id, "completed", app.clock, summary=summary)
     publish_artifacts(summary)
     return summary
 
@@ -183,6 +177,30 @@ def _night(app: App, night: Night, dry_run: bool) -> dict[str, Any]:
         "fatigue": fatigued,
         "report": night_report(night, planned),
     }
+
+
+def mark_flow_runs_crashed(abandoned: Sequence[AbandonedRun]) -> None:
+    """Mark the Prefect flow runs of runs a dead process left behind as crashed too, so the
+    Prefect UI stops showing them running; a server that cannot be told is only logged."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    logger = get_run_logger()
+    for run in abandoned:
+        logger.warning(
+            "run %d (night %s) was left running by a dead process: crashed", run.run_id, run.as_of
+        )
+        if run.flow_run_id is None:
+            continue
+        try:
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(
+                    UUID(run.flow_run_id),
+                    Crashed(message="its process stopped; the next run took over the lease"),
+                    force=True,
+                )
+        except Exception as exc:  # the record is already right; the UI is a courtesy
+            logger.warning("could not mark flow run %s as crashed: %s", run.flow_run_id, exc)
 
 
 def publish_artifacts(summary: dict[str, Any]) -> None:

@@ -50,6 +50,25 @@ def finish_run(
     )
 
 
+def crash_abandoned_runs(connection: Connection, *, now: datetime, error: str) -> list[RowMapping]:
+    """Mark every run still ``running`` as ``crashed`` and return them (id, as_of,
+    flow_run_id). Only for a caller holding the run lease: no such run can be alive."""
+    abandoned = list(
+        connection.execute(
+            select(runs.c.id, runs.c.as_of, runs.c.flow_run_id)
+            .where(runs.c.status == "running")
+            .order_by(runs.c.id)
+        ).mappings()
+    )
+    if abandoned:
+        connection.execute(
+            update(runs)
+            .where(runs.c.id.in_([r["id"] for r in abandoned]))
+            .values(status="crashed", finished_at=_naive_utc(now), error=error)
+        )
+    return abandoned
+
+
 def previous_completed_as_of(connection: Connection, before: date) -> date | None:
     """The latest business date before ``before`` whose nightly run completed."""
     value = connection.execute(

@@ -1,0 +1,63 @@
+"""The record of a night's runs: opening one (and first closing the runs a dead process
+left ``running``), and closing it as completed or failed.
+
+A run is opened only under the ``nightly`` lease, so any other run still marked ``running``
+belongs to a holder that died or whose lease expired: it is marked ``crashed`` instead of
+staying ``running`` for ever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine
+
+from nudgeflow.timeutil import Clock
+from store.runs import crash_abandoned_runs, finish_run, start_run
+
+
+@dataclass(frozen=True)
+class AbandonedRun:
+    """A run a dead process left ``running``, now ``crashed``."""
+
+    run_id: int
+    as_of: date
+    flow_run_id: str | None
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    run_id: int
+    crashed: tuple[AbandonedRun, ...]  # the runs it found abandoned and closed
+
+
+def open_run(
+    engine: Engine, as_of: date, kind: str, flow_run_id: str | None, clock: Clock
+) -> OpenedRun:
+    """Close the abandoned runs and record a new one (hold the run lease)."""
+    now = clock()
+    with engine.begin() as connection:
+        abandoned = crash_abandoned_runs(
+            connection,
+            now=now,
+            error="crashed: the process running it stopped (its run lease was taken over)",
+        )
+        run_id = start_run(connection, as_of, kind, flow_run_id, now=now)
+    crashed = tuple(AbandonedRun(r["id"], r["as_of"], r["flow_run_id"]) for r in abandoned)
+    return OpenedRun(run_id, crashed)
+
+
+def close_run(
+    engine: Engine,
+    run_id: int,
+    status: str,
+    clock: Clock,
+    *,
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Record how the run ended: ``completed`` with its summary, or ``failed`` with why."""
+    with engine.begin() as connection:
+        finish_run(connection, run_id, status, summary=summary, error=error, now=clock())
