@@ -3,14 +3,20 @@
 ``policy.yaml``::
 
     fatigue:
-      unanswered_nudges: 3   # this many nudges in a row with no response inside their windows…
-      tag: nudge-fatigued    # …tags the member,
-      rest_for: 90d          # …and rests them from campaigns for this long.
+      unanswered_nudges: 3   # the most recent nudges whose response window has closed…
+      tag: nudge-fatigued    # …all unanswered: the member is tagged,
+      rest_for: 90d          # …and rested from campaigns for this long.
 
-A member tagged on business date ``D`` (after that night's plan) with ``rest_for: 90d`` is
-excluded on ``D+1 … D+89`` and eligible again on ``D+90``: ``rest_until(D, 90) == D+89`` is the
-last day of the rest, the value stored as the tag's ``expires_on``. Any response or
-engagement clears the tag at once (the store does that; it is not a rule of this module).
+``is_fatigued`` is the rule and the reference: ``store.fatigue`` decides for every member at
+once in SQL, and a test holds the SQL to this function. Only nudges whose window has closed
+count as unanswered; one still open is skipped, neither counted nor waited for, so members
+nudged more often than their window (a daily campaign with a one-day window) are rested too.
+
+A member tagged on business date ``D`` (after that night's dispatch) with ``rest_for: 90d``
+is excluded on ``D+1 … D+89`` and eligible again on ``D+90``: ``rest_until(D, 90) == D+89``
+is the last day of the rest, the value stored as the tag's ``expires_on``. A response or any
+engagement clears the tag before the next night's plan (the store does that; it is not a
+rule of this module).
 """
 
 from __future__ import annotations

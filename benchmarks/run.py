@@ -63,6 +63,7 @@ def main() -> None:
             ("import", "bench_import.py", ["--events", str(args.size * 10)]),
             ("refresh", "bench_refresh.py", ["--members", str(args.size)]),
             ("plan", "bench_plan.py", ["--members", str(args.size)]),
+            ("fatigue", "bench_fatigue.py", ["--members", str(args.size)]),
             ("render", "bench_render.py", []),
         ):
             if not (HERE / script).exists():
@@ -108,6 +109,16 @@ def main() -> None:
         seconds = f.get("plan_seconds", float("nan"))
         _row("plan 20 campaigns (s)", f"{seconds:.1f}", f"≤ {limit:.1f}", seconds <= limit)
         _row("  peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    if "fatigue" in results:
+        f, rss = results["fatigue"]
+        _row(
+            f"fatigue, {f['actions']:,.0f} nudges (s)",
+            f"{f['fatigue_seconds']:.1f}",
+            "",
+            None,
+        )
+        _row("  recover before the plan (s)", f"{f['recover_seconds']:.2f}", "", None)
+        _row("  tag after dispatch (s)", f"{f['tag_seconds']:.2f}", "", None)
     if "render" in results:
         f, rss = results["render"]
         rate = f.get("emails_per_second", float("nan"))

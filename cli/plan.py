@@ -1,6 +1,7 @@
 """``nudgeflow plan`` and ``nudgeflow why``: look before you leap; nothing is written.
 
-Both refresh the profiles and plan the night inside one transaction that is rolled back, so
+Both refresh the profiles, clear the fatigue tags of members who responded (as the run does
+before it plans) and plan the night inside one transaction that is rolled back, so
 they show exactly what ``nudgeflow run`` would do for that date without changing a row.
 ``why`` then explains one member campaign by campaign: selected, held out, or the first
 audience criterion, trigger or guard that left them out, in plain words.
@@ -25,7 +26,7 @@ from audience.facts import MemberFacts
 from cli.context import console, process_app
 from domain.campaign import Campaign
 from domain.plan import EXCLUSION_REASONS, CampaignPlan, Plan
-from night.plan import StoredNight, plan_stored_night
+from night.plan import StoredNight, rehearse_plan
 from night.report import format_excluded
 from nudgeflow.errors import NotFoundError
 from nudgeflow.money import Money
@@ -63,7 +64,7 @@ class Rehearsal:
 
 @contextmanager
 def rehearse(as_of: date) -> Iterator[Rehearsal]:
-    """Refresh and plan ``as_of`` in a transaction, and roll everything back afterwards."""
+    """Refresh, recover and plan ``as_of`` in a transaction; roll everything back afterwards."""
     app = process_app()
     campaign_set = load_campaign_set(app.settings.campaigns_dir)
     as_of_end = day_end(as_of, app.zone)
@@ -73,7 +74,7 @@ def rehearse(as_of: date) -> Iterator[Rehearsal]:
             refresh_profiles(
                 connection, campaign_set.lifecycle, as_of, as_of_end, app.settings.currency
             )
-            night = plan_stored_night(connection, campaign_set, as_of, as_of_end, app.zone)
+            night = rehearse_plan(connection, campaign_set, as_of, as_of_end, app.zone)
             yield Rehearsal(connection, campaign_set, night, as_of, as_of_end, app.zone)
         finally:
             transaction.rollback()

@@ -1,8 +1,14 @@
-"""``nudgeflow members show`` and ``nudgeflow stages``: looking at profiles."""
+"""``nudgeflow members show`` and ``nudgeflow stages``: looking at profiles.
+
+``members show`` lists the tags that apply as of the member's profile (the last night
+refreshed; today's business date before any): a fatigue tag that was cleared or whose rest
+is over is not listed. Its history, every time it was set or cleared, is shown below.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any
 
 import typer
@@ -14,10 +20,13 @@ from nudgeflow.errors import NotFoundError
 from nudgeflow.money import format_minor_units
 from planning.lifecycle_file import load_lifecycle
 from store.profiles import funnel, member_stage_history
-from store.schema import member_tags, members, profiles
+from store.schema import members, profiles
+from store.tags import tag_changes, tags_on
+
+TAG_CHANGES_SHOWN = 5  # the most recent tag changes in the text view; --json has them all
 
 
-def _member_document(connection: Connection, member_id: str) -> dict[str, Any]:
+def _member_document(connection: Connection, member_id: str, today: date) -> dict[str, Any]:
     row = (
         connection.execute(
             select(members, profiles)
@@ -29,12 +38,8 @@ def _member_document(connection: Connection, member_id: str) -> dict[str, Any]:
     )
     if row is None:
         raise NotFoundError(f"no member with member_id {member_id!r}")
-    tags = connection.execute(
-        select(member_tags.c.tag)
-        .where(member_tags.c.member_pk == row["id"])
-        .distinct()
-        .order_by(member_tags.c.tag)
-    ).scalars()
+    tags = tags_on(connection, row["id"], row["as_of"] or today)
+    changes = tag_changes(connection, row["id"])
     history = member_stage_history(connection, row["id"])
     currency = row["currency"]
     return {
@@ -63,7 +68,18 @@ def _member_document(connection: Connection, member_id: str) -> dict[str, Any]:
         },
         "rfm": {"r": row["r"], "f": row["f"], "m": row["m"], "segment": row["segment"]},
         "score": round(row["score"], 2) if row["score"] is not None else None,
-        "tags": list(tags),
+        "tags": tags,
+        "tag_history": [
+            {
+                "tag": c.tag,
+                "source": c.source,
+                "change": c.change,
+                "as_of": c.as_of.isoformat(),
+                "rest_until": c.rest_until.isoformat() if c.rest_until else None,
+                "reason": c.reason,
+            }
+            for c in changes
+        ],
         "attributes": row["attributes"] or {},
     }
 
@@ -72,9 +88,11 @@ def show_member(
     member_id: str = typer.Argument(..., help="The member's member_id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a member's profile and stage history."""
-    with process_app().engine.connect() as connection:
-        doc = _member_document(connection, member_id)
+    """Show a member's profile, tags, and stage and tag history."""
+    app = process_app()
+    today = app.clock().astimezone(app.zone).date()
+    with app.engine.connect() as connection:
+        doc = _member_document(connection, member_id, today)
     if as_json:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
@@ -105,6 +123,20 @@ def show_member(
     console.print("  stage history:")
     for h in doc["stage_history"]:
         console.print(f"    {h['stage']:<24}{h['entered_on']} → {h['left_on'] or 'now'}")
+    _print_tag_history(doc["tag_history"])
+
+
+def _print_tag_history(changes: list[dict[str, Any]]) -> None:
+    if not changes:
+        return
+    console.print("  tag history:")
+    if len(changes) > TAG_CHANGES_SHOWN:
+        earlier = len(changes) - TAG_CHANGES_SHOWN
+        console.print(f"    … {earlier} earlier (--json lists them all)", markup=False)
+    for c in changes[-TAG_CHANGES_SHOWN:]:
+        rest = f" (rest through {c['rest_until']})" if c["rest_until"] else ""
+        line = f"    {c['as_of']}  {c['tag']} {c['change']}: {c['reason']}{rest}"
+        console.print(line, markup=False)
 
 
 def stages(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

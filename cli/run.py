@@ -29,8 +29,9 @@ def run(
         False, "--dry-run", help="Refresh and plan only: store, issue and send nothing."
     ),
 ) -> None:
-    """Run the nightly flow: refresh every member's profile, sync rewards, plan the
-    campaigns, dispatch the night's actions (rewards and emails), update fatigue tags.
+    """Run the nightly flow: refresh every member's profile, sync rewards, clear the fatigue
+    tags of members who responded, plan the campaigns, dispatch the night's actions (rewards
+    and emails), tag members who ignored their recent nudges.
 
     Only one run per database at a time: a second one exits 3."""
     if as_of is not None and (start or end):

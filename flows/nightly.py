@@ -1,6 +1,7 @@
 """The ``nightly`` flow: refresh every profile for a business date, bring the reward ledger
-up to date (funding, Stripe redemptions, expiry), plan and store the night's actions,
-dispatch them, update fatigue tags, and report; and ``backfill``, which runs many nights in
+up to date (funding, Stripe redemptions, expiry), clear the fatigue tags of members who
+responded, plan and store the night's actions, dispatch them, tag the members who ignored
+their recent nudges, and report; and ``backfill``, which runs many nights in
 date order in one process, so each night sees the actions of the ones before it.
 
 The steps are the use cases in ``night/``; here each becomes a task that is handed the
@@ -26,7 +27,7 @@ from night.batch import OUTCOMES, BatchResult
 from night.context import Night
 from night.dispatch import dispatch_night
 from night.dispatcher import Dispatcher
-from night.fatigue import fatigue
+from night.fatigue import recover_rested, tag_unanswered
 from night.lease import night_lease
 from night.plan import plan
 from night.refresh import refresh
@@ -115,24 +116,29 @@ def dispatch_task_per_batch(app: App, night: Night) -> dict[str, Any]:
     return run.totals()
 
 
-@task(name="update-fatigue", cache_policy=NO_CACHE)
-def update_fatigue_task(night: Night) -> dict[str, int]:
-    """End the rests of members who engaged, then tag those who ignore every nudge."""
-    result = fatigue(night)
-    get_run_logger().info(
-        "fatigue as of %s: %d tagged, %d recovered",
-        night.as_of,
-        result["tagged"],
-        result["recovered"],
-    )
-    return result
+@task(name="recover-fatigue", cache_policy=NO_CACHE)
+def recover_fatigue_task(night: Night) -> int:
+    """Before the plan: end the rests of members who responded, so tonight can select them."""
+    recovered = recover_rested(night)
+    get_run_logger().info("fatigue as of %s: %d recovered", night.as_of, recovered)
+    return recovered
+
+
+@task(name="tag-fatigue", cache_policy=NO_CACHE)
+def tag_fatigue_task(night: Night) -> int:
+    """After dispatch: tag the members whose recent closed nudges all went unanswered."""
+    tagged = tag_unanswered(night)
+    get_run_logger().info("fatigue as of %s: %d tagged", night.as_of, tagged)
+    return tagged
 
 
 @flow(name="nightly")
 def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
-    """One business night: refresh profiles, bring the ledger up to date, plan, dispatch,
-    update fatigue; then record how the night ended in the run's summary and in two
-    artifacts. ``dry_run`` refreshes and plans, and stores, issues and sends nothing.
+    """One business night: refresh profiles, bring the ledger up to date, clear the fatigue
+    tags of members who responded, plan, dispatch, tag the members who ignored their recent
+    nudges; then record how the night ended in the run's summary and in two artifacts.
+    ``dry_run`` refreshes and plans (rehearsing the recovery, rolled back), and stores,
+    issues and sends nothing.
 
     Holds the ``nightly`` lease throughout: a second run meanwhile raises ``RunInProgress``.
     """
@@ -165,16 +171,17 @@ def _night(app: App, night: Night, dry_run: bool) -> dict[str, Any]:
             "report": night_report(night, planned),
         }
     rewards = sync_rewards_task(app, night)
+    recovered = recover_fatigue_task(night)
     planned = plan_night_task(night)
     dispatched = dispatch_task_per_batch(app, night)
-    fatigued = update_fatigue_task(night)
+    tagged = tag_fatigue_task(night)
     return {
         **night_funnel(night),
         "members": refreshed["members"],
         "rewards": rewards,
         "plan": planned,
         "dispatch": dispatched,
-        "fatigue": fatigued,
+        "fatigue": {"tagged": tagged, "recovered": recovered},
         "report": night_report(night, planned),
     }
 

@@ -1,17 +1,33 @@
-"""Fatigue: after a night's dispatch, end the rest of members who engaged, then tag those
-who ignored every recent nudge (the rules are ``audience.fatigue``; the SQL ``store.fatigue``)."""
+"""Fatigue, in two steps around the night's plan and dispatch (the rules are
+``audience.fatigue``; the SQL ``store.fatigue``).
+
+``recover_rested`` runs before the plan: a resting member who responded since their rest
+began has the tag cleared, so tonight's plan can select them. ``tag_unanswered`` runs after
+dispatch, once tonight's nudges are stored: members whose recent closed nudges all went
+unanswered are tagged and rest from the next night.
+"""
 
 from __future__ import annotations
 
 from night.batch import Checkpoint, no_checkpoint
 from night.context import Night
-from store.fatigue import update_fatigue
+from store.fatigue import recover_fatigued, tag_fatigued
 
 
-def fatigue(night: Night, checkpoint: Checkpoint = no_checkpoint) -> dict[str, int]:
-    """Update the fatigue tags as of the night, in one transaction."""
-    policy = night.campaigns.policy
+def recover_rested(night: Night) -> int:
+    """Clear the fatigue tag of every resting member who responded, in one transaction;
+    return how many."""
     with night.engine.begin() as connection:
-        result = update_fatigue(connection, policy, night.as_of, night.end, night.zone)
+        return recover_fatigued(
+            connection, night.campaigns.policy, night.as_of, night.end, night.zone
+        )
+
+
+def tag_unanswered(night: Night, checkpoint: Checkpoint = no_checkpoint) -> int:
+    """Tag the members who ignored their recent nudges, in one transaction; return how many."""
+    with night.engine.begin() as connection:
+        tagged = tag_fatigued(
+            connection, night.campaigns.policy, night.as_of, night.end, night.zone
+        )
         checkpoint("during_fatigue_update")
-    return {"tagged": result.tagged, "recovered": result.recovered}
+    return tagged

@@ -2,7 +2,9 @@
 
 ``plan_stored_night`` is the one place that turns a database (refreshed for ``as_of``) and a
 campaign set into a ``Plan``. The nightly run stores the result; ``nudgeflow plan`` and
-``nudgeflow why`` only look at it.
+``nudgeflow why`` only look at it. The run clears the fatigue tags of members who responded
+just before it plans (``night.fatigue.recover_rested``); ``rehearse_plan`` does the same
+inside a transaction its caller rolls back, so a dry run, ``plan`` and ``why`` agree with it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from planning.campaign_files import CampaignSet
 from planning.planner import plan_night
 from store.actions import store_plan
 from store.audience_sql import StoredBudgets, gather_guards, select_candidates
+from store.fatigue import recover_fatigued
 from store.runs import previous_completed_as_of
 
 
@@ -47,6 +50,15 @@ def plan_stored_night(
     return StoredNight(plan_night(night, campaign_set.policy, budgets), candidates, previous)
 
 
+def rehearse_plan(
+    connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
+) -> StoredNight:
+    """Recover rested members who responded, then plan, as the run would. This writes (the
+    recovery): call it inside a transaction that is rolled back."""
+    recover_fatigued(connection, campaign_set.policy, as_of, as_of_end, zone)
+    return plan_stored_night(connection, campaign_set, as_of, as_of_end, zone)
+
+
 def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]:
     """Per-campaign counts of a plan (no member lists), for run summaries and reports."""
     return {
@@ -66,21 +78,21 @@ def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]
 
 
 def plan(night: Night, *, store: bool = True) -> dict[str, Any]:
-    """Select candidates, apply the guards and (unless ``store`` is False) store the actions,
-    in one transaction; return the per-campaign counts."""
+    """Select candidates, apply the guards and store the actions, in one transaction; return
+    the per-campaign counts. With ``store`` False (a dry run) nothing is kept: the night's
+    fatigue recovery is rehearsed with the plan and rolled back with it."""
     campaign_set = night.campaigns
+    if not store:
+        with night.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                stored = rehearse_plan(connection, campaign_set, night.as_of, night.end, night.zone)
+            finally:
+                transaction.rollback()
+        return summarize_plan(stored.plan, None)
     with night.engine.begin() as connection:
         stored = plan_stored_night(connection, campaign_set, night.as_of, night.end, night.zone)
-        new = (
-            store_plan(
-                connection,
-                stored.plan,
-                night.as_of,
-                night.end,
-                campaign_set.enabled,
-                now=night.clock(),
-            )
-            if store
-            else None
+        new = store_plan(
+            connection, stored.plan, night.as_of, night.end, campaign_set.enabled, now=night.clock()
         )
     return summarize_plan(stored.plan, new)

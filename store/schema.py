@@ -78,6 +78,23 @@ member_tags = Table(
     Index("ix_member_tags_tag", "tag"),
 )
 
+# What happened to system tags over time (fatigue: tagged, cleared), one row per change,
+# appended in the transaction that makes the change. ``member_tags`` stays the present: one
+# row per member, tag and source, which the planner's guards and the rule language read.
+member_tag_history = Table(
+    "member_tag_history",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("member_pk", Integer, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("tag", String(100), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("change", String(16), nullable=False),  # tagged | cleared
+    Column("as_of", Date, nullable=False),  # the business night of the change
+    Column("rest_until", Date),  # tagged: the last day of the rest
+    Column("reason", String(200), nullable=False),
+    Index("ix_member_tag_history_member_pk_as_of", "member_pk", "as_of"),
+)
+
 events = Table(
     "events",
     metadata,

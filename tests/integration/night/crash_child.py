@@ -7,8 +7,9 @@ script.
 
 The child reads its settings from ``NUDGEFLOW_*`` variables like ``nudgeflow run`` does,
 takes the ``nightly`` lease and runs the plain night steps of ``night/`` (funding,
-refresh, plan, dispatch, fatigue). Given a kill point it SIGKILLs itself at that point's
-N-th hit, wherever the thread that hits it is. It prints a JSON summary when it finishes.
+refresh, fatigue recovery, plan, dispatch, fatigue tagging). Given a kill point it SIGKILLs
+itself at that point's N-th hit, wherever the thread that hits it is. It prints a JSON
+summary when it finishes.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class CheckpointAfterCreate:
 
 def run_night(app: Any, as_of: date, checkpoint: Checkpoint) -> dict[str, Any]:
     """The night's steps under the lease, as ``nudgeflow run`` orders them."""
-    from night.fatigue import fatigue as update_fatigue
+    from night.fatigue import recover_rested, tag_unanswered
     from night.lease import night_lease
     from night.plan import plan
     from night.refresh import refresh
@@ -78,9 +79,10 @@ def run_night(app: Any, as_of: date, checkpoint: Checkpoint) -> dict[str, Any]:
     with night_lease(app.engine, as_of, app.clock) as lease:
         fund(app, as_of)
         refresh(app.night(as_of))
+        recovered = recover_rested(app.night(as_of))
         planned = plan(app.night(as_of))
         dispatched = nights.dispatch(app, as_of, checkpoint)
-        fatigue = update_fatigue(app.night(as_of), checkpoint)
+        tagged = tag_unanswered(app.night(as_of), checkpoint)
         took_over = lease.took_over_from if lease is not None else None
     return {
         "took_over_from": took_over,
@@ -90,7 +92,7 @@ def run_night(app: Any, as_of: date, checkpoint: Checkpoint) -> dict[str, Any]:
         "outcomes": {o: dispatched.result.total(o) for o in ("sent", "failed", "unknown")},
         "deferred": dispatched.result.total("deferred"),
         "problems": dispatched.result.problems[:5],
-        "fatigue": fatigue,
+        "fatigue": {"tagged": tagged, "recovered": recovered},
     }
 
 
