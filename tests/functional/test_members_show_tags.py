@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from tests.integration.test_plan_store import add_action
+from tests.integration.store.test_plan_store import add_action
 
 from audience.facts import EventFact
 from nudgeflow.timeutil import day_end, day_start

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from tests.integration.test_plan_store import PARIS, policy
+from tests.integration.store.test_plan_store import PARIS, policy
 
 from audience.fatigue import Nudge, is_fatigued
 from nudgeflow.timeutil import day_end, day_start

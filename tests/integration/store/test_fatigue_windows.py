@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from tests.integration.test_plan_store import PARIS, add_action, policy
+from tests.integration.store.test_plan_store import PARIS, add_action, policy
 
 from audience.facts import EventFact
 from nudgeflow.timeutil import day_end, day_start
