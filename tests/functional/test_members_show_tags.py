@@ -5,10 +5,7 @@ show`` lists only the tags that apply, and shows the tag's history."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from tests.integration.store.test_plan_store import add_action
 
 from audience.facts import EventFact
 from nudgeflow.timeutil import day_end, day_start
@@ -26,10 +22,11 @@ from store.fatigue import recover_fatigued, tag_fatigued
 from store.migrate import upgrade
 from store.profiles import refresh_profiles
 from store.schema import member_tag_history, member_tags
+from tests.functional.runner import Nudgeflow
 from tests.integration.community import DAY, Person, add_events, insert_people
+from tests.integration.store.test_plan_store import add_action
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = shutil.which("nudgeflow") or str(Path(sys.executable).parent / "nudgeflow")
 PARIS = ZoneInfo("Europe/Paris")
 DAILY = """\
 id: daily
@@ -44,14 +41,11 @@ D3 = date(2026, 5, 6)  # tagged after that night, from the nudges of the two bef
 D5 = D3 + timedelta(days=2)  # he clicks that day
 
 
-def nudgeflow(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUDGEFLOW_")}
-    env["NUDGEFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path / 'nudgeflow.db'}"
-    env["NUDGEFLOW_CAMPAIGNS_DIR"] = str(tmp_path / "campaigns")
-    env["NUDGEFLOW_TIMEZONE"] = "Europe/Paris"
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [SCRIPT, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+@pytest.fixture
+def nudgeflow(nudgeflow: Nudgeflow, tmp_path: Path) -> Nudgeflow:
+    """The shared runner on this module's campaigns folder, in the Paris time zone."""
+    return nudgeflow.configure(
+        NUDGEFLOW_CAMPAIGNS_DIR=str(tmp_path / "campaigns"), NUDGEFLOW_TIMEZONE="Europe/Paris"
     )
 
 
@@ -99,10 +93,10 @@ def _tag_rows(engine: sa.Engine) -> tuple[object, ...]:
 
 
 def test_plan_rehearses_the_recovery_and_selects_the_member_who_responded(
-    tmp_path: Path, rested: sa.Engine
+    nudgeflow: Nudgeflow, rested: sa.Engine
 ) -> None:
     before = _tag_rows(rested)
-    result = nudgeflow(tmp_path, "plan", "--as-of", D5.isoformat(), "--json")
+    result = nudgeflow("plan", "--as-of", D5.isoformat(), "--json")
     assert result.returncode == 0, result.stderr
     (daily,) = json.loads(result.stdout)["campaigns"]
     assert [a["member_id"] for a in daily["actions"]] == ["bob"]
@@ -111,15 +105,15 @@ def test_plan_rehearses_the_recovery_and_selects_the_member_who_responded(
 
     # The night before he clicked, he is still resting.
     d4 = (D5 - timedelta(days=1)).isoformat()
-    result = nudgeflow(tmp_path, "plan", "--as-of", d4, "--json")
+    result = nudgeflow("plan", "--as-of", d4, "--json")
     (daily,) = json.loads(result.stdout)["campaigns"]
     assert daily["excluded"]["fatigued"] == 1
 
 
 def test_members_show_lists_a_cleared_tag_no_more_and_keeps_its_history(
-    tmp_path: Path, rested: sa.Engine
+    nudgeflow: Nudgeflow, tmp_path: Path, rested: sa.Engine
 ) -> None:
-    resting = nudgeflow(tmp_path, "members", "show", "bob", "--json")
+    resting = nudgeflow("members", "show", "bob", "--json")
     assert resting.returncode == 0, resting.stderr
     assert json.loads(resting.stdout)["tags"] == ["nudge-fatigued", "vip"]
 
@@ -129,13 +123,13 @@ def test_members_show_lists_a_cleared_tag_no_more_and_keeps_its_history(
         assert recover_fatigued(connection, campaigns.policy, D5, end, PARIS) == 1
         refresh_profiles(connection, campaigns.lifecycle, D5, end, "USD")
 
-    document = json.loads(nudgeflow(tmp_path, "members", "show", "bob", "--json").stdout)
+    document = json.loads(nudgeflow("members", "show", "bob", "--json").stdout)
     assert document["tags"] == ["vip"]
     assert [(c["change"], c["as_of"], c["rest_until"]) for c in document["tag_history"]] == [
         ("tagged", D3.isoformat(), (D3 + timedelta(days=9)).isoformat()),
         ("cleared", D5.isoformat(), None),
     ]
-    text = nudgeflow(tmp_path, "members", "show", "bob")
+    text = nudgeflow("members", "show", "bob")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     assert any(line.split() == ["tags", "vip"] for line in lines), text.stdout
