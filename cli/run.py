@@ -9,6 +9,7 @@ import typer
 from cli.context import console, process_app
 from cli.render import print_funnel, print_night_report
 from night.lease import night_lease
+from night.runs import nights_to_rewind
 from nudgeflow.timeutil import previous_business_day
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
 
@@ -26,7 +27,15 @@ def run(
         None, "--to", formats=DATE, help="Last date of a backfill, inclusive."
     ),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Refresh and plan only: store, issue and send nothing."
+        False,
+        "--dry-run",
+        help="Show what the night would do (held out included); write, issue and send nothing.",
+    ),
+    rewind: bool = typer.Option(
+        False,
+        "--rewind",
+        help="Allow running a night before nights already run; those nights are rewound "
+        "and must be run again.",
     ),
 ) -> None:
     """Run the nightly flow: refresh every member's profile, sync rewards, clear the fatigue
@@ -58,13 +67,20 @@ def run(
 
     first = start.date() if start is not None else (as_of.date() if as_of else None)
     day = first or previous_business_day(app.clock(), app.zone)
-    # The lease is taken before Prefect starts, so a second run fails in a second, not
-    # after starting a server; the flow sees this process already holds it.
-    with night_lease(app.engine, day, app.clock):
-        if start is not None and end is not None:
-            summaries = backfill(start.date(), end.date())
-        else:
-            summaries = [nightly(day, dry_run=dry_run)]
+    if dry_run:  # writes nothing, so it takes no lease either
+        summaries = [nightly(day, dry_run=True)]
+    else:
+        rewound = nights_to_rewind(app.engine, day, rewind=rewind)  # refused before Prefect
+        if rewound:
+            listed = ", ".join(night.isoformat() for night in rewound)
+            console.print(f"rewinding the nights after {day}: {listed} (run them again after)")
+        # The lease is taken before Prefect starts, so a second run fails in a second, not
+        # after starting a server; the flow sees this process already holds it.
+        with night_lease(app.engine, day, app.clock):
+            if start is not None and end is not None:
+                summaries = backfill(start.date(), end.date(), rewind=rewind)
+            else:
+                summaries = [nightly(day, rewind=rewind)]
     for summary in summaries:
         console.print(f"night {summary['as_of']}: {summary['members']:,} profiles refreshed")
     last = summaries[-1]

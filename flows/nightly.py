@@ -27,13 +27,14 @@ from night.batch import OUTCOMES, BatchResult
 from night.context import Night
 from night.dispatch import dispatch_night
 from night.dispatcher import Dispatcher
+from night.dry_run import rehearse_night
 from night.fatigue import recover_rested, tag_unanswered
 from night.lease import night_lease
 from night.plan import plan
 from night.refresh import refresh
 from night.report import format_excluded, night_funnel, night_report, report_markdown
 from night.rewards import sync_rewards
-from night.runs import AbandonedRun, close_run, open_run
+from night.runs import AbandonedRun, close_run, nights_to_rewind, open_run
 
 
 @task(name="refresh-profiles", cache_policy=NO_CACHE)
@@ -69,6 +70,17 @@ def sync_rewards_task(app: App, night: Night) -> dict[str, int]:
         counts["expired"],
     )
     return counts
+
+
+@task(name="rehearse-night", cache_policy=NO_CACHE)
+def rehearse_night_task(night: Night) -> dict[str, Any]:
+    """A dry run: refresh, recovery and plan in a transaction that is rolled back."""
+    summary = rehearse_night(night)
+    selected = sum(c["selected"] for c in summary["plan"]["campaigns"])
+    get_run_logger().info(
+        "dry run of %s: %d would be nudged; nothing was written", night.as_of, selected
+    )
+    return summary
 
 
 @task(name="plan-night", cache_policy=NO_CACHE)
@@ -132,24 +144,41 @@ def tag_fatigue_task(night: Night) -> int:
     return tagged
 
 
-@flow(name="nightly")
-def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
+def night_run_name() -> str:
+    """Flow runs are named for their night: ``nightly-2026-11-28``, or
+    ``nightly-2026-11-28-dry-run`` for a dry run (which leaves no other trace)."""
+    parameters = flow_run.parameters
+    name = f"nightly-{parameters['as_of']}"
+    return f"{name}-dry-run" if parameters.get("dry_run") else name
+
+
+@flow(name="nightly", flow_run_name=night_run_name)
+def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[str, Any]:
     """One business night: refresh profiles, bring the ledger up to date, clear the fatigue
     tags of members who responded, plan, dispatch, tag the members who ignored their recent
     nudges; then record how the night ended in the run's summary and in two artifacts.
-    ``dry_run`` refreshes and plans (rehearsing the recovery, rolled back), and stores,
-    issues and sends nothing.
+    ``dry_run`` rehearses refresh, recovery and plan in a transaction that is rolled back:
+    it writes nothing at all, not even a run record or the lease. A night before nights
+    already run is refused (``RewindRefused``) unless ``rewind`` says to rewind them.
 
     Holds the ``nightly`` lease throughout: a second run meanwhile raises ``RunInProgress``.
     """
     app = process_app()
     night = app.night(as_of)  # the campaign files are read once, here, for the whole run
+    if dry_run:
+        summary = {**rehearse_night_task(night), "flow_run_id": flow_run.get_id()}
+        publish_artifacts(summary)
+        return summary
     with night_lease(app.engine, as_of, app.clock):
-        kind = "dry-run" if dry_run else "nightly"
-        opened = open_run(app.engine, as_of, kind, flow_run.get_id(), app.clock)
+        rewound = nights_to_rewind(app.engine, as_of, rewind=rewind)
+        opened = open_run(app.engine, as_of, "nightly", flow_run.get_id(), app.clock)
         mark_flow_runs_crashed(opened.crashed)
         try:
-            summary = {**_night(app, night, dry_run), "flow_run_id": flow_run.get_id()}
+            summary = {
+                **_night(app, night),
+                "rewound": [day.isoformat() for day in rewound],
+                "flow_run_id": flow_run.get_id(),
+            }
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
             close_run(app.engine, opened.run_id, "failed", app.clock, error=error)
@@ -159,17 +188,8 @@ def nightly(as_of: date, dry_run: bool = False) -> dict[str, Any]:
     return summary
 
 
-def _night(app: App, night: Night, dry_run: bool) -> dict[str, Any]:
+def _night(app: App, night: Night) -> dict[str, Any]:
     refreshed = refresh_profiles_task(night)
-    if dry_run:
-        planned = plan_night_task(night, store=False)
-        return {
-            **night_funnel(night),
-            "dry_run": True,
-            "members": refreshed["members"],
-            "plan": planned,
-            "report": night_report(night, planned),
-        }
     rewards = sync_rewards_task(app, night)
     recovered = recover_fatigue_task(night)
     planned = plan_night_task(night)
@@ -228,13 +248,13 @@ def publish_artifacts(summary: dict[str, Any]) -> None:
 
 
 @flow(name="backfill")
-def backfill(start: date, end: date) -> list[dict[str, Any]]:
+def backfill(start: date, end: date, rewind: bool = False) -> list[dict[str, Any]]:
     """Run ``nightly`` for every date from ``start`` to ``end``, in order, in this process."""
     nights = []
     app = process_app()
     with night_lease(app.engine, start, app.clock):
         day = start
         while day <= end:
-            nights.append(nightly(day))
+            nights.append(nightly(day, rewind=rewind))
             day += timedelta(days=1)
     return nights

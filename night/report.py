@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from domain.plan import Plan
 from night.context import Night
 from nudgeflow.money import format_minor_units
 from store import outbox
@@ -134,6 +135,32 @@ def night_report(night: Night, planned: dict[str, Any] | None) -> list[dict[str,
                 "failed": states.get((cid, "failed"), 0),
                 "unknown": states.get((cid, "unknown"), 0),
                 "pending": sum(states.get((cid, s), 0) for s in (*outbox.PENDING, "sending")),
+            }
+        )
+    return rows
+
+
+def planned_report(plan: Plan) -> list[dict[str, Any]]:
+    """The report rows of a night that was only planned (a dry run): what the run would
+    send and issue, at the rewards' estimated cost; nothing failed or is pending yet."""
+    rows = []
+    for c in plan.campaigns:
+        chosen = [a for a in c.actions if not a.holdout]
+        rewarded = [a for a in chosen if a.reward is not None]
+        currencies = {a.currency for a in rewarded if a.currency}
+        rows.append(
+            {
+                "id": c.campaign.id,
+                "matched": c.matched,
+                "excluded": {k: v for k, v in c.excluded.items() if v},
+                "held_out": c.excluded["holdout"],
+                "sent": len(chosen),
+                "rewards_issued": len(rewarded),
+                "reward_value_minor": sum(a.cost_minor for a in rewarded),
+                "currency": currencies.pop() if len(currencies) == 1 else None,
+                "failed": 0,
+                "unknown": 0,
+                "pending": 0,
             }
         )
     return rows

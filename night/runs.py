@@ -14,8 +14,29 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from nudgeflow.errors import NudgeflowError
 from nudgeflow.timeutil import Clock
-from store.runs import crash_abandoned_runs, finish_run, start_run
+from store.runs import crash_abandoned_runs, finish_run, later_completed_nights, start_run
+
+
+class RewindRefused(NudgeflowError):
+    """A real run of a night before nights already run, without ``--rewind``."""
+
+
+def nights_to_rewind(engine: Engine, as_of: date, *, rewind: bool) -> list[date]:
+    """The completed nights after ``as_of`` that running it would rewind (their profiles and
+    stage history are recomputed from ``as_of``, so they must be run again). Raise
+    ``RewindRefused`` naming them unless ``rewind`` says to go ahead."""
+    with engine.connect() as connection:
+        later = later_completed_nights(connection, as_of)
+    if later and not rewind:
+        listed = ", ".join(day.isoformat() for day in later)
+        raise RewindRefused(
+            f"night {as_of} is before nights already run ({listed}): running it would rewind "
+            "their profiles and stage history. Run the nights in order, or pass --rewind to "
+            "rewind them (then run them again)"
+        )
+    return later
 
 
 @dataclass(frozen=True)

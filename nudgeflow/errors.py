@@ -9,6 +9,7 @@
     ├── StoreError                    the database is unreachable, unsupported or not migrated
     ├── NotFoundError                 a member, campaign or run that does not exist
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
+    ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)

@@ -93,6 +93,18 @@ def latest_completed(connection: Connection) -> RowMapping | None:
     )
 
 
+def later_completed_nights(connection: Connection, as_of: date) -> list[date]:
+    """The business dates after ``as_of`` whose nightly run completed, oldest first."""
+    return list(
+        connection.execute(
+            select(runs.c.as_of)
+            .where(runs.c.status == "completed", runs.c.kind == "nightly", runs.c.as_of > as_of)
+            .group_by(runs.c.as_of)
+            .order_by(runs.c.as_of)
+        ).scalars()
+    )
+
+
 def supersede_later_runs(connection: Connection, as_of: date) -> None:
     """Running an earlier date rewinds stage history, so later nights must be run again."""
     connection.execute(

@@ -14,6 +14,7 @@ import json
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,22 @@ class Night:
         finally:
             engine.dispose()
         return {r.action_id: (r.member_id, r.state, r.reward_ref, r.message_id) for r in rows}
+
+    def snapshot(self) -> dict[str, list[tuple[object, ...]]]:
+        """Every row of every table, to show that a command wrote nothing."""
+        engine = sa.create_engine(self.world.db_url)
+        try:
+            tables = sa.MetaData()
+            tables.reflect(engine)
+            with engine.connect() as connection:
+                return {
+                    name: sorted(
+                        (tuple(row) for row in connection.execute(sa.select(table))), key=repr
+                    )
+                    for name, table in tables.tables.items()
+                }
+        finally:
+            engine.dispose()
 
     def assert_one_nights_effects(self) -> dict[str, tuple[str, str, str | None, str | None]]:
         """What one run of the night does: every action sent, one Stripe object per credit
@@ -210,14 +227,44 @@ def test_two_runs_started_together_one_runs_the_other_exits_3(night: Night) -> N
     night.assert_one_nights_effects()
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_a_dry_run_stores_no_actions_and_sends_nothing(night: Night) -> None:
+def test_a_dry_run_writes_nothing_and_shows_what_the_run_would_do(night: Night) -> None:
+    before = night.snapshot()
     result = night.run("run", "--dry-run", "--as-of", DAY)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"Night {DAY} (dry run: nothing stored, issued or sent)" in result.stdout
-    assert night.actions() == {}
+    report = {
+        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip() in TAGGED
+    }
+    # What the real run would do: matched, held out, sent, rewards, value (estimated).
+    assert report["credit"][:5] == ["3", "0", "3", "3", "15.00 USD"]
+    assert report["plain"][2:4] == ["3", "0"]
+    assert night.snapshot() == before  # no profiles, history, actions, run record or lease
     assert night.sendgrid.messages == [] and night.sendgrid.attempts == 0
     assert night.stripe.requests == []
     runs = json.loads(night.run("runs", "--json").stdout)
-    assert [(r["kind"], r["status"]) for r in runs] == [("dry-run", "completed")]
+    assert runs == []
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_earlier_night_is_refused_unless_rewind_says_so(night: Night) -> None:
+    assert night.run("run", "--as-of", DAY).returncode == 0
+    earlier = (date.fromisoformat(DAY) - timedelta(days=1)).isoformat()
+
+    refused = night.run("run", "--as-of", earlier)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in refused.stderr, refused.stderr
+    assert lines[0].startswith(f"error: night {earlier} is before nights already run ({DAY})")
+    assert "--rewind" in lines[0]
+
+    rewound = night.run("run", "--as-of", earlier, "--rewind")
+    assert rewound.returncode == 0, rewound.stdout + rewound.stderr
+    assert f"rewinding the nights after {earlier}: {DAY}" in rewound.stdout
+    runs = json.loads(night.run("runs", "--json").stdout)
+    assert sorted((r["as_of"], r["status"]) for r in runs) == [
+        (earlier, "completed"),
+        (DAY, "rewound"),
+    ]

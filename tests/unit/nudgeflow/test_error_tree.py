@@ -10,6 +10,7 @@ import nudgeflow.errors as errors
 MODULES = (
     "night.batch",
     "night.settle",
+    "night.runs",
     "delivery.message",
     "delivery.sandbox",
     "providers.email",
