@@ -12,13 +12,13 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
-from tests.integration.store.test_plan_store import PARIS, policy
 
 from audience.fatigue import Nudge, is_fatigued
 from nudgeflow.timeutil import day_end, day_start
 from store.audience_sql import COUNTED_STATES
 from store.fatigue import NOT_ENGAGEMENT, fatigued_members
 from store.schema import actions, events, member_tag_history, member_tags, members
+from tests.integration.store.test_plan_store import PARIS, policy
 
 D = date(2026, 3, 29)  # the night Paris moves to summer time: a 23-hour business day
 END = day_end(D, PARIS)

@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from tests.integration.store.test_plan_store import PARIS, add_action, policy
 
 from audience.facts import EventFact
 from nudgeflow.timeutil import day_end, day_start
 from store.fatigue import FatigueResult, update_fatigue
 from store.schema import member_tags
 from tests.integration.community import DAY, Person, add_events, insert_people
+from tests.integration.store.test_plan_store import PARIS, add_action, policy
 
 D = date(2026, 3, 31)
 SIX = policy(fatigue={"unanswered_nudges": 6, "rest_for": "30d"})
