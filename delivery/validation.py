@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -171,23 +172,24 @@ def _campaign_template_problems(
     static = [e for name in names for e in inspect_template(env, name)]
     if static:
         return problems + [_at_key(source, TEMPLATE_KEY, e) for e in static]
-    for context in sample_contexts(campaign, as_of, base_url):
-        unsubscribe = context["links"]["unsubscribe"]
-        for name in names:
-            try:
-                body = render_template(env, name, template_view(context, strict=True))
-            except TemplateRenderError as error:
-                problems.append(_at_key(source, TEMPLATE_KEY, error))
-                continue
-            if unsubscribe not in body:
-                problems.append(
-                    source.problem(
-                        TEMPLATE_KEY,
-                        f"{templates_dir / name}: no visible unsubscribe link: extend the "
-                        "layout or show {{ links.unsubscribe }}",
-                    )
+    samples = sample_contexts(campaign, as_of, base_url)
+    unsubscribe = samples[0]["links"]["unsubscribe"]
+    for name, sample in product(names, samples):
+        context = template_view(sample, strict=True)
+        try:
+            body = render_template(env, name, context)
+        except TemplateRenderError as error:
+            problems.append(_at_key(source, TEMPLATE_KEY, error))
+            continue
+        if unsubscribe not in body:
+            problems.append(
+                source.problem(
+                    TEMPLATE_KEY,
+                    f"{templates_dir / name}: no visible unsubscribe link: extend the layout "
+                    "or show {{ links.unsubscribe }}",
                 )
-    return list(dict.fromkeys(problems))  # each sample may find the same problem
+            )
+    return list(dict.fromkeys(problems))  # the samples may find the same problem
 
 
 def _subject_problems(
@@ -196,13 +198,12 @@ def _subject_problems(
     static = inspect_source(env, campaign.subject, None)
     if static:
         return [source.problem(SUBJECT_KEY, e.detail) for e in static]
-    problems = []
-    for context in sample_contexts(campaign, as_of, base_url):
+    for sample in sample_contexts(campaign, as_of, base_url):
         try:
-            render_subject_line(env, campaign.subject, template_view(context, strict=True))
+            render_subject_line(env, campaign.subject, template_view(sample, strict=True))
         except TemplateRenderError as error:
-            problems.append(source.problem(SUBJECT_KEY, error.detail))
-    return list(dict.fromkeys(problems))
+            return [source.problem(SUBJECT_KEY, error.detail)]
+    return []
 
 
 # --- event types never seen -------------------------------------------------------------
