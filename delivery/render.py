@@ -4,6 +4,8 @@
 ``EmailRenderer`` is the sending path: it keeps each campaign's compiled templates (the
 files are read and compiled once per process, not once per email) and inlines the layout's
 CSS with css-inline, because many mail clients (Gmail's apps among them) drop ``<style>``.
+Every render sees the context through ``template_view``: a value the data lacks is
+``Missing`` (nothing printed), never ``None``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from delivery.sandbox import (
     convert_template_error,
     make_environment,
 )
+from delivery.template_context import template_view
 from domain.campaign import Campaign
 
 
@@ -44,7 +47,7 @@ def _environment(env_or_dir: Environment | Path | str) -> Environment:
 def render_subject(env: Environment, subject: str, context: Mapping[str, Any]) -> str:
     """Render a subject line (no autoescaping); refuse line breaks (header injection)."""
     try:
-        text = env.from_string(subject).render(context)
+        text = env.from_string(subject).render(template_view(context))
     except TemplateError as exc:
         raise convert_template_error(exc, None) from None
     if "\r" in text or "\n" in text:
@@ -54,7 +57,7 @@ def render_subject(env: Environment, subject: str, context: Mapping[str, Any]) -
 
 def render_template(env: Environment, name: str, context: Mapping[str, Any]) -> str:
     try:
-        return env.get_template(name).render(context)
+        return env.get_template(name).render(template_view(context))
     except TemplateError as exc:
         raise convert_template_error(exc, name) from None
 
@@ -116,6 +119,7 @@ class EmailRenderer:
     def render(self, template: str, subject: str, context: Mapping[str, Any]) -> RenderedEmail:
         """Subject, HTML (CSS inlined) and text of ``template`` for ``context``."""
         subject_t, html_t, text_t = self._templates(template, subject)
+        context = template_view(context)
         try:
             subject_text = subject_t.render(context)
         except TemplateError as exc:

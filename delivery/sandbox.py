@@ -3,7 +3,8 @@
 Templates live in ``templates/email/``: one ``<name>.html.j2`` (HTML-autoescaped) and one
 ``<name>.txt.j2`` (plain) per email, both extending a shared layout that shows the
 unsubscribe link. Marketers write these files, so they are rendered in Jinja2's immutable
-sandbox with ``StrictUndefined``: a typo fails loudly and ``''.__class__`` is refused.
+sandbox with ``StrictUndefined``: a typo fails loudly and ``''.__class__`` is refused. A
+``None`` that reaches the output (``member.attributes.get('x')``) prints as nothing.
 
 Every failure is a ``TemplateRenderError`` (a ``DeliveryError``) that says which template
 file and line went wrong and why (``syntax``, ``undefined``, ``unsafe``, ``missing``,
@@ -60,6 +61,11 @@ def longdate(value: date) -> str:
     return f"{value:%B} {value.day}, {value.year}"
 
 
+def _none_as_empty(value: object) -> object:
+    """Jinja2's ``finalize``: every printed value passes here; ``None`` prints as nothing."""
+    return "" if value is None else value
+
+
 def make_environment(templates_dir: Path) -> Environment:
     """The sandbox every email is rendered in: HTML autoescaped for ``.html.j2`` only."""
     env = ImmutableSandboxedEnvironment(
@@ -71,6 +77,7 @@ def make_environment(templates_dir: Path) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_none_as_empty,
     )
     env.filters["longdate"] = longdate
     return env

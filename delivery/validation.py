@@ -1,6 +1,10 @@
 """``nudgeflow validate``'s checks beyond parsing: templates rendered against a sample member,
 event types never seen in the data, and the campaign JSON Schema for editors.
 
+A campaign's subject and templates are rendered with a sample of its reward kind, once with
+every value the kind can have and once with only those it always has; a value the sample
+lacks fails where the template prints it (``MissingValue``), at that file and line.
+
 Everything is collected, nothing stops at the first problem: the result lists every problem
 of every file as ``path:line:col: key.path: message``, like a compiler.
 """
@@ -13,6 +17,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +27,7 @@ from delivery.render import render_subject as render_subject_line
 from delivery.render import render_template
 from delivery.sandbox import HTML_SUFFIX, TEXT_SUFFIX, TemplateRenderError, make_environment
 from delivery.template_checks import inspect_source, inspect_template
-from delivery.template_context import sample_context
+from delivery.template_context import sample_contexts, template_view
 from domain.campaign import Campaign
 from nudgeflow.errors import FileProblem
 from planning.campaign_files import read_campaign_files
@@ -167,9 +172,10 @@ def _campaign_template_problems(
     static = [e for name in names for e in inspect_template(env, name)]
     if static:
         return problems + [_at_key(source, TEMPLATE_KEY, e) for e in static]
-    context = sample_context(campaign, as_of, base_url)
-    unsubscribe = context["links"]["unsubscribe"]
-    for name in names:
+    samples = sample_contexts(campaign, as_of, base_url)
+    unsubscribe = samples[0]["links"]["unsubscribe"]
+    for name, sample in product(names, samples):
+        context = template_view(sample, strict=True)
         try:
             body = render_template(env, name, context)
         except TemplateRenderError as error:
@@ -183,7 +189,7 @@ def _campaign_template_problems(
                     "or show {{ links.unsubscribe }}",
                 )
             )
-    return problems
+    return list(dict.fromkeys(problems))  # the samples may find the same problem
 
 
 def _subject_problems(
@@ -192,10 +198,11 @@ def _subject_problems(
     static = inspect_source(env, campaign.subject, None)
     if static:
         return [source.problem(SUBJECT_KEY, e.detail) for e in static]
-    try:
-        render_subject_line(env, campaign.subject, sample_context(campaign, as_of, base_url))
-    except TemplateRenderError as error:
-        return [source.problem(SUBJECT_KEY, error.detail)]
+    for sample in sample_contexts(campaign, as_of, base_url):
+        try:
+            render_subject_line(env, campaign.subject, template_view(sample, strict=True))
+        except TemplateRenderError as error:
+            return [source.problem(SUBJECT_KEY, error.detail)]
     return []
 
 

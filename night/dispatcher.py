@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from delivery.message import build_message, display_name
 from delivery.render import EmailRenderer
 from delivery.sendwindow import SendWindow, send_at_for
-from delivery.template_context import member_email_context
+from delivery.template_context import member_email_context, reward_context
 from domain.campaign import Campaign, Policy
 from domain.postings import member_ref
 from night.batch import (
@@ -253,15 +253,14 @@ class Dispatcher:
         return issued
 
     def _reward_context(self, issued: IssuedReward, campaign: Campaign) -> dict[str, Any]:
-        expires = issued.expires_at
-        return {
-            "kind": campaign.reward.kind if campaign.reward else issued.kind,
-            "code": issued.code,
-            "value": issued.value_text,
-            "expires_at": expires,
-            "expires_on": expires.astimezone(self.config.zone).date() if expires else None,
-            "link": issued.link,
-        }
+        return reward_context(
+            kind=campaign.reward.kind if campaign.reward else issued.kind,
+            code=issued.code,
+            value=issued.value_text,
+            expires_at=issued.expires_at,
+            link=issued.link,
+            zone=self.config.zone,
+        )
 
     def _send(
         self,

@@ -2,6 +2,9 @@
 RFC 5322 ``.eml`` file under ``<outbox>/<as_of>/`` that any mail client opens.
 
 ``to_mime`` builds that message; ``nudgeflow preview`` writes it too, exactly as it would leave.
+Headers that carry URLs (``List-Unsubscribe``) are written as ``<url>``, plain ASCII, as
+SendGrid sends them: Python's default folding would turn a long URL into RFC 2047 encoded
+words (``=?utf-8?q?=3Chttp…``), which no mail client reads as a link.
 """
 
 from __future__ import annotations
@@ -11,13 +14,52 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.headerregistry import Address as MimeAddress
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy, Policy
+from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 from delivery.message import Address, OutgoingEmail
 from providers.email import SendError, SendResult
+
+# RFC 2369's headers: each value is a list of <url>s.
+URL_HEADERS = (
+    "List-Unsubscribe",
+    "List-Help",
+    "List-Subscribe",
+    "List-Post",
+    "List-Owner",
+    "List-Archive",
+)
+# RFC 5322's limit for a line; 78 is only a recommendation, and a URL cannot be split.
+MAX_LINE = 998
+
+
+class URLListHeader(UnstructuredHeader, BaseHeader):
+    """A header whose value is ``<url>, <url>``: written verbatim on one line (folded only
+    between entries, should the line pass ``MAX_LINE``), never as encoded words."""
+
+    def fold(self, *, policy: Policy[Any]) -> str:
+        value = str(self)
+        if not value.isascii():  # not a valid URL list: the default keeps it readable
+            return super().fold(policy=policy)
+        line = f"{self.name}: {value}"
+        if len(line) > MAX_LINE:
+            line = f"{self.name}: " + f",{policy.linesep} ".join(value.split(", "))
+        return line + policy.linesep
+
+
+def _mime_policy() -> EmailPolicy[EmailMessage]:
+    registry = HeaderRegistry()
+    for name in URL_HEADERS:
+        registry.map_to_type(name, URLListHeader)
+    return default_policy.clone(header_factory=registry)
+
+
+MIME_POLICY = _mime_policy()
 
 
 def _mime_address(address: Address) -> MimeAddress:
@@ -30,7 +72,7 @@ def to_mime(message: OutgoingEmail, sent: datetime) -> EmailMessage:
     What SendGrid takes as JSON fields (custom args, categories, send_at) is written as
     ``X-Nudgeflow-*`` headers so that nothing the real send carries is lost from the file.
     """
-    mime = EmailMessage()
+    mime = EmailMessage(policy=MIME_POLICY)
     mime["From"] = _mime_address(message.sender)
     mime["To"] = _mime_address(message.recipient)
     mime["Subject"] = message.subject
