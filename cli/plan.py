@@ -25,6 +25,7 @@ from audience.facts import MemberFacts
 from cli.context import console, get_app
 from domain.campaign import Campaign
 from domain.plan import EXCLUSION_REASONS, CampaignPlan, Plan
+from domain.triggers import anniversary_days, birthday_days, event_window_start
 from night.plan import StoredNight, plan_stored_night
 from night.report_text import format_excluded
 from nudgeflow.errors import NotFoundError
@@ -36,9 +37,6 @@ from store.audience_sql import (
     COUNTED_STATES,
     SYSTEM,
     StoredBudgets,
-    anniversary_days,
-    birthday_days,
-    event_window_start,
     member_facts,
     profile_facts,
 )

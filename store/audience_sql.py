@@ -8,12 +8,11 @@ of queries over whole tables, what the pure planner needs to apply its guards, a
 ``StoredBudgets`` says what each budget has left. No query runs per member.
 
 The profile criteria here must mean exactly what ``audience.criteria.explain_profile`` says,
-and the triggers what ``cli.plan`` words for ``nudgeflow why``.
+and the triggers what ``domain.triggers`` says (``tests/integration/test_rules_agree.py``).
 """
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
@@ -40,6 +39,7 @@ from audience.rules import MEMBER_FIELDS, PURCHASE, AllOf, AnyOf, EventCount, No
 from domain.campaign import Campaign, Policy, Trigger
 from domain.keys import occurrence_for
 from domain.plan import MemberState, PriorAction
+from domain.triggers import anniversary_days, birthday_days, event_window_start
 from nudgeflow.timeutil import SECONDS_PER_DAY, day_end, day_start, from_epoch
 from store.rulesql import RuleCompiler
 from store.schema import actions, events, member_tags, members, profiles, stage_history
@@ -83,7 +83,7 @@ def select_candidates(
         and_(
             profile_criteria(campaign.audience, as_of, as_of_end),
             compiler.predicate(campaign.audience.rule),
-            _trigger(
+            trigger_condition(
                 connection,
                 compiler,
                 campaign.audience,
@@ -201,13 +201,7 @@ def _real_entry() -> ColumnElement[bool]:
     return and_(open_stage.c.id.is_not(None), open_stage.c.initial == false())
 
 
-def event_window_start(as_of: date, previous_as_of: date | None, zone: ZoneInfo) -> int:
-    """Where an event trigger starts looking: the end of the previous completed night, so
-    nights that were skipped are caught up, or the start of ``as_of`` on the first run."""
-    return day_end(previous_as_of, zone) if previous_as_of else day_start(as_of, zone)
-
-
-def _trigger(
+def trigger_condition(
     connection: Connection,
     compiler: RuleCompiler,
     audience: Audience,
@@ -217,6 +211,8 @@ def _trigger(
     previous_as_of: date | None,
     zone: ZoneInfo,
 ) -> ColumnElement[bool]:
+    """Whether ``trigger`` fires tonight, over the tables of ``candidate_from``: what
+    ``domain.triggers.trigger_fires`` answers for one member."""
     match trigger.kind:
         case "schedule":
             return true()
@@ -271,25 +267,6 @@ def _trigger(
             active_once = compiler.predicate(EventCount(trigger.types, min=1))
             return and_(quiet, active_once)
     raise ValueError(f"unknown trigger {trigger.kind!r}")
-
-
-def birthday_days(as_of: date) -> tuple[int, ...]:
-    """Days of ``as_of``'s month whose birthdays fall on ``as_of``: Feb 29 birthdays are
-    celebrated on Feb 28 in non-leap years."""
-    if (as_of.month, as_of.day) == (2, 28) and not calendar.isleap(as_of.year):
-        return (28, 29)
-    return (as_of.day,)
-
-
-def anniversary_days(as_of: date, year: int) -> list[date]:
-    """The days of ``year`` whose anniversary falls on ``as_of`` (Feb 29 → Feb 28)."""
-    month, day = as_of.month, as_of.day
-    if (month, day) == (2, 29):
-        return [date(year, 2, 29)] if calendar.isleap(year) else []
-    days = [date(year, month, day)]
-    if (month, day) == (2, 28) and not calendar.isleap(as_of.year) and calendar.isleap(year):
-        days.append(date(year, 2, 29))
-    return days
 
 
 def anniversary_intervals(
