@@ -1,23 +1,28 @@
 """Plan a night: candidates and guard facts from the store, guards in the pure planner.
 
 ``plan_stored_night`` is the one place that turns a database (refreshed for ``as_of``) and a
-campaign set into a ``Plan``. The nightly run stores the result; ``nudgeflow plan`` and
-``nudgeflow why`` only look at it.
+campaign set into a ``Plan``. The nightly run stores the result; ``rehearse`` refreshes and
+plans inside a transaction that is rolled back, for ``nudgeflow plan`` and ``nudgeflow why``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from domain.plan import NightInput, Plan
+from nudgeflow.timeutil import day_end
 from planning.campaign_files import CampaignSet
 from planning.planner import plan_night
-from store.audience_sql import StoredBudgets, gather_guards, select_candidates
+from store.audience_sql import select_candidates
+from store.guard_facts import StoredBudgets, gather_guards
+from store.profiles import refresh_profiles
 from store.runs import previous_completed_as_of
 
 
@@ -43,6 +48,35 @@ def plan_stored_night(
     night = NightInput(as_of, campaigns, states, candidates, prior)
     budgets = StoredBudgets(connection, campaigns, as_of)
     return StoredNight(plan_night(night, campaign_set.policy, budgets), candidates, previous)
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """A night refreshed and planned inside a transaction that will be rolled back."""
+
+    connection: Connection  # inside the transaction: reads see the rehearsed night
+    campaign_set: CampaignSet
+    night: StoredNight
+    as_of: date
+    as_of_end: int
+    zone: ZoneInfo
+
+
+@contextmanager
+def rehearse(
+    engine: Engine, campaign_set: CampaignSet, zone: ZoneInfo, currency: str, as_of: date
+) -> Iterator[Rehearsal]:
+    """Refresh the profiles for ``as_of`` and plan it, exactly as the nightly run would, and
+    roll everything back on leaving: nothing is written."""
+    as_of_end = day_end(as_of, zone)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            refresh_profiles(connection, campaign_set.lifecycle, as_of, as_of_end, currency)
+            night = plan_stored_night(connection, campaign_set, as_of, as_of_end, zone)
+            yield Rehearsal(connection, campaign_set, night, as_of, as_of_end, zone)
+        finally:
+            transaction.rollback()
 
 
 def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]:

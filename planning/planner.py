@@ -3,7 +3,10 @@
 The store selects each campaign's candidates in SQL and gathers the guard facts for them
 (``NightInput``); ``plan_night`` applies the guards in the order of ``EXCLUSION_REASONS`` and
 returns the ``Plan``. Each candidate gets exactly one outcome: ``selected``, ``holdout`` or
-the first exclusion reason that applies, so ``matched == selected + sum(excluded)``.
+the first exclusion reason that applies, so ``matched == selected + sum(excluded)``. The
+facts behind each exclusion are kept once, where they arise (``Plan.exclusion`` puts them
+together): the member's state, which earlier action counted, who took the member tonight,
+which frequency cap is full, and what the budget had left.
 
 It has to keep up with a million members times twenty campaigns, so it is written in two
 phases per campaign:
@@ -21,8 +24,9 @@ phases per campaign:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import date, timedelta
+from operator import attrgetter
 
 from domain.campaign import Campaign, Policy
 from domain.keys import SEP, action_id, occurrence_for
@@ -80,41 +84,60 @@ class FixedBudgets:
         return f"FixedBudgets({self._remaining!r})"
 
 
-def _over_cap_test(as_of: date, policy: Policy) -> Callable[[Sequence[date]], bool] | None:
-    """``sends_on → would one more nudge tonight break a cap?``, or ``None`` without caps.
+Cap = tuple[int, int]  # a full frequency cap: (nudges counted in its window, window in days)
+
+
+def _over_cap_test(as_of: date, policy: Policy) -> Callable[[Sequence[date]], Cap | None] | None:
+    """``sends_on → the first cap one more nudge tonight would break`` (``None``: no cap
+    would break), or ``None`` without caps.
 
     A nudge on ``d`` counts in a cap of ``per_days`` when ``(as_of - d).days < per_days``,
     i.e. ``d >= as_of - per_days + 1``; the window starts are computed once per night.
     """
     windows = tuple(
-        (as_of - timedelta(days=cap.per_days - 1), cap.max) for cap in policy.frequency_caps
+        (as_of - timedelta(days=cap.per_days - 1), cap.max, cap.per_days)
+        for cap in policy.frequency_caps
     )
     if not windows:
         return None
     # A member with fewer counted nudges than the smallest max cannot break any cap: this
     # skips the per-date work for almost everyone.
-    smallest = min(m for _, m in windows)
+    smallest = min(m for _, m, _ in windows)
 
-    def over(sends_on: Sequence[date]) -> bool:
+    def over(sends_on: Sequence[date]) -> Cap | None:
         if len(sends_on) < smallest:
-            return False
+            return None
         # Tonight's nudge is the +1: over when a window already holds `most` nudges.
-        return any(sum(1 for d in sends_on if d >= start) >= most for start, most in windows)
+        for start, most, per_days in windows:
+            count = sum(1 for d in sends_on if d >= start)
+            if count >= most:
+                return count, per_days
+        return None
 
     return over
 
 
-def _received_test(campaign: Campaign, as_of: date) -> Callable[[Sequence[PriorAction]], bool]:
-    """``prior actions → already received?`` for the campaign's kind of occurrence."""
+_AS_OF = attrgetter("as_of")
+
+
+def _latest(prior: Iterable[PriorAction]) -> PriorAction | None:
+    return max(prior, key=_AS_OF, default=None)
+
+
+def _received_test(
+    campaign: Campaign, as_of: date
+) -> Callable[[Sequence[PriorAction]], PriorAction | None]:
+    """``prior actions → the latest that counts as already received`` (``None``: none
+    does), for the campaign's kind of occurrence."""
     kind = campaign.occurrence_kind
     if kind == "once":
-        return bool
+        return _latest
     if kind == "date" and campaign.cooldown_days is not None:
         # Fewer than cooldown_days before as_of, i.e. on or after this date (tonight counts).
         since = as_of - timedelta(days=campaign.cooldown_days - 1)
-        return lambda prior: any(p.as_of >= since for p in prior)
+        return lambda prior: _latest(p for p in prior if p.as_of >= since)
     occurrence = occurrence_for(campaign, as_of)
-    return lambda prior: any(p.occurrence == occurrence for p in prior)
+    return lambda prior: _latest(p for p in prior if p.occurrence == occurrence)
 
 
 class _Night:
@@ -125,21 +148,24 @@ class _Night:
         over_cap = _over_cap_test(night.as_of, policy)
         self.no_consent: set[int] = set()
         self.fatigued: set[int] = set()
-        # Taken tonight: a stored action of any campaign; grows as campaigns select or hold out.
-        self.taken: set[int] = set()
+        # Taken tonight → by which campaign: a stored action of any campaign; grows as
+        # campaigns select or hold out.
+        self.taken: dict[int, str] = {}
         # Frequency caps count stored nudges only: a nudge selected earlier in this run makes
         # the member `taken`, and lower_priority is checked first, so by the time a member
         # reaches the cap guard this run has selected nothing for them.
-        self.capped: set[int] = set()
+        self.capped: dict[int, Cap] = {}
         for pk, state in members.items():
             if not state.consent:
                 self.no_consent.add(pk)
             elif state.fatigued:
                 self.fatigued.add(pk)
-            if state.taken_tonight:
-                self.taken.add(pk)
-            if over_cap is not None and over_cap(state.sends_on):
-                self.capped.add(pk)
+            if state.taken_by is not None:
+                self.taken[pk] = state.taken_by
+            if over_cap is not None:
+                cap = over_cap(state.sends_on)
+                if cap is not None:
+                    self.capped[pk] = cap
         self._members = members
         self._order: list[int] | None = None
 
@@ -162,7 +188,8 @@ def plan_night(night: NightInput, policy: Policy, budgets: Budgets) -> Plan:
     """Plan one business night: every enabled campaign, by priority (high first), then id."""
     campaigns = sorted((c for c in night.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
     shared = _Night(night, policy)
-    return Plan(night.as_of, [_plan_campaign(c, night, shared, budgets) for c in campaigns])
+    planned = [_plan_campaign(c, night, shared, budgets) for c in campaigns]
+    return Plan(night.as_of, planned, night.members, shared.taken, shared.capped)
 
 
 def _plan_campaign(
@@ -180,7 +207,7 @@ def _plan_campaign(
             f"campaign {campaign.id}: candidates without a MemberState: {sorted(unknown)[:5]}"
         )
 
-    def exclude(pks: set[int], reason: str) -> None:
+    def exclude(pks: Collection[int], reason: str) -> None:
         rest.difference_update(pks)
         excluded[reason] += len(pks)
         outcomes.update(dict.fromkeys(pks, reason))
@@ -190,10 +217,15 @@ def _plan_campaign(
     exclude(rest & shared.fatigued, "fatigued")
     prior = night.prior.get(campaign.id)
     if prior:
-        received = _received_test(campaign, night.as_of)
-        exclude({pk for pk in rest.intersection(prior) if received(prior[pk])}, "already_received")
-    exclude(rest & shared.taken, "lower_priority")
-    exclude(rest & shared.capped, "frequency_cap")
+        counted = _received_test(campaign, night.as_of)
+        received = result.received
+        for pk in rest.intersection(prior):
+            earlier = counted(prior[pk])
+            if earlier is not None:
+                received[pk] = earlier
+        exclude(received.keys(), "already_received")
+    exclude(rest & shared.taken.keys(), "lower_priority")
+    exclude(rest & shared.capped.keys(), "frequency_cap")
 
     # Phase 2: in member_id order, the guards whose answer depends on the ones before.
     as_of = night.as_of
@@ -209,6 +241,7 @@ def _plan_campaign(
     currency = cost_money.currency if cost_money is not None else None
     # The budget is read once per campaign per night and spent locally as actions are chosen.
     left = budgets.remaining(campaign.id) if cost_money is not None else None
+    result.budget_left = left
     room = _room(campaign, night, held_out)
     cid, template, taken, actions = campaign.id, campaign.template, shared.taken, result.actions
     full: str | None = None  # once set, every later non-held-out candidate is excluded for it
@@ -232,7 +265,7 @@ def _plan_campaign(
             )
             outcomes[pk] = "holdout"
             excluded["holdout"] += 1
-            taken.add(pk)
+            taken[pk] = cid
             continue
         if full is None:
             if left is not None and left < cost:
@@ -260,7 +293,7 @@ def _plan_campaign(
             )
         )
         outcomes[pk] = "selected"
-        taken.add(pk)
+        taken[pk] = cid
         if left is not None:
             left -= cost
         if room is not None:

@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from audience.fatigue import Nudge, is_fatigued, rest_until
 from domain.campaign import Policy
 from nudgeflow.timeutil import day_start
-from store.audience_sql import COUNTED_STATES, SYSTEM
+from store.guard_facts import COUNTED_STATES, SYSTEM
 from store.schema import actions, events, member_tags
 
 # Events that say nothing about interest: delivery receipts and withdrawals of consent.
