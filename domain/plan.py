@@ -7,7 +7,7 @@ keeps the facts behind every exclusion (``Plan.exclusion``) for ``nudgeflow why`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
@@ -168,8 +168,10 @@ class CampaignPlan:
     # member_pk → "selected", "holdout" or the exclusion reason; ``Plan.exclusion`` adds the
     # facts behind a reason from what the planner kept (here and in ``Plan``).
     outcomes: dict[int, str] = field(default_factory=dict)
-    # already_received: member_pk → the earlier action that counts.
-    received: dict[int, PriorAction] = field(default_factory=dict)
+    # already_received: the campaign's earlier actions per member (the night's, by
+    # reference) and the planner's test of which of them count.
+    prior: Mapping[int, Sequence[PriorAction]] = field(default_factory=dict)
+    counts_as_received: Callable[[PriorAction], bool] | None = None
     # What was left of the budget before tonight (None: no budget, or no cost).
     budget_left: int | None = None
 
@@ -193,10 +195,9 @@ class Plan:
     as_of: date
     campaigns: list[CampaignPlan]
     # The facts the planner kept for the night, shared by every campaign: the candidates'
-    # states, who has each member tonight (a stored action or this plan), and the members
-    # a frequency cap holds back, as (nudges counted, the cap's window in days).
+    # states (the night's, by reference) and the members a frequency cap holds back, as
+    # (nudges counted, the cap's window in days).
     members: Mapping[int, MemberState] = field(default_factory=dict)
-    taken_by: Mapping[int, str] = field(default_factory=dict)
     over_cap: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -216,14 +217,21 @@ class Plan:
         if reason == "fatigued":
             return Resting(state.resting_until)
         if reason == "already_received":
-            earlier = campaign_plan.received[member_pk]
+            counts = campaign_plan.counts_as_received
+            assert counts is not None
+            counted = (p for p in campaign_plan.prior[member_pk] if counts(p))
+            earlier = max(counted, key=lambda p: p.as_of)  # the latest
             return AlreadyReceived(earlier, campaign.occurrence_kind, campaign.cooldown_days)
         if reason == "lower_priority":
-            taker = self.taken_by[member_pk]
             if state.taken_by is not None:
-                return TakenTonight(taker, None)
-            priority = next(c.campaign.priority for c in self.campaigns if c.campaign.id == taker)
-            return TakenTonight(taker, priority)
+                return TakenTonight(state.taken_by, None)
+            # Only one campaign of a plan can take a member: every later one finds them taken.
+            taker = next(
+                c.campaign
+                for c in self.campaigns
+                if c.outcomes.get(member_pk) in ("selected", "holdout")
+            )
+            return TakenTonight(taker.id, taker.priority)
         if reason == "frequency_cap":
             return OverCap(*self.over_cap[member_pk])
         if reason == "budget":

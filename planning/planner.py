@@ -4,9 +4,9 @@ The store selects each campaign's candidates in SQL and gathers the guard facts 
 (``NightInput``); ``plan_night`` applies the guards in the order of ``EXCLUSION_REASONS`` and
 returns the ``Plan``. Each candidate gets exactly one outcome: ``selected``, ``holdout`` or
 the first exclusion reason that applies, so ``matched == selected + sum(excluded)``. The
-facts behind each exclusion are kept once, where they arise (``Plan.exclusion`` puts them
-together): the member's state, which earlier action counted, who took the member tonight,
-which frequency cap is full, and what the budget had left.
+facts behind each exclusion are kept once, by reference where the night already holds them
+(``Plan.exclusion`` puts them together): the members' states, each campaign's earlier
+actions with the test of which count, the full frequency caps, what the budget had left.
 
 It has to keep up with a million members times twenty campaigns, so it is written in two
 phases per campaign:
@@ -24,9 +24,8 @@ phases per campaign:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
-from operator import attrgetter
 
 from domain.campaign import Campaign, Policy
 from domain.keys import SEP, action_id, occurrence_for
@@ -117,27 +116,31 @@ def _over_cap_test(as_of: date, policy: Policy) -> Callable[[Sequence[date]], Ca
     return over
 
 
-_AS_OF = attrgetter("as_of")
+def _every_action(_: PriorAction) -> bool:
+    return True
 
 
-def _latest(prior: Iterable[PriorAction]) -> PriorAction | None:
-    return max(prior, key=_AS_OF, default=None)
-
-
-def _received_test(
-    campaign: Campaign, as_of: date
-) -> Callable[[Sequence[PriorAction]], PriorAction | None]:
-    """``prior actions → the latest that counts as already received`` (``None``: none
-    does), for the campaign's kind of occurrence."""
+def _counts_as_received(campaign: Campaign, as_of: date) -> Callable[[PriorAction], bool]:
+    """``earlier action → does it make tonight's nudge already received?`` for the
+    campaign's kind of occurrence."""
     kind = campaign.occurrence_kind
     if kind == "once":
-        return _latest
+        return _every_action
     if kind == "date" and campaign.cooldown_days is not None:
         # Fewer than cooldown_days before as_of, i.e. on or after this date (tonight counts).
         since = as_of - timedelta(days=campaign.cooldown_days - 1)
-        return lambda prior: _latest(p for p in prior if p.as_of >= since)
+        return lambda p: p.as_of >= since
     occurrence = occurrence_for(campaign, as_of)
-    return lambda prior: _latest(p for p in prior if p.occurrence == occurrence)
+    return lambda p: p.occurrence == occurrence
+
+
+def _received_test(
+    counts: Callable[[PriorAction], bool],
+) -> Callable[[Sequence[PriorAction]], bool]:
+    """``a member's earlier actions → already received?``"""
+    if counts is _every_action:
+        return bool  # any earlier action will do, and the lists are never empty
+    return lambda prior: any(map(counts, prior))
 
 
 class _Night:
@@ -148,9 +151,8 @@ class _Night:
         over_cap = _over_cap_test(night.as_of, policy)
         self.no_consent: set[int] = set()
         self.fatigued: set[int] = set()
-        # Taken tonight → by which campaign: a stored action of any campaign; grows as
-        # campaigns select or hold out.
-        self.taken: dict[int, str] = {}
+        # Taken tonight: a stored action of any campaign; grows as campaigns select or hold out.
+        self.taken: set[int] = set()
         # Frequency caps count stored nudges only: a nudge selected earlier in this run makes
         # the member `taken`, and lower_priority is checked first, so by the time a member
         # reaches the cap guard this run has selected nothing for them.
@@ -161,7 +163,7 @@ class _Night:
             elif state.fatigued:
                 self.fatigued.add(pk)
             if state.taken_by is not None:
-                self.taken[pk] = state.taken_by
+                self.taken.add(pk)
             if over_cap is not None:
                 cap = over_cap(state.sends_on)
                 if cap is not None:
@@ -189,7 +191,7 @@ def plan_night(night: NightInput, policy: Policy, budgets: Budgets) -> Plan:
     campaigns = sorted((c for c in night.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
     shared = _Night(night, policy)
     planned = [_plan_campaign(c, night, shared, budgets) for c in campaigns]
-    return Plan(night.as_of, planned, night.members, shared.taken, shared.capped)
+    return Plan(night.as_of, planned, night.members, shared.capped)
 
 
 def _plan_campaign(
@@ -207,7 +209,7 @@ def _plan_campaign(
             f"campaign {campaign.id}: candidates without a MemberState: {sorted(unknown)[:5]}"
         )
 
-    def exclude(pks: Collection[int], reason: str) -> None:
+    def exclude(pks: set[int], reason: str) -> None:
         rest.difference_update(pks)
         excluded[reason] += len(pks)
         outcomes.update(dict.fromkeys(pks, reason))
@@ -217,14 +219,12 @@ def _plan_campaign(
     exclude(rest & shared.fatigued, "fatigued")
     prior = night.prior.get(campaign.id)
     if prior:
-        counted = _received_test(campaign, night.as_of)
-        received = result.received
-        for pk in rest.intersection(prior):
-            earlier = counted(prior[pk])
-            if earlier is not None:
-                received[pk] = earlier
-        exclude(received.keys(), "already_received")
-    exclude(rest & shared.taken.keys(), "lower_priority")
+        counts = _counts_as_received(campaign, night.as_of)
+        # Kept by reference, for the facts behind an exclusion: nothing is copied.
+        result.prior, result.counts_as_received = prior, counts
+        received = _received_test(counts)
+        exclude({pk for pk in rest.intersection(prior) if received(prior[pk])}, "already_received")
+    exclude(rest & shared.taken, "lower_priority")
     exclude(rest & shared.capped.keys(), "frequency_cap")
 
     # Phase 2: in member_id order, the guards whose answer depends on the ones before.
@@ -265,7 +265,7 @@ def _plan_campaign(
             )
             outcomes[pk] = "holdout"
             excluded["holdout"] += 1
-            taken[pk] = cid
+            taken.add(pk)
             continue
         if full is None:
             if left is not None and left < cost:
@@ -293,7 +293,7 @@ def _plan_campaign(
             )
         )
         outcomes[pk] = "selected"
-        taken[pk] = cid
+        taken.add(pk)
         if left is not None:
             left -= cost
         if room is not None:
