@@ -1,8 +1,9 @@
 """The nightly plan's values: what the planner is given and what it returns.
 
 ``planning.planner.plan_night`` is pure: the store selects candidates in SQL and gathers the
-guard facts for them; the planner applies the guards in Python and returns a ``Plan``, which
-keeps the facts behind every exclusion (``Plan.exclusion``) for ``nudgeflow why``.
+guard facts for them; the planner applies the guards in Python and returns a ``Plan``.
+``Plan.exclusion`` gives the facts behind any exclusion, for ``nudgeflow why``, from what the
+plan kept and the ``NightInput`` it was made from.
 """
 
 from __future__ import annotations
@@ -168,9 +169,7 @@ class CampaignPlan:
     # member_pk → "selected", "holdout" or the exclusion reason; ``Plan.exclusion`` adds the
     # facts behind a reason from what the planner kept (here and in ``Plan``).
     outcomes: dict[int, str] = field(default_factory=dict)
-    # already_received: the campaign's earlier actions per member (the night's, by
-    # reference) and the planner's test of which of them count.
-    prior: Mapping[int, Sequence[PriorAction]] = field(default_factory=dict)
+    # already_received: the planner's test of which earlier actions count.
     counts_as_received: Callable[[PriorAction], bool] | None = None
     # What was left of the budget before tonight (None: no budget, or no cost).
     budget_left: int | None = None
@@ -194,24 +193,25 @@ class CampaignPlan:
 class Plan:
     as_of: date
     campaigns: list[CampaignPlan]
-    # The facts the planner kept for the night, shared by every campaign: the candidates'
-    # states (the night's, by reference) and the members a frequency cap holds back, as
-    # (nudges counted, the cap's window in days).
-    members: Mapping[int, MemberState] = field(default_factory=dict)
+    # The members a frequency cap holds back: (nudges counted, the cap's window in days).
     over_cap: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of.isoformat(), "campaigns": [c.as_dict() for c in self.campaigns]}
 
-    def exclusion(self, campaign_plan: CampaignPlan, member_pk: int) -> Exclusion:
-        """The facts behind the member's exclusion from ``campaign_plan``'s campaign.
+    def exclusion(
+        self, night: NightInput, campaign_plan: CampaignPlan, member_pk: int
+    ) -> Exclusion:
+        """The facts behind the member's exclusion from ``campaign_plan``'s campaign, given
+        the ``night`` this plan was made from (it holds the members' facts; the plan does
+        not keep them, so the nightly run can let them go).
 
         Raises ``KeyError`` when the member was not a candidate, and ``ValueError`` when
         they were selected or held out.
         """
         reason = campaign_plan.outcomes[member_pk]
         campaign = campaign_plan.campaign
-        state = self.members[member_pk]
+        state = night.members[member_pk]
         if reason == "consent":
             return NoConsent(state.withdrawal)
         if reason == "fatigued":
@@ -219,7 +219,7 @@ class Plan:
         if reason == "already_received":
             counts = campaign_plan.counts_as_received
             assert counts is not None
-            counted = (p for p in campaign_plan.prior[member_pk] if counts(p))
+            counted = (p for p in night.prior[campaign.id][member_pk] if counts(p))
             earlier = max(counted, key=lambda p: p.as_of)  # the latest
             return AlreadyReceived(earlier, campaign.occurrence_kind, campaign.cooldown_days)
         if reason == "lower_priority":

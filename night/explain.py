@@ -62,7 +62,7 @@ def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]
             percent = campaign.holdout_percent
             text = f"held out: in the control group ({percent:g}%), recorded but not sent"
         else:
-            exclusion = plan.exclusion(campaign_plan, pk)
+            exclusion = plan.exclusion(rehearsal.facts, campaign_plan, pk)
             text = f"excluded: {describe_exclusion(exclusion, rehearsal.zone)}"
         lines.append((campaign.id, text))
     return lines

@@ -38,7 +38,17 @@ class StoredNight:
 def plan_stored_night(
     connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
 ) -> StoredNight:
-    """Plan ``as_of`` from the profiles and actions in the database (writes nothing)."""
+    """Plan ``as_of`` from the profiles and actions in the database (writes nothing).
+
+    The members' guard facts are let go once planned: the night's actions are stored next,
+    and at a million members the facts weigh more than the plan.
+    """
+    return _plan_with_facts(connection, campaign_set, as_of, as_of_end, zone)[0]
+
+
+def _plan_with_facts(
+    connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
+) -> tuple[StoredNight, NightInput]:
     campaigns = campaign_set.enabled
     previous = previous_completed_as_of(connection, as_of)
     candidates = select_candidates(connection, campaigns, as_of, as_of_end, previous, zone)
@@ -47,7 +57,8 @@ def plan_stored_night(
     )
     night = NightInput(as_of, campaigns, states, candidates, prior)
     budgets = StoredBudgets(connection, campaigns, as_of)
-    return StoredNight(plan_night(night, campaign_set.policy, budgets), candidates, previous)
+    plan = plan_night(night, campaign_set.policy, budgets)
+    return StoredNight(plan, candidates, previous), night
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Rehearsal:
     connection: Connection  # inside the transaction: reads see the rehearsed night
     campaign_set: CampaignSet
     night: StoredNight
+    facts: NightInput  # what the plan was made from: the facts behind its exclusions
     as_of: date
     as_of_end: int
     zone: ZoneInfo
@@ -73,8 +85,8 @@ def rehearse(
         transaction = connection.begin()
         try:
             refresh_profiles(connection, campaign_set.lifecycle, as_of, as_of_end, currency)
-            night = plan_stored_night(connection, campaign_set, as_of, as_of_end, zone)
-            yield Rehearsal(connection, campaign_set, night, as_of, as_of_end, zone)
+            night, facts = _plan_with_facts(connection, campaign_set, as_of, as_of_end, zone)
+            yield Rehearsal(connection, campaign_set, night, facts, as_of, as_of_end, zone)
         finally:
             transaction.rollback()
 

@@ -4,9 +4,9 @@ The store selects each campaign's candidates in SQL and gathers the guard facts 
 (``NightInput``); ``plan_night`` applies the guards in the order of ``EXCLUSION_REASONS`` and
 returns the ``Plan``. Each candidate gets exactly one outcome: ``selected``, ``holdout`` or
 the first exclusion reason that applies, so ``matched == selected + sum(excluded)``. The
-facts behind each exclusion are kept once, by reference where the night already holds them
-(``Plan.exclusion`` puts them together): the members' states, each campaign's earlier
-actions with the test of which count, the full frequency caps, what the budget had left.
+facts behind an exclusion that the ``NightInput`` does not hold are kept in the plan, once
+(``Plan.exclusion`` puts them together): which earlier actions count, the full frequency
+caps, what the budget had left.
 
 It has to keep up with a million members times twenty campaigns, so it is written in two
 phases per campaign:
@@ -191,7 +191,7 @@ def plan_night(night: NightInput, policy: Policy, budgets: Budgets) -> Plan:
     campaigns = sorted((c for c in night.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
     shared = _Night(night, policy)
     planned = [_plan_campaign(c, night, shared, budgets) for c in campaigns]
-    return Plan(night.as_of, planned, night.members, shared.capped)
+    return Plan(night.as_of, planned, shared.capped)
 
 
 def _plan_campaign(
@@ -219,9 +219,7 @@ def _plan_campaign(
     exclude(rest & shared.fatigued, "fatigued")
     prior = night.prior.get(campaign.id)
     if prior:
-        counts = _counts_as_received(campaign, night.as_of)
-        # Kept by reference, for the facts behind an exclusion: nothing is copied.
-        result.prior, result.counts_as_received = prior, counts
+        counts = result.counts_as_received = _counts_as_received(campaign, night.as_of)
         received = _received_test(counts)
         exclude({pk for pk in rest.intersection(prior) if received(prior[pk])}, "already_received")
     exclude(rest & shared.taken, "lower_priority")

@@ -92,6 +92,7 @@ class World:
     events: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
     tags: list[tuple[int, date, date]] = field(default_factory=list)  # member, tagged on, until
     plans: list[Plan] = field(default_factory=list)
+    inputs: list[NightInput] = field(default_factory=list)  # what each plan was made from
     replans: list[tuple[date, set[str]]] = field(default_factory=list)  # night, new ids
 
 
@@ -215,8 +216,10 @@ def simulate(scenario: Scenario, nights: int = NIGHTS) -> World:
             c.id: [pk for pk in consent if rng.random() < scenario.p_candidate]
             for c in scenario.campaigns
         }
-        plan = plan_night(night_input(world, as_of, candidates, fatigued), policy, budgets(world))
+        planned = night_input(world, as_of, candidates, fatigued)
+        plan = plan_night(planned, policy, budgets(world))
         world.plans.append(plan)
+        world.inputs.append(planned)
         store(world, plan)
         # The same night again, from the store: nothing new may come out.
         again = plan_night(night_input(world, as_of, candidates, fatigued), policy, budgets(world))
@@ -330,7 +333,7 @@ def check_eligibility_budget_and_run_limits(world: World) -> None:
 def check_exclusion_facts(world: World) -> None:
     """The facts kept behind every exclusion are true of the store before that night."""
     caps = world.scenario.policy.frequency_caps
-    for plan in world.plans:
+    for plan, planned in zip(world.plans, world.inputs, strict=True):
         night = plan.as_of
         before = [s for s in world.actions.values() if s.as_of < night]
         outcomes = {
@@ -342,7 +345,7 @@ def check_exclusion_facts(world: World) -> None:
             for pk, outcome in cp.outcomes.items():
                 if outcome in ("selected", "holdout"):
                     continue
-                fact = plan.exclusion(cp, pk)
+                fact = plan.exclusion(planned, cp, pk)
                 match fact:
                     case NoConsent(withdrawal=None):
                         assert outcome == "consent"
