@@ -46,10 +46,6 @@ class MemberState:
     # Fatigued: the last day of the rest (None: until further notice).
     resting_until: date | None = None
 
-    @property
-    def taken_tonight(self) -> bool:
-        return self.taken_by is not None
-
 
 @dataclass(frozen=True, slots=True)
 class PriorAction:
@@ -167,7 +163,8 @@ class CampaignPlan:
     actions: list[PlannedAction] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EXCLUSION_REASONS, 0))
     # member_pk → "selected", "holdout" or the exclusion reason; ``Plan.exclusion`` adds the
-    # facts behind a reason from what the planner kept (here and in ``Plan``).
+    # facts behind a reason from the night's input and what the planner kept (here and in
+    # ``Plan``).
     outcomes: dict[int, str] = field(default_factory=dict)
     # already_received: the planner's test of which earlier actions count.
     counts_as_received: Callable[[PriorAction], bool] | None = None

@@ -423,7 +423,7 @@ def test_guard_facts(engine: sa.Engine) -> None:
         sends_on=(AS_OF - timedelta(days=6), AS_OF - timedelta(days=2), AS_OF),
         taken_by="c",
     )
-    assert not any(s.taken_tonight or s.sends_on for n, s in by_name.items() if n != "busy")
+    assert not any(s.taken_by or s.sends_on for n, s in by_name.items() if n != "busy")
     assert prior["a"] == {
         busy: [PriorAction((AS_OF - timedelta(days=6)).isoformat(), AS_OF - timedelta(days=6))]
     }
