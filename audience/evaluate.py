@@ -1,7 +1,7 @@
 """The pure evaluator of the rule language (``audience.rules``), with plain-English reasons.
 
 ``evaluate`` must give exactly the answers of ``store.rulesql``; the property test
-``tests/integration/test_rules_agree.py`` holds the two together, so a change to the
+``tests/integration/store/test_rules_agree.py`` holds the two together, so a change to the
 semantics here needs the same change there.
 """
 

@@ -40,9 +40,10 @@ from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import load_lifecycle
 from planning.planner import plan_night
 from store.actions import store_plan
-from store.audience_sql import StoredBudgets, gather_guards, select_candidates
+from store.audience_sql import select_candidates
 from store.engine import create_store_engine
 from store.fatigue import update_fatigue
+from store.guard_facts import StoredBudgets, gather_guards
 from store.migrate import upgrade
 from store.profiles import refresh_profiles
 from store.runs import finish_run, start_run

@@ -2,16 +2,19 @@
 
 ``planning.planner.plan_night`` is pure: the store selects candidates in SQL and gathers the
 guard facts for them; the planner applies the guards in Python and returns a ``Plan``.
+``Plan.exclusion`` gives the facts behind any exclusion, for ``nudgeflow why``, from what the
+plan kept and the ``NightInput`` it was made from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
 from domain.campaign import Campaign, Reward
+from nudgeflow.money import Money
 
 # In the order the planner applies them.
 EXCLUSION_REASONS = (
@@ -26,7 +29,7 @@ EXCLUSION_REASONS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberState:
     """Guard facts about one member who is a candidate of at least one campaign tonight."""
 
@@ -36,11 +39,15 @@ class MemberState:
     # Business dates of the member's counted nudges (planned or sent; not held out, not
     # failed) inside the widest frequency-cap window, including any stored for tonight.
     sends_on: tuple[date, ...] = ()
-    # A stored action of any campaign (held out included) exists for the member tonight.
-    taken_tonight: bool = False
+    # The campaign of an action stored for the member tonight (any, held out included).
+    taken_by: str | None = None
+    # No consent of a member who opted in: the first event that withdrew it (type, epoch s).
+    withdrawal: tuple[str, int] | None = None
+    # Fatigued: the last day of the rest (None: until further notice).
+    resting_until: date | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PriorAction:
     occurrence: str
     as_of: date
@@ -88,14 +95,81 @@ class PlannedAction:
         }
 
 
+# --- the facts behind an exclusion ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoConsent:
+    """``consent``: opted out of email (no ``withdrawal``), or withdrawn by an event."""
+
+    withdrawal: tuple[str, int] | None  # the first such event: (type, epoch seconds)
+
+
+@dataclass(frozen=True)
+class Resting:
+    """``fatigued``: resting after unanswered nudges."""
+
+    until: date | None  # the last day of the rest; None: until further notice
+
+
+@dataclass(frozen=True)
+class AlreadyReceived:
+    """``already_received``: an earlier action of the campaign counts against tonight."""
+
+    earlier: PriorAction  # the latest one that counts
+    occurrence_kind: str  # once | year | date
+    cooldown_days: int | None
+
+
+@dataclass(frozen=True)
+class TakenTonight:
+    """``lower_priority``: another campaign has the member tonight."""
+
+    campaign_id: str
+    priority: int | None  # a campaign of this plan; None: an action an earlier run stored
+
+
+@dataclass(frozen=True)
+class OverCap:
+    """``frequency_cap``: one more nudge would break the first cap that is full."""
+
+    nudges: int  # counted nudges inside the cap's window
+    per_days: int
+
+
+@dataclass(frozen=True)
+class BudgetSpent:
+    """``budget``: what was left before tonight no longer covers one more reward."""
+
+    left: Money
+    cost: Money | None
+    selected: int  # selected by the campaign tonight
+
+
+@dataclass(frozen=True)
+class RunLimit:
+    """``max_per_run``: the campaign selected as many members as a night allows."""
+
+    limit: int | None
+
+
+Exclusion = NoConsent | Resting | AlreadyReceived | TakenTonight | OverCap | BudgetSpent | RunLimit
+
+
 @dataclass
 class CampaignPlan:
     campaign: Campaign
     matched: int = 0
     actions: list[PlannedAction] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EXCLUSION_REASONS, 0))
-    # member_pk → "selected", "holdout" or the exclusion reason (for `nudgeflow why`)
+    # member_pk → "selected", "holdout" or the exclusion reason; ``Plan.exclusion`` adds the
+    # facts behind a reason from the night's input and what the planner kept (here and in
+    # ``Plan``).
     outcomes: dict[int, str] = field(default_factory=dict)
+    # already_received: the planner's test of which earlier actions count.
+    counts_as_received: Callable[[PriorAction], bool] | None = None
+    # What was left of the budget before tonight (None: no budget, or no cost).
+    budget_left: int | None = None
 
     @property
     def selected(self) -> int:
@@ -116,6 +190,53 @@ class CampaignPlan:
 class Plan:
     as_of: date
     campaigns: list[CampaignPlan]
+    # The members a frequency cap holds back: (nudges counted, the cap's window in days).
+    over_cap: Mapping[int, tuple[int, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of.isoformat(), "campaigns": [c.as_dict() for c in self.campaigns]}
+
+    def exclusion(
+        self, night: NightInput, campaign_plan: CampaignPlan, member_pk: int
+    ) -> Exclusion:
+        """The facts behind the member's exclusion from ``campaign_plan``'s campaign, given
+        the ``night`` this plan was made from (it holds the members' facts; the plan does
+        not keep them, so the nightly run can let them go).
+
+        Raises ``KeyError`` when the member was not a candidate, and ``ValueError`` when
+        they were selected or held out.
+        """
+        reason = campaign_plan.outcomes[member_pk]
+        campaign = campaign_plan.campaign
+        state = night.members[member_pk]
+        if reason == "consent":
+            return NoConsent(state.withdrawal)
+        if reason == "fatigued":
+            return Resting(state.resting_until)
+        if reason == "already_received":
+            counts = campaign_plan.counts_as_received
+            assert counts is not None
+            counted = (p for p in night.prior[campaign.id][member_pk] if counts(p))
+            earlier = max(counted, key=lambda p: p.as_of)  # the latest
+            return AlreadyReceived(earlier, campaign.occurrence_kind, campaign.cooldown_days)
+        if reason == "lower_priority":
+            if state.taken_by is not None:
+                return TakenTonight(state.taken_by, None)
+            # Only one campaign of a plan can take a member: every later one finds them taken.
+            taker = next(
+                c.campaign
+                for c in self.campaigns
+                if c.outcomes.get(member_pk) in ("selected", "holdout")
+            )
+            return TakenTonight(taker.id, taker.priority)
+        if reason == "frequency_cap":
+            return OverCap(*self.over_cap[member_pk])
+        if reason == "budget":
+            cost = campaign.reward.cost if campaign.reward is not None else None
+            currency = campaign.budget.currency if campaign.budget is not None else None
+            currency = currency or (cost.currency if cost is not None else "")
+            left = Money(campaign_plan.budget_left or 0, currency)
+            return BudgetSpent(left, cost, campaign_plan.selected)
+        if reason == "max_per_run":
+            return RunLimit(campaign.max_per_run)
+        raise ValueError(f"{reason!r} is not an exclusion")

@@ -84,16 +84,16 @@ def rehearse_night_task(night: Night) -> dict[str, Any]:
 
 
 @task(name="plan-night", cache_policy=NO_CACHE)
-def plan_night_task(night: Night, store: bool = True) -> dict[str, Any]:
+def plan_night_task(night: Night) -> dict[str, Any]:
     """Select candidates, apply the guards and store the actions, in one transaction."""
-    summary = plan(night, store=store)
+    summary = plan(night)
     selected = sum(c["selected"] for c in summary["campaigns"])
     get_run_logger().info(
-        "planned %d campaigns for %s: %d selected, %s new actions",
+        "planned %d campaigns for %s: %d selected, %d new actions",
         len(summary["campaigns"]),
         night.as_of,
         selected,
-        summary["new_actions"] if store else "no (dry run)",
+        summary["new_actions"],
     )
     return summary
 

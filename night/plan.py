@@ -1,28 +1,33 @@
 """Plan a night: candidates and guard facts from the store, guards in the pure planner.
 
 ``plan_stored_night`` is the one place that turns a database (refreshed for ``as_of``) and a
-campaign set into a ``Plan``. The nightly run stores the result; ``nudgeflow plan`` and
-``nudgeflow why`` only look at it. The run clears the fatigue tags of members who responded
-just before it plans (``night.fatigue.recover_rested``); ``rehearse_plan`` does the same
-inside a transaction its caller rolls back, so a dry run, ``plan`` and ``why`` agree with it.
+campaign set into a ``Plan``. The nightly run clears the fatigue tags of members who
+responded just before it plans (``night.fatigue.recover_rested``) and stores the result;
+``rehearse`` refreshes, recovers and plans inside a transaction that is rolled back, for
+``nudgeflow plan`` and ``nudgeflow why``, so they agree with the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from domain.plan import NightInput, Plan
 from night.context import Night
+from nudgeflow.timeutil import day_end
 from planning.campaign_files import CampaignSet
 from planning.planner import plan_night
 from store.actions import store_plan
-from store.audience_sql import StoredBudgets, gather_guards, select_candidates
+from store.audience_sql import select_candidates
 from store.fatigue import recover_fatigued
+from store.guard_facts import StoredBudgets, gather_guards
+from store.profiles import refresh_profiles
 from store.runs import previous_completed_as_of
 
 
@@ -38,7 +43,17 @@ class StoredNight:
 def plan_stored_night(
     connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
 ) -> StoredNight:
-    """Plan ``as_of`` from the profiles and actions in the database (writes nothing)."""
+    """Plan ``as_of`` from the profiles and actions in the database (writes nothing).
+
+    The members' guard facts are let go once planned: the night's actions are stored next,
+    and at a million members the facts weigh more than the plan.
+    """
+    return _plan_with_facts(connection, campaign_set, as_of, as_of_end, zone)[0]
+
+
+def _plan_with_facts(
+    connection: Connection, campaign_set: CampaignSet, as_of: date, as_of_end: int, zone: ZoneInfo
+) -> tuple[StoredNight, NightInput]:
     campaigns = campaign_set.enabled
     previous = previous_completed_as_of(connection, as_of)
     candidates = select_candidates(connection, campaigns, as_of, as_of_end, previous, zone)
@@ -47,7 +62,39 @@ def plan_stored_night(
     )
     night = NightInput(as_of, campaigns, states, candidates, prior)
     budgets = StoredBudgets(connection, campaigns, as_of)
-    return StoredNight(plan_night(night, campaign_set.policy, budgets), candidates, previous)
+    plan = plan_night(night, campaign_set.policy, budgets)
+    return StoredNight(plan, candidates, previous), night
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    """A night refreshed and planned inside a transaction that will be rolled back."""
+
+    connection: Connection  # inside the transaction: reads see the rehearsed night
+    campaign_set: CampaignSet
+    night: StoredNight
+    facts: NightInput  # what the plan was made from: the facts behind its exclusions
+    as_of: date
+    as_of_end: int
+    zone: ZoneInfo
+
+
+@contextmanager
+def rehearse(
+    engine: Engine, campaign_set: CampaignSet, zone: ZoneInfo, currency: str, as_of: date
+) -> Iterator[Rehearsal]:
+    """Refresh the profiles for ``as_of`` and plan it, exactly as the nightly run would, and
+    roll everything back on leaving: nothing is written."""
+    as_of_end = day_end(as_of, zone)
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            refresh_profiles(connection, campaign_set.lifecycle, as_of, as_of_end, currency)
+            recover_fatigued(connection, campaign_set.policy, as_of, as_of_end, zone)
+            night, facts = _plan_with_facts(connection, campaign_set, as_of, as_of_end, zone)
+            yield Rehearsal(connection, campaign_set, night, facts, as_of, as_of_end, zone)
+        finally:
+            transaction.rollback()
 
 
 def rehearse_plan(
@@ -77,19 +124,10 @@ def summarize_plan(plan: Plan, new_actions: int | None = None) -> dict[str, Any]
     }
 
 
-def plan(night: Night, *, store: bool = True) -> dict[str, Any]:
+def plan(night: Night) -> dict[str, Any]:
     """Select candidates, apply the guards and store the actions, in one transaction; return
-    the per-campaign counts. With ``store`` False (a dry run) nothing is kept: the night's
-    fatigue recovery is rehearsed with the plan and rolled back with it."""
+    the per-campaign counts (a dry run rehearses instead: ``night.dry_run``)."""
     campaign_set = night.campaigns
-    if not store:
-        with night.engine.connect() as connection:
-            transaction = connection.begin()
-            try:
-                stored = rehearse_plan(connection, campaign_set, night.as_of, night.end, night.zone)
-            finally:
-                transaction.rollback()
-        return summarize_plan(stored.plan, None)
     with night.engine.begin() as connection:
         stored = plan_stored_night(connection, campaign_set, night.as_of, night.end, night.zone)
         new = store_plan(

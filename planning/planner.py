@@ -3,7 +3,10 @@
 The store selects each campaign's candidates in SQL and gathers the guard facts for them
 (``NightInput``); ``plan_night`` applies the guards in the order of ``EXCLUSION_REASONS`` and
 returns the ``Plan``. Each candidate gets exactly one outcome: ``selected``, ``holdout`` or
-the first exclusion reason that applies, so ``matched == selected + sum(excluded)``.
+the first exclusion reason that applies, so ``matched == selected + sum(excluded)``. The
+facts behind an exclusion that the ``NightInput`` does not hold are kept in the plan, once
+(``Plan.exclusion`` puts them together): which earlier actions count, the full frequency
+caps, what the budget had left.
 
 It has to keep up with a million members times twenty campaigns, so it is written in two
 phases per campaign:
@@ -80,41 +83,64 @@ class FixedBudgets:
         return f"FixedBudgets({self._remaining!r})"
 
 
-def _over_cap_test(as_of: date, policy: Policy) -> Callable[[Sequence[date]], bool] | None:
-    """``sends_on → would one more nudge tonight break a cap?``, or ``None`` without caps.
+Cap = tuple[int, int]  # a full frequency cap: (nudges counted in its window, window in days)
+
+
+def _over_cap_test(as_of: date, policy: Policy) -> Callable[[Sequence[date]], Cap | None] | None:
+    """``sends_on → the first cap one more nudge tonight would break`` (``None``: no cap
+    would break), or ``None`` without caps.
 
     A nudge on ``d`` counts in a cap of ``per_days`` when ``(as_of - d).days < per_days``,
     i.e. ``d >= as_of - per_days + 1``; the window starts are computed once per night.
     """
     windows = tuple(
-        (as_of - timedelta(days=cap.per_days - 1), cap.max) for cap in policy.frequency_caps
+        (as_of - timedelta(days=cap.per_days - 1), cap.max, cap.per_days)
+        for cap in policy.frequency_caps
     )
     if not windows:
         return None
     # A member with fewer counted nudges than the smallest max cannot break any cap: this
     # skips the per-date work for almost everyone.
-    smallest = min(m for _, m in windows)
+    smallest = min(m for _, m, _ in windows)
 
-    def over(sends_on: Sequence[date]) -> bool:
+    def over(sends_on: Sequence[date]) -> Cap | None:
         if len(sends_on) < smallest:
-            return False
+            return None
         # Tonight's nudge is the +1: over when a window already holds `most` nudges.
-        return any(sum(1 for d in sends_on if d >= start) >= most for start, most in windows)
+        for start, most, per_days in windows:
+            count = sum(1 for d in sends_on if d >= start)
+            if count >= most:
+                return count, per_days
+        return None
 
     return over
 
 
-def _received_test(campaign: Campaign, as_of: date) -> Callable[[Sequence[PriorAction]], bool]:
-    """``prior actions → already received?`` for the campaign's kind of occurrence."""
+def _every_action(_: PriorAction) -> bool:
+    return True
+
+
+def _counts_as_received(campaign: Campaign, as_of: date) -> Callable[[PriorAction], bool]:
+    """``earlier action → does it make tonight's nudge already received?`` for the
+    campaign's kind of occurrence."""
     kind = campaign.occurrence_kind
     if kind == "once":
-        return bool
+        return _every_action
     if kind == "date" and campaign.cooldown_days is not None:
         # Fewer than cooldown_days before as_of, i.e. on or after this date (tonight counts).
         since = as_of - timedelta(days=campaign.cooldown_days - 1)
-        return lambda prior: any(p.as_of >= since for p in prior)
+        return lambda p: p.as_of >= since
     occurrence = occurrence_for(campaign, as_of)
-    return lambda prior: any(p.occurrence == occurrence for p in prior)
+    return lambda p: p.occurrence == occurrence
+
+
+def _received_test(
+    counts: Callable[[PriorAction], bool],
+) -> Callable[[Sequence[PriorAction]], bool]:
+    """``a member's earlier actions → already received?``"""
+    if counts is _every_action:
+        return bool  # any earlier action will do, and the lists are never empty
+    return lambda prior: any(map(counts, prior))
 
 
 class _Night:
@@ -130,16 +156,18 @@ class _Night:
         # Frequency caps count stored nudges only: a nudge selected earlier in this run makes
         # the member `taken`, and lower_priority is checked first, so by the time a member
         # reaches the cap guard this run has selected nothing for them.
-        self.capped: set[int] = set()
+        self.capped: dict[int, Cap] = {}
         for pk, state in members.items():
             if not state.consent:
                 self.no_consent.add(pk)
             elif state.fatigued:
                 self.fatigued.add(pk)
-            if state.taken_tonight:
+            if state.taken_by is not None:
                 self.taken.add(pk)
-            if over_cap is not None and over_cap(state.sends_on):
-                self.capped.add(pk)
+            if over_cap is not None:
+                cap = over_cap(state.sends_on)
+                if cap is not None:
+                    self.capped[pk] = cap
         self._members = members
         self._order: list[int] | None = None
 
@@ -162,7 +190,8 @@ def plan_night(night: NightInput, policy: Policy, budgets: Budgets) -> Plan:
     """Plan one business night: every enabled campaign, by priority (high first), then id."""
     campaigns = sorted((c for c in night.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
     shared = _Night(night, policy)
-    return Plan(night.as_of, [_plan_campaign(c, night, shared, budgets) for c in campaigns])
+    planned = [_plan_campaign(c, night, shared, budgets) for c in campaigns]
+    return Plan(night.as_of, planned, shared.capped)
 
 
 def _plan_campaign(
@@ -190,10 +219,11 @@ def _plan_campaign(
     exclude(rest & shared.fatigued, "fatigued")
     prior = night.prior.get(campaign.id)
     if prior:
-        received = _received_test(campaign, night.as_of)
+        counts = result.counts_as_received = _counts_as_received(campaign, night.as_of)
+        received = _received_test(counts)
         exclude({pk for pk in rest.intersection(prior) if received(prior[pk])}, "already_received")
     exclude(rest & shared.taken, "lower_priority")
-    exclude(rest & shared.capped, "frequency_cap")
+    exclude(rest & shared.capped.keys(), "frequency_cap")
 
     # Phase 2: in member_id order, the guards whose answer depends on the ones before.
     as_of = night.as_of
@@ -209,6 +239,7 @@ def _plan_campaign(
     currency = cost_money.currency if cost_money is not None else None
     # The budget is read once per campaign per night and spent locally as actions are chosen.
     left = budgets.remaining(campaign.id) if cost_money is not None else None
+    result.budget_left = left
     room = _room(campaign, night, held_out)
     cid, template, taken, actions = campaign.id, campaign.template, shared.taken, result.actions
     full: str | None = None  # once set, every later non-held-out candidate is excluded for it

@@ -53,7 +53,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from audience.fatigue import rest_until
 from domain.campaign import Policy
 from nudgeflow.timeutil import day_start
-from store.audience_sql import COUNTED_STATES, SYSTEM
+from store.guard_facts import COUNTED_STATES, SYSTEM
 from store.schema import actions, events, member_tags
 from store.tags import CLEARED, TAGGED, TagChange, record_tag_changes
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, select, update
 
-from store.audience_sql import CONSENT_EVENTS
+from store.guard_facts import CONSENT_EVENTS
 from store.schema import actions, events, members, profiles
 
 PENDING = ("planned", "reserved", "reward_issued")

@@ -5,7 +5,7 @@ aggregate of a single ``GROUP BY member_pk`` pass over ``events``; equal conditi
 column. Rules become boolean expressions over ``members`` columns, those aggregate columns
 and ``EXISTS`` on ``member_tags``, so a whole audience (or every lifecycle stage at once) is
 one query, never one per member. ``audience.evaluate`` is the reference: the property test
-``tests/integration/test_rules_agree.py`` holds the two to the same answers.
+``tests/integration/store/test_rules_agree.py`` holds the two to the same answers.
 
 Every predicate is two-valued (never SQL ``NULL``), so ``NOT`` means what it does in Python:
 missing values are tested explicitly and aggregates are coalesced to 0.

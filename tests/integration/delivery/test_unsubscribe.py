@@ -15,7 +15,7 @@ from delivery.unsubscribe import apply_unsubscribe
 from nudgeflow.errors import NotFoundError
 from nudgeflow.timeutil import day_end, to_epoch
 from planning.campaign_files import load_campaign_set
-from store.audience_sql import gather_guards
+from store.guard_facts import gather_guards
 from store.schema import events, members
 from tests.integration.community import Person, insert_people
 

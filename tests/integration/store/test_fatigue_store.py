@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from audience.facts import EventFact
 from nudgeflow.timeutil import day_end, day_start
-from store.audience_sql import gather_guards
 from store.fatigue import FatigueResult, update_fatigue
+from store.guard_facts import gather_guards
 from store.schema import member_tags
 from tests.integration.community import DAY, Person, add_events, insert_people
 from tests.integration.store.test_plan_store import PARIS, add_action, campaign, policy, refresh

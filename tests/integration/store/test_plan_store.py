@@ -24,14 +24,9 @@ from planning.campaign_spec import CampaignSpec, PolicySpec
 from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import load_lifecycle
 from store.actions import list_actions, store_plan
-from store.audience_sql import (
-    StoredBudgets,
-    anniversary_intervals,
-    gather_guards,
-    member_facts,
-    profile_facts,
-    select_candidates,
-)
+from store.audience_sql import anniversary_intervals, select_candidates
+from store.guard_facts import StoredBudgets, gather_guards
+from store.member_facts import member_facts, profile_facts
 from store.profiles import refresh_profiles
 from store.runs import finish_run, start_run
 from store.schema import actions, member_tags, members
@@ -419,14 +414,21 @@ def test_guard_facts(engine: sa.Engine) -> None:
     by_name = {states[pk].member_id: states[pk] for pk in states}
     assert {n for n, s in by_name.items() if not s.consent} == {"optout", "unsub", "bounced"}
     assert {n for n, s in by_name.items() if s.fatigued} == {"rested"}
+    # The facts behind them, for `nudgeflow why`: the first withdrawal of a member who
+    # opted in (none for an opt-out, none after the night), and the last day of a rest.
+    assert {n: s.withdrawal for n, s in by_name.items() if s.withdrawal} == {
+        "unsub": ("unsubscribed", END - DAY),
+        "bounced": ("email_bounced", END - 2 * DAY),
+    }
+    assert {n: s.resting_until for n, s in by_name.items() if s.fatigued} == {"rested": AS_OF}
     assert by_name["busy"] == MemberState(
         "busy",
         consent=True,
         fatigued=False,
         sends_on=(AS_OF - timedelta(days=6), AS_OF - timedelta(days=2), AS_OF),
-        taken_tonight=True,
+        taken_by="c",
     )
-    assert not any(s.taken_tonight or s.sends_on for n, s in by_name.items() if n != "busy")
+    assert not any(s.taken_by or s.sends_on for n, s in by_name.items() if n != "busy")
     assert prior["a"] == {
         busy: [PriorAction((AS_OF - timedelta(days=6)).isoformat(), AS_OF - timedelta(days=6))]
     }

@@ -1,14 +1,18 @@
 """The two evaluators of the rule language agree: ``store.rulesql`` selects exactly the
-members that ``audience.evaluate`` accepts, on SQLite and PostgreSQL.
+members that ``audience.evaluate`` accepts, on SQLite and PostgreSQL; and so do the two of
+the triggers, ``store.audience_sql.trigger_condition`` and ``domain.triggers``.
 
 Members, tags and events are drawn near every edge the semantics has (window bounds,
 ``as_of_end`` itself, tenure day boundaries, tag expiry on ``as_of``, missing values, NULL
 amounts, a second currency); rules are drawn from every node type, nested three deep.
+Triggers get nights around Feb 29 and DST changes, instants either side of local midnight,
+event windows' bounds, stage entries around the previous run, and every trigger kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,9 +22,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from audience.criteria import Audience
 from audience.evaluate import evaluate
 from audience.facts import EventFact, MemberFacts
 from audience.rules import (
+    ALWAYS,
     MEMBER_FIELDS,
     AllOf,
     AnyOf,
@@ -32,10 +38,13 @@ from audience.rules import (
     Tags,
     Tenure,
 )
+from domain.campaign import Trigger
+from domain.triggers import TriggerFacts, TriggerNight, event_window_start, trigger_fires
 from nudgeflow.timeutil import SECONDS_PER_DAY as DAY
-from nudgeflow.timeutil import day_end
+from nudgeflow.timeutil import day_end, to_epoch
+from store.audience_sql import candidate_from, trigger_condition
 from store.rulesql import RuleCompiler, select_matching
-from store.schema import events, member_tags, members
+from store.schema import events, member_tags, members, profiles, stage_history
 
 AS_OF = date(2024, 6, 30)
 END = day_end(AS_OF, ZoneInfo("UTC"))
@@ -267,3 +276,211 @@ def test_one_compiler_answers_many_rules_and_aggregates_in_one_select(
         assert last == max((e.occurred_at for e in before if e.type == "purchase"), default=None)
         expected = [evaluate(rule, member, END) for rule in drawn]
         assert [None if a is None else bool(a) for a in answers] == expected, drawn
+
+
+# --- triggers: store.audience_sql against domain.triggers --------------------------------
+
+ZONE = ZoneInfo("America/New_York")
+# Feb 28 of a common and of a leap year, Feb 29, the nights DST starts and ends in New York,
+# and an ordinary night.
+NIGHTS = (
+    date(2025, 2, 28),
+    date(2024, 2, 28),
+    date(2024, 2, 29),
+    date(2026, 3, 8),
+    date(2025, 11, 2),
+    date(2024, 6, 30),
+)
+QUIET = (1, 7, 30)  # inactivity periods
+# Local times near both ends of a business day (New York's evening is the next UTC day).
+CLOCK = ((0, 0, 0), (0, 30, 0), (12, 0, 0), (20, 30, 0), (23, 59, 59))
+
+
+@dataclass(frozen=True)
+class TriggerCase:
+    night: TriggerNight
+    members: Sequence[TriggerFacts]
+    triggers: Sequence[tuple[Trigger, Audience]]
+
+
+def _days_near(as_of: date) -> list[date]:
+    """Days whose anniversaries or birthdays fall on ``as_of`` or beside it, over 4 years."""
+    found = set()
+    for back in range(4):
+        year = as_of.year - back
+        for month, day in ((as_of.month, as_of.day), (2, 28), (2, 29), (3, 1)):
+            with suppress(ValueError):
+                found.add(date(year, month, day))
+        for shift in (-1, 1):
+            with suppress(ValueError):
+                found.add((as_of + timedelta(days=shift)).replace(year=year))
+    return sorted(found)
+
+
+def _instants_near(as_of: date) -> st.SearchStrategy[int]:
+    days = _days_near(as_of)
+    return st.builds(
+        lambda day, clock: to_epoch(datetime(day.year, day.month, day.day, *clock, tzinfo=ZONE)),
+        st.sampled_from(days),
+        st.sampled_from(CLOCK),
+    )
+
+
+@st.composite
+def trigger_cases(draw: st.DrawFn) -> TriggerCase:
+    as_of = draw(st.sampled_from(NIGHTS))
+    previous = draw(st.sampled_from((None, 1, 2, 5)))
+    previous_as_of = None if previous is None else as_of - timedelta(days=previous)
+    end = day_end(as_of, ZONE)
+    start = event_window_start(as_of, previous_as_of, ZONE)
+    edges = sorted(
+        {start - 1, start, start + 1, end - 1, end, end + 1, end - 400 * DAY}
+        | {end - q * DAY + k for q in QUIET for k in (-1, 0, 1)}
+    )
+    events = st.builds(EventFact, type=st.sampled_from(TYPES), occurred_at=st.sampled_from(edges))
+    birthdays = [(d.month, d.day) for d in _days_near(as_of)]
+    members = []
+    for _ in range(draw(st.integers(1, 6))):
+        month, day = draw(st.sampled_from([(None, None), (as_of.month, None), *birthdays]))
+        entered = draw(optional(st.sampled_from((-10, -5, -3, -2, -1, 0, 1))))
+        members.append(
+            TriggerFacts(
+                joined_at=draw(optional(_instants_near(as_of))),
+                first_purchase_at=draw(optional(_instants_near(as_of))),
+                birth_month=month,
+                birth_day=day,
+                stage="adopter",
+                stage_entered_on=None if entered is None else as_of + timedelta(days=entered),
+                stage_entry_initial=draw(st.booleans()),
+                events=tuple(draw(st.lists(events, max_size=4))),
+            )
+        )
+    triggers = st.one_of(
+        st.just(Trigger("schedule")),
+        st.just(Trigger("stage_entry")),
+        st.just(Trigger("birthday")),
+        st.builds(Trigger, kind=st.just("event"), types=_names(TYPES, min_size=1)),
+        st.builds(
+            Trigger,
+            kind=st.just("anniversary"),
+            of=st.sampled_from(("joined_at", "first_purchase")),
+            years=st.integers(1, 3),
+        ),
+        st.builds(
+            Trigger,
+            kind=st.just("inactivity"),
+            types=_names(TYPES, min_size=1),
+            for_days=st.sampled_from(QUIET),
+        ),
+    )
+    audiences = st.builds(
+        Audience, rule=st.just(ALWAYS), entered_within_days=st.sampled_from((None, 7))
+    )
+    drawn = draw(st.lists(st.tuples(triggers, audiences), min_size=1, max_size=6))
+    return TriggerCase(TriggerNight(as_of, end, previous_as_of, ZONE), members, drawn)
+
+
+def store_trigger_facts(engine: sa.Engine, case: TriggerCase) -> None:
+    """Replace the community with members, profiles, open stage rows and events."""
+    now = datetime(2024, 1, 1)
+    rows: dict[sa.Table, list[dict[str, Any]]] = {
+        members: [],
+        profiles: [],
+        stage_history: [],
+        events: [],
+    }
+    for pk, m in enumerate(case.members, start=1):
+        rows[members].append(
+            {
+                "id": pk,
+                "member_id": f"m{pk}",
+                "email": f"m{pk}@x.io",
+                "joined_at": m.joined_at,
+                "birth_month": m.birth_month,
+                "birth_day": m.birth_day,
+                "email_opt_in": True,
+                "row_hash": "x",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        rows[profiles].append(
+            {
+                "member_pk": pk,
+                "as_of": case.night.as_of,
+                "stage": m.stage,
+                "stage_entered_on": m.stage_entered_on,
+                "first_purchase_at": m.first_purchase_at,
+                "frequency": 0,
+                "monetary_minor": 0,
+                "currency": "USD",
+                "score": 0.0,
+            }
+        )
+        if m.stage_entered_on is not None:
+            # A closed row before the open one: only the open row may count.
+            rows[stage_history].append(
+                {
+                    "member_pk": pk,
+                    "stage": "new",
+                    "entered_on": m.stage_entered_on - timedelta(days=30),
+                    "left_on": m.stage_entered_on,
+                    "initial": False,
+                }
+            )
+            rows[stage_history].append(
+                {
+                    "member_pk": pk,
+                    "stage": m.stage,
+                    "entered_on": m.stage_entered_on,
+                    "left_on": None,
+                    "initial": m.stage_entry_initial,
+                }
+            )
+        rows[events] += [
+            {
+                "event_id": f"e{pk}.{n}",
+                "member_pk": pk,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+            }
+            for n, e in enumerate(m.events)
+        ]
+    with engine.begin() as connection:
+        for table in (events, stage_history, profiles, member_tags, members):
+            connection.execute(table.delete())
+        for table, table_rows in rows.items():
+            if table_rows:
+                connection.execute(table.insert(), table_rows)
+
+
+@settings(SETTINGS, max_examples=150)
+@given(case=trigger_cases())
+def test_trigger_selection_agrees_with_the_python_triggers(
+    engine: sa.Engine, case: TriggerCase
+) -> None:
+    store_trigger_facts(engine, case)
+    night = case.night
+    compiler = RuleCompiler(night.as_of_end, night.as_of)
+    with engine.connect() as connection:
+        conditions = [
+            trigger_condition(
+                connection,
+                compiler,
+                audience,
+                trigger,
+                night.as_of,
+                night.as_of_end,
+                night.previous_as_of,
+                night.zone,
+            )
+            for trigger, audience in case.triggers
+        ]
+        flags = [sa.case((c, 1), else_=0) for c in conditions]
+        query = sa.select(members.c.id, *flags).select_from(candidate_from(compiler))
+        rows = connection.execute(query.order_by(members.c.id)).all()
+    assert [row[0] for row in rows] == list(range(1, len(case.members) + 1))
+    for pk, *answers in rows:
+        member = case.members[pk - 1]
+        expected = [trigger_fires(t, a, member, night) for t, a in case.triggers]
+        assert [bool(a) for a in answers] == expected, (member, case.triggers)

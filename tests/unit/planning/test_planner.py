@@ -224,7 +224,7 @@ def test_prior_actions_of_other_campaigns_do_not_count() -> None:
 
 
 def test_lower_priority_via_a_stored_action_tonight() -> None:
-    cp = plan_one(night([campaign("c")], {"c": [1, 2]}, [state(1, taken_tonight=True)]))
+    cp = plan_one(night([campaign("c")], {"c": [1, 2]}, [state(1, taken_by="other")]))
     assert cp.outcomes == {1: "lower_priority", 2: "selected"}
 
 
@@ -267,9 +267,7 @@ def test_frequency_caps_count_rolling_windows() -> None:
         4: "selected",
     }
     # Member 5 has a stored action tonight, so lower_priority fires first.
-    cp = plan_one(
-        night([campaign("c")], {"c": [5]}, [replace(states[4], taken_tonight=True)]), CAPS
-    )
+    cp = plan_one(night([campaign("c")], {"c": [5]}, [replace(states[4], taken_by="other")]), CAPS)
     assert cp.outcomes == {5: "lower_priority"}
     cp = plan_one(night([campaign("c")], {"c": [5]}, [states[4]]), CAPS)
     assert cp.outcomes == {5: "frequency_cap"}
@@ -368,10 +366,10 @@ def test_every_candidate_gets_the_first_reason_in_guard_order() -> None:
     d = AS_OF - timedelta(days=1)
     capped = (d, d)
     states = [
-        state(1, consent=False, fatigued=True, taken_tonight=True, sends_on=capped),
-        state(2, fatigued=True, taken_tonight=True, sends_on=capped),
-        state(3, taken_tonight=True, sends_on=capped),
-        state(4, taken_tonight=True, sends_on=capped),
+        state(1, consent=False, fatigued=True, taken_by="other", sends_on=capped),
+        state(2, fatigued=True, taken_by="other", sends_on=capped),
+        state(3, taken_by="other", sends_on=capped),
+        state(4, taken_by="other", sends_on=capped),
         state(5, sends_on=capped),
     ]
     prior = {"c": {pk: _prior(("once", d)) for pk in (1, 2, 3)}}
@@ -431,11 +429,9 @@ def test_replanning_a_stored_night_adds_no_action_ids() -> None:
         prior.setdefault(a.campaign_id, {}).setdefault(a.member_pk, []).append(
             PriorAction(a.occurrence, AS_OF)
         )
-    taken = {a.member_pk for a in stored}
+    taken = {a.member_pk: a.campaign_id for a in stored}
     sends = {a.member_pk: (AS_OF,) for a in stored if not a.holdout}
-    states = [
-        state(pk, taken_tonight=pk in taken, sends_on=sends.get(pk, ())) for pk in range(1, 31)
-    ]
+    states = [state(pk, taken_by=taken.get(pk), sends_on=sends.get(pk, ())) for pk in range(1, 31)]
     spent = sum(a.cost_minor for a in stored if a.campaign_id == "high")
     again = plan_night(
         night([high, low], candidates, states, prior), CAPS, FixedBudgets({"high": 10_000 - spent})

@@ -22,11 +22,18 @@ from audience.fatigue import Nudge, is_fatigued, is_resting, rest_until
 from domain.campaign import Campaign, FrequencyCap, Policy, Reward, Trigger
 from domain.plan import (
     EXCLUSION_REASONS,
+    AlreadyReceived,
+    BudgetSpent,
     MemberState,
     NightInput,
+    NoConsent,
+    OverCap,
     Plan,
     PlannedAction,
     PriorAction,
+    Resting,
+    RunLimit,
+    TakenTonight,
 )
 from nudgeflow.money import Money
 from planning.planner import FixedBudgets, is_held_out, plan_night
@@ -85,6 +92,7 @@ class World:
     events: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
     tags: list[tuple[int, date, date]] = field(default_factory=list)  # member, tagged on, until
     plans: list[Plan] = field(default_factory=list)
+    inputs: list[NightInput] = field(default_factory=list)  # what each plan was made from
     replans: list[tuple[date, set[str]]] = field(default_factory=list)  # night, new ids
 
 
@@ -159,7 +167,7 @@ def night_input(
             consent=pk not in no_consent,
             fatigued=pk in fatigued,
             sends_on=tuple(s.as_of for s in mine if not s.action.holdout and s.as_of >= oldest),
-            taken_tonight=any(s.as_of == as_of for s in mine),
+            taken_by=next((s.action.campaign_id for s in mine if s.as_of == as_of), None),
         )
     prior: dict[str, dict[int, list[PriorAction]]] = defaultdict(dict)
     for stored in world.actions.values():
@@ -208,8 +216,10 @@ def simulate(scenario: Scenario, nights: int = NIGHTS) -> World:
             c.id: [pk for pk in consent if rng.random() < scenario.p_candidate]
             for c in scenario.campaigns
         }
-        plan = plan_night(night_input(world, as_of, candidates, fatigued), policy, budgets(world))
+        planned = night_input(world, as_of, candidates, fatigued)
+        plan = plan_night(planned, policy, budgets(world))
         world.plans.append(plan)
+        world.inputs.append(planned)
         store(world, plan)
         # The same night again, from the store: nothing new may come out.
         again = plan_night(night_input(world, as_of, candidates, fatigued), policy, budgets(world))
@@ -320,6 +330,62 @@ def check_eligibility_budget_and_run_limits(world: World) -> None:
             assert len(cp.outcomes) == cp.matched
 
 
+def check_exclusion_facts(world: World) -> None:
+    """The facts kept behind every exclusion are true of the store before that night."""
+    caps = world.scenario.policy.frequency_caps
+    for plan, planned in zip(world.plans, world.inputs, strict=True):
+        night = plan.as_of
+        before = [s for s in world.actions.values() if s.as_of < night]
+        outcomes = {
+            (cp.campaign.id, pk): o for cp in plan.campaigns for pk, o in cp.outcomes.items()
+        }
+        priorities = {cp.campaign.id: cp.campaign.priority for cp in plan.campaigns}
+        for cp in plan.campaigns:
+            c = cp.campaign
+            for pk, outcome in cp.outcomes.items():
+                if outcome in ("selected", "holdout"):
+                    continue
+                fact = plan.exclusion(planned, cp, pk)
+                match fact:
+                    case NoConsent(withdrawal=None):
+                        assert outcome == "consent"
+                        assert pk in world.consent_by_night[night]
+                    case Resting():
+                        assert outcome == "fatigued"
+                    case AlreadyReceived(earlier=earlier):
+                        assert outcome == "already_received"
+                        assert any(
+                            (s.action.campaign_id, s.action.member_pk) == (c.id, pk)
+                            and (s.action.occurrence, s.as_of)
+                            == (earlier.occurrence, earlier.as_of)
+                            for s in before
+                        )
+                    case TakenTonight(campaign_id=taker, priority=priority):
+                        assert outcome == "lower_priority"
+                        assert outcomes[taker, pk] in ("selected", "holdout")
+                        assert priority == priorities[taker]
+                    case OverCap(nudges=nudges, per_days=days):
+                        assert outcome == "frequency_cap"
+                        assert any(cap.per_days == days and cap.max <= nudges for cap in caps)
+                        counted = [
+                            s
+                            for s in before
+                            if s.action.member_pk == pk
+                            and not s.action.holdout
+                            and (night - s.as_of).days < days
+                        ]
+                        assert len(counted) == nudges
+                    case BudgetSpent(left=left, cost=cost, selected=chosen):
+                        assert outcome == "budget"
+                        assert cost is not None and chosen == cp.selected
+                        assert left.amount_minor - chosen * cost.amount_minor < cost.amount_minor
+                    case RunLimit(limit=limit):
+                        assert outcome == "max_per_run"
+                        assert limit == c.max_per_run
+                    case _:
+                        raise AssertionError((outcome, fact))
+
+
 @settings(max_examples=60, deadline=None)
 @given(scenarios())
 def test_ninety_nights_keep_every_guard(scenario: Scenario) -> None:
@@ -330,6 +396,7 @@ def test_ninety_nights_keep_every_guard(scenario: Scenario) -> None:
     check_replans_add_nothing(world)
     check_fatigue_rests(world)
     check_eligibility_budget_and_run_limits(world)
+    check_exclusion_facts(world)
 
 
 def test_the_simulation_reaches_every_guard() -> None:
@@ -358,6 +425,7 @@ def test_the_simulation_reaches_every_guard() -> None:
     check_replans_add_nothing(world)
     check_fatigue_rests(world)
     check_eligibility_budget_and_run_limits(world)
+    check_exclusion_facts(world)
 
 
 def test_holdout_share_is_close_to_the_configured_percent() -> None:

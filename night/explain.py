@@ -1,0 +1,124 @@
+"""Explain a rehearsed night for one member (``nudgeflow why``), campaign by campaign.
+
+Every answer comes from a rule's single owner: a candidate's outcome and the facts behind
+an exclusion from the plan (``Plan.exclusion``), a member who was not matched from the pure
+evaluators of the audience (``audience.criteria``, ``audience.evaluate``) and of the trigger
+(``domain.triggers``). This module only puts them into words.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from audience.criteria import ProfileFacts, explain_profile
+from audience.evaluate import explain
+from audience.facts import MemberFacts
+from domain.campaign import Campaign
+from domain.plan import (
+    AlreadyReceived,
+    BudgetSpent,
+    Exclusion,
+    NoConsent,
+    OverCap,
+    Resting,
+    RunLimit,
+    TakenTonight,
+)
+from domain.triggers import TriggerFacts, TriggerNight, trigger_miss
+from night.plan import Rehearsal
+from nudgeflow.errors import NotFoundError
+from nudgeflow.timeutil import business_date
+from store.member_facts import find_member, member_facts, profile_facts, trigger_facts
+
+_WITHDRAWALS = {"unsubscribed": "unsubscribed", "email_bounced": "email bounced"}
+
+
+def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]]:
+    """(campaign id, what happened to the member) for every campaign of the set, in its
+    order; raises ``NotFoundError`` for an unknown member."""
+    connection, as_of, as_of_end = rehearsal.connection, rehearsal.as_of, rehearsal.as_of_end
+    pk = find_member(connection, member_id)
+    if pk is None:
+        raise NotFoundError(f"no member with member_id {member_id!r}")
+    facts = member_facts(connection, pk, as_of, as_of_end)
+    profile = profile_facts(connection, pk)
+    triggers = trigger_facts(connection, pk, facts)
+    plan = rehearsal.night.plan
+    plans = {c.campaign.id: c for c in plan.campaigns}
+    lines = []
+    for campaign in rehearsal.campaign_set.campaigns:
+        if not campaign.enabled:
+            lines.append((campaign.id, "not considered: the campaign is disabled"))
+            continue
+        campaign_plan = plans[campaign.id]
+        outcome = campaign_plan.outcomes.get(pk)
+        if outcome is None:
+            text = _unmatched(rehearsal, campaign, facts, profile, triggers)
+        elif outcome == "selected":
+            action = next(a for a in campaign_plan.actions if a.member_pk == pk)
+            reward = action.reward.describe() if action.reward else "no reward"
+            text = f"selected: {reward}, email {action.template}"
+        elif outcome == "holdout":
+            percent = campaign.holdout_percent
+            text = f"held out: in the control group ({percent:g}%), recorded but not sent"
+        else:
+            exclusion = plan.exclusion(rehearsal.facts, campaign_plan, pk)
+            text = f"excluded: {describe_exclusion(exclusion, rehearsal.zone)}"
+        lines.append((campaign.id, text))
+    return lines
+
+
+def _unmatched(
+    r: Rehearsal,
+    campaign: Campaign,
+    facts: MemberFacts,
+    profile: ProfileFacts | None,
+    triggers: TriggerFacts | None,
+) -> str:
+    if profile is None or triggers is None:
+        return "not matched: the member has no profile"
+    reason = explain_profile(campaign.audience, profile, r.as_of, r.as_of_end)
+    if reason is None:
+        reason = explain(campaign.audience.rule, facts, r.as_of_end)
+    if reason is not None:
+        return f"not in the audience: {reason}"
+    night = TriggerNight(r.as_of, r.as_of_end, r.night.previous_as_of, r.zone)
+    missed = trigger_miss(campaign.trigger, campaign.audience, triggers, night)
+    if missed is not None:
+        return f"not triggered: {missed}"
+    return "not matched (the audience and trigger seem to hold: please report this)"
+
+
+def describe_exclusion(exclusion: Exclusion, zone: ZoneInfo) -> str:
+    """A guard's reason, with the facts behind it, in words."""
+    match exclusion:
+        case NoConsent(withdrawal=None):
+            return "no consent (opted out of email)"
+        case NoConsent(withdrawal=(kind, at)):
+            what = _WITHDRAWALS.get(kind, "reported spam")
+            return f"no consent ({what} on {business_date(at, zone)})"
+        case Resting(until=until):
+            return f"fatigued (resting after unanswered nudges until {until or 'further notice'})"
+        case AlreadyReceived(earlier=earlier, occurrence_kind=kind, cooldown_days=days):
+            when = f" on {earlier.as_of}"
+            if kind == "once":
+                return f"already received{when} (once per member)"
+            if kind == "year":
+                return f"already received this year{when}"
+            if days is None:
+                return f"already received{when}"
+            return f"already received{when} (cooldown {days} days)"
+        case TakenTonight(campaign_id=taker, priority=None):
+            return f"lower priority ({taker} already has the member tonight)"
+        case TakenTonight(campaign_id=taker, priority=priority):
+            return f"lower priority ({taker}, priority {priority}, took the member tonight)"
+        case OverCap(nudges=nudges, per_days=days):
+            return f"frequency cap ({nudges} nudges in the last {days} days)"
+        case BudgetSpent(left=left, cost=cost, selected=selected):
+            return (
+                f"budget spent ({left} was left before tonight, one reward "
+                f"costs {cost}, {selected:,} selected tonight)"
+            )
+        case RunLimit(limit=limit):
+            return f"max_per_run ({limit} per night) reached"
+    raise TypeError(f"not an exclusion: {exclusion!r}")
