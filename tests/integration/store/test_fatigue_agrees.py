@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from audience.fatigue import Nudge, is_fatigued
 from nudgeflow.timeutil import day_end, day_start
-from store.audience_sql import COUNTED_STATES
 from store.fatigue import NOT_ENGAGEMENT, fatigued_members
+from store.guard_facts import COUNTED_STATES
 from store.schema import actions, events, member_tag_history, member_tags, members
 from tests.integration.store.test_plan_store import PARIS, policy
 
