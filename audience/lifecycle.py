@@ -7,14 +7,15 @@ reference for what the SQL refresh computes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from audience.facts import EventFact, MemberFacts
 from audience.fields import STRICT, Days
+from audience.filespec import Broken, FileSpec
 from audience.rules import Rule, RuleSpec, event_types
 
 SECONDS_PER_DAY = 86_400
@@ -24,7 +25,7 @@ Identifier = Annotated[
 ]
 
 
-class StageSpec(BaseModel):
+class StageSpec(FileSpec):
     model_config = STRICT
     id: Identifier
     name: str | None = None
@@ -32,7 +33,7 @@ class StageSpec(BaseModel):
     when: RuleSpec
 
 
-class ScoringSpec(BaseModel):
+class ScoringSpec(FileSpec):
     """Points per event type. Points must fade: ``expire_after`` drops them after a period,
     ``half_life`` halves them every period."""
 
@@ -41,14 +42,13 @@ class ScoringSpec(BaseModel):
     expire_after: Days | None = None
     half_life: Days | None = None
 
-    @model_validator(mode="after")
-    def _points_fade(self) -> ScoringSpec:
-        if (self.expire_after is None) == (self.half_life is None):
-            raise ValueError("give exactly one of expire_after or half_life: points must expire")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if len(given & {"expire_after", "half_life"}) != 1:
+            yield None, "give exactly one of expire_after or half_life: points must expire"
 
 
-class SegmentSpec(BaseModel):
+class SegmentSpec(FileSpec):
     """Ranges of 1–5 quintile scores; a missing letter matches any score."""
 
     model_config = STRICT
@@ -65,20 +65,19 @@ class SegmentSpec(BaseModel):
                 raise ValueError(f"expected [low, high] with 1 ≤ low ≤ high ≤ 5, got {list(value)}")
         return value
 
-    @model_validator(mode="after")
-    def _something(self) -> SegmentSpec:
-        if self.r is None and self.f is None and self.m is None:
-            raise ValueError("give at least one of r, f or m")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"r", "f", "m"}:
+            yield None, "give at least one of r, f or m"
 
 
-class RfmSpec(BaseModel):
+class RfmSpec(FileSpec):
     model_config = STRICT
     window: Days = 365
-    segments: dict[Identifier, SegmentSpec] = {}
+    segments: dict[Identifier, SegmentSpec] = Field(default_factory=dict)
 
 
-class LifecycleSpec(BaseModel):
+class LifecycleSpec(FileSpec):
     model_config = STRICT
     name: str | None = None
     description: str | None = None

@@ -20,12 +20,14 @@ Semantics (both evaluators):
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 
-from audience.fields import STRICT, Days, MoneyField, OneOrMany
+from audience.fields import STRICT, Count, Days, NonNegativeMoney, OneOrMany
+from audience.filespec import Broken, FileSpec
 
 PURCHASE = "purchase"
 
@@ -92,61 +94,66 @@ ALWAYS = AllOf(())  # the empty conjunction holds for everyone
 # --- the YAML shape -------------------------------------------------------------------
 
 
-class EventCountSpec(BaseModel):
+def _days_in_order(valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+    """``min`` and/or ``max`` days, and ``min`` not above ``max`` (when both are valid)."""
+    if not given & {"min", "max"}:
+        yield None, "give at least one of min or max"
+    low, high = valid.get("min"), valid.get("max")
+    if low is not None and high is not None and low > high:
+        yield None, f"min ({low}d) is greater than max ({high}d)"
+
+
+class EventCountSpec(FileSpec):
     """``events: {type: purchase, min: 3, within: 365d}``"""
 
     model_config = STRICT
     type: OneOrMany = Field(min_length=1)
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    min: Count | None = None
+    max: Count | None = None
     within: Days | None = None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> EventCountSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"min", "max"}:
+            yield None, "give at least one of min or max"
+        low, high = valid.get("min"), valid.get("max")
+        if low is not None and high is not None and low > high:
+            yield None, f"min ({low}) is greater than max ({high})"
 
 
-class SpendSpec(BaseModel):
+class SpendSpec(FileSpec):
     """``spend: {min: "500.00 USD", within: 365d}``: purchases summed in one currency."""
 
     model_config = STRICT
-    min: MoneyField | None = None
-    max: MoneyField | None = None
+    min: NonNegativeMoney | None = None
+    max: NonNegativeMoney | None = None
     within: Days | None = None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> SpendSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None:
-            if self.min.currency != self.max.currency:
-                raise ValueError("min and max must be in the same currency")
-            if self.min.amount_minor > self.max.amount_minor:
-                raise ValueError("min is greater than max")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"min", "max"}:
+            yield None, "give at least one of min or max"
+        low, high = valid.get("min"), valid.get("max")
+        if low is not None and high is not None:
+            if low.currency != high.currency:
+                yield None, "min and max must be in the same currency"
+            elif low.amount_minor > high.amount_minor:
+                yield None, f"min ({low}) is greater than max ({high})"
 
 
-class TenureSpec(BaseModel):
+class TenureSpec(FileSpec):
     """``tenure: {min: 1095d}``: days since the member joined."""
 
     model_config = STRICT
     min: Days | None = None
     max: Days | None = None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> TenureSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is greater than max")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        yield from _days_in_order(valid, given)
 
 
-class AttributeSpec(BaseModel):
+class AttributeSpec(FileSpec):
     """``{in: [US, CA]}``, ``{not_in: [...]}`` or ``{exists: true}`` for one attribute."""
 
     model_config = STRICT
@@ -154,24 +161,22 @@ class AttributeSpec(BaseModel):
     not_in: OneOrMany | None = None
     exists: bool | None = None
 
-    @model_validator(mode="after")
-    def _one_test(self) -> AttributeSpec:
-        given = [v for v in (self.in_, self.not_in, self.exists) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of in, not_in or exists")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if len(given & {"in_", "not_in", "exists"}) != 1:
+            yield None, "give exactly one of in, not_in or exists"
 
 
-class TagsSpec(BaseModel):
+class TagsSpec(FileSpec):
     """``tags: {all_of: [...], any_of: [...], none_of: [...]}``"""
 
     model_config = STRICT
-    all_of: list[str] = []
-    any_of: list[str] = []
-    none_of: list[str] = []
+    all_of: list[str] = Field(default_factory=list)
+    any_of: list[str] = Field(default_factory=list)
+    none_of: list[str] = Field(default_factory=list)
 
 
-class RuleSpec(BaseModel):
+class RuleSpec(FileSpec):
     """A rule as written in YAML. Several keys in one mapping must all hold."""
 
     model_config = STRICT
@@ -184,14 +189,14 @@ class RuleSpec(BaseModel):
     any_of: list[RuleSpec] | None = None
     not_: RuleSpec | None = Field(default=None, alias="not")
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> RuleSpec:
-        if not self.model_fields_set:
-            raise ValueError(
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given:
+            yield (
+                None,
                 "a rule needs at least one of events, spend, tenure, attributes, tags, "
-                "all_of, any_of or not"
+                "all_of, any_of or not",
             )
-        return self
 
     def to_rule(self) -> Rule:
         parts: list[Rule] = []

@@ -7,11 +7,13 @@ The JSON Schema that editors autocomplete from is generated from these classes.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator
 
-from audience.fields import STRICT, Days, MoneyField, OneOrMany, at_key
+from audience.fields import MAX_COUNT, STRICT, Days, MoneyField, OneOrMany, PositiveMoney
+from audience.filespec import Broken, FileSpec
 from audience.rules import RuleSpec
 
 Identifier = Annotated[
@@ -20,28 +22,28 @@ Identifier = Annotated[
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
-class WithinSpec(BaseModel):
+class WithinSpec(FileSpec):
     model_config = STRICT
     within: Days
 
 
-class SegmentsSpec(BaseModel):
+class SegmentsSpec(FileSpec):
     model_config = STRICT
     segment: OneOrMany = Field(min_length=1)
 
 
-class ScoreRangeSpec(BaseModel):
+class ScoreRangeSpec(FileSpec):
     model_config = STRICT
     min: float | None = None
     max: float | None = None
 
-    @model_validator(mode="after")
-    def _bounds(self) -> ScoreRangeSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is greater than max")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"min", "max"}:
+            yield None, "give at least one of min or max"
+        low, high = valid.get("min"), valid.get("max")
+        if low is not None and high is not None and low > high:
+            yield None, f"min ({low}) is greater than max ({high})"
 
 
 class AudienceSpec(RuleSpec):
@@ -55,17 +57,24 @@ class AudienceSpec(RuleSpec):
     country: OneOrMany | None = None
     timezone: OneOrMany | None = None
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> AudienceSpec:
-        if not self.model_fields_set:
-            raise ValueError("an audience needs at least one criterion (e.g. stage: adopter)")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given:
+            yield None, "an audience needs at least one criterion (e.g. stage: adopter)"
 
 
 TriggerKind = Literal["schedule", "stage_entry", "event", "anniversary", "birthday", "inactivity"]
+_TRIGGER_KEYS: dict[str, set[str]] = {
+    "schedule": set(),
+    "stage_entry": set(),
+    "birthday": set(),
+    "event": {"types"},
+    "anniversary": {"of", "years"},
+    "inactivity": {"types", "for_"},
+}
 
 
-class TriggerSpec(BaseModel):
+class TriggerSpec(FileSpec):
     """When a matching member is nudged."""
 
     model_config = STRICT
@@ -75,45 +84,37 @@ class TriggerSpec(BaseModel):
     years: int | None = Field(default=None, ge=1, le=100)  # anniversary: at least this many
     for_: Days | None = Field(default=None, alias="for")  # inactivity
 
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> TriggerSpec:
-        allowed = {
-            "schedule": set(),
-            "stage_entry": set(),
-            "birthday": set(),
-            "event": {"types"},
-            "anniversary": {"of", "years"},
-            "inactivity": {"types", "for_"},
-        }[self.on]
-        extra = sorted((self.model_fields_set - {"on"}) - allowed)
-        if extra:
-            name = "for" if extra[0] == "for_" else extra[0]
-            raise ValueError(at_key(name, f"{name} does not apply to 'on: {self.on}'"))
-        if self.on == "event" and not self.types:
-            raise ValueError("an event trigger needs types: [...]")
-        if self.on == "inactivity" and self.for_ is None:
-            raise ValueError("an inactivity trigger needs for: (e.g. 90d)")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        on = valid.get("on")
+        if on is None:
+            return
+        for name in sorted((given - {"on"}) - _TRIGGER_KEYS[on]):
+            key = "for" if name == "for_" else name
+            yield key, f"{key} does not apply to 'on: {on}'"
+        if on == "event" and ("types" not in given or valid.get("types") == []):
+            yield None, "an event trigger needs types: [...]"
+        if on == "inactivity" and "for_" not in given:
+            yield None, "an inactivity trigger needs for: (e.g. 90d)"
 
 
-class HoldoutSpec(BaseModel):
+class HoldoutSpec(FileSpec):
     model_config = STRICT
     percent: float = Field(gt=0, lt=100)
     salt: str = Field(min_length=1)
 
 
-class EligibilitySpec(BaseModel):
+class EligibilitySpec(FileSpec):
     model_config = STRICT
     once_per_member: bool = False
     cooldown: Days | None = None
     holdout: HoldoutSpec | None = None
-    max_per_run: int | None = Field(default=None, ge=1)
+    max_per_run: int | None = Field(default=None, ge=1, le=MAX_COUNT)
 
-    @model_validator(mode="after")
-    def _once_or_cooldown(self) -> EligibilitySpec:
-        if self.once_per_member and self.cooldown is not None:
-            raise ValueError("give once_per_member or cooldown, not both")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if valid.get("once_per_member") is True and "cooldown" in given:
+            yield None, "give once_per_member or cooldown, not both"
 
 
 RewardKind = Literal["discount", "credit", "gift", "vip_invite"]
@@ -125,71 +126,66 @@ _REWARD_KEYS: dict[str, set[str]] = {
 }
 
 
-class RewardSpec(BaseModel):
+class RewardSpec(FileSpec):
     """What the member gets. Which keys apply depends on ``kind``."""
 
     model_config = STRICT
     kind: RewardKind
     percent_off: float | None = Field(default=None, gt=0, le=100)
-    amount_off: MoneyField | None = None
-    amount: MoneyField | None = None
-    cost_estimate: MoneyField | None = None
-    item: str | None = None
-    item_cost: MoneyField | None = None
-    programme: str | None = None
-    programme_cost: MoneyField | None = None
+    amount_off: PositiveMoney | None = None
+    amount: PositiveMoney | None = None
+    cost_estimate: PositiveMoney | None = None
+    item: str | None = Field(default=None, min_length=1)
+    item_cost: PositiveMoney | None = None
+    programme: str | None = Field(default=None, min_length=1)
+    programme_cost: PositiveMoney | None = None
     expires_in: Days | None = None
 
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> RewardSpec:
-        given = self.model_fields_set - {"kind"}
-        unfit = sorted(given - _REWARD_KEYS[self.kind])
-        if unfit:
-            takes = ", ".join(sorted(_REWARD_KEYS[self.kind]))
-            raise ValueError(
-                at_key(unfit[0], f"{unfit[0]} does not apply to a {self.kind} reward ({takes})")
-            )
-        if self.kind == "discount" and (self.percent_off is None) == (self.amount_off is None):
-            raise ValueError("a discount needs exactly one of percent_off or amount_off")
-        if self.kind == "credit" and self.amount is None:
-            raise ValueError('a credit needs amount (e.g. "25.00 USD")')
-        if self.kind == "gift" and (self.item is None or self.item_cost is None):
-            raise ValueError("a gift needs item and item_cost")
-        if self.kind == "vip_invite" and self.programme is None:
-            raise ValueError("a vip_invite needs programme")
-        for money in (self.amount_off, self.amount, self.item_cost):
-            if money is not None and money.amount_minor <= 0:
-                raise ValueError("reward amounts must be positive")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        kind = valid.get("kind")
+        if kind is None:
+            return
+        takes = ", ".join(sorted(_REWARD_KEYS[kind]))
+        for key in sorted((given - {"kind"}) - _REWARD_KEYS[kind]):
+            yield key, f"{key} does not apply to a {kind} reward ({takes})"
+        if kind == "discount" and ("percent_off" in given) == ("amount_off" in given):
+            yield None, "a discount needs exactly one of percent_off or amount_off"
+        if kind == "credit" and "amount" not in given:
+            yield None, 'a credit needs amount (e.g. "25.00 USD")'
+        if kind == "gift" and not {"item", "item_cost"} <= given:
+            yield None, "a gift needs item and item_cost"
+        if kind == "vip_invite" and "programme" not in given:
+            yield None, "a vip_invite needs programme"
 
 
-class BudgetSpec(BaseModel):
+class BudgetSpec(FileSpec):
     model_config = STRICT
-    total: MoneyField | None = None
-    per_month: MoneyField | None = None
+    total: PositiveMoney | None = None
+    per_month: PositiveMoney | None = None
 
-    @model_validator(mode="after")
-    def _one_currency(self) -> BudgetSpec:
-        if self.total is None and self.per_month is None:
-            raise ValueError("give total, per_month or both")
-        if self.total and self.per_month and self.total.currency != self.per_month.currency:
-            raise ValueError("total and per_month must be in the same currency")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"total", "per_month"}:
+            yield None, "give total, per_month or both"
+        total, per_month = valid.get("total"), valid.get("per_month")
+        if total is not None and per_month is not None and total.currency != per_month.currency:
+            yield None, "total and per_month must be in the same currency"
 
 
-class EmailSpec(BaseModel):
+class EmailSpec(FileSpec):
     model_config = STRICT
     template: Identifier  # templates/email/<template>.html.j2 and .txt.j2
     subject: str = Field(min_length=1, max_length=200)
 
 
-class ResponseSpec(BaseModel):
+class ResponseSpec(FileSpec):
     model_config = STRICT
     counts_as: OneOrMany = Field(min_length=1)
     within: Days
 
 
-class CampaignSpec(BaseModel):
+class CampaignSpec(FileSpec):
     """One campaign file."""
 
     model_config = STRICT
@@ -209,36 +205,41 @@ class CampaignSpec(BaseModel):
         {"counts_as": ["email_clicked"], "within": "7d"}
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CampaignSpec:
-        if self.trigger.on == "stage_entry" and self.audience.stage is None:
-            raise ValueError(at_key("trigger", "a stage_entry trigger needs audience.stage"))
-        if self.trigger.on in ("schedule", "inactivity") and not (
-            self.eligibility.once_per_member or self.eligibility.cooldown
-        ):
-            raise ValueError(
-                f"a {self.trigger.on} campaign needs eligibility.once_per_member or "
-                "eligibility.cooldown, or it would nudge the same members every night"
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        """Rules across sections, each checked when the sections it reads are valid."""
+        audience, trigger = valid.get("audience"), valid.get("trigger")
+        eligibility, reward = valid.get("eligibility"), valid.get("reward")
+        stageless = audience is not None and audience.stage is None
+        if trigger is not None and trigger.on == "stage_entry" and stageless:
+            yield "trigger", "a stage_entry trigger needs audience.stage"
+        repeats = eligibility is not None and not (
+            eligibility.once_per_member or eligibility.cooldown
+        )
+        if trigger is not None and trigger.on in ("schedule", "inactivity") and repeats:
+            yield (
+                None,
+                f"a {trigger.on} campaign needs eligibility.once_per_member or "
+                "eligibility.cooldown, or it would nudge the same members every night",
             )
-        if self.budget is not None:
-            if self.reward is None:
-                raise ValueError("a budget needs a reward to spend it on")
-            reward = self.reward
-            if reward.kind == "discount" and reward.percent_off and not reward.cost_estimate:
-                raise ValueError(
-                    at_key(
-                        "budget",
-                        "a budget on a percent discount needs reward.cost_estimate "
-                        "(what finance reserves per reward)",
-                    )
-                )
-            cost = reward_cost(reward)
-            budget_currency = (self.budget.total or self.budget.per_month).currency  # type: ignore[union-attr]
-            if cost is not None and cost.currency != budget_currency:
-                raise ValueError(
-                    f"the budget is in {budget_currency} but the reward costs {cost.currency}"
-                )
-        return self
+        if "budget" in given and "reward" not in given:
+            yield "budget", "a budget needs a reward to spend it on"
+        budget = valid.get("budget")
+        if budget is None or reward is None:
+            return
+        if reward.kind == "discount" and reward.percent_off and not reward.cost_estimate:
+            yield (
+                "budget",
+                "a budget on a percent discount needs reward.cost_estimate "
+                "(what finance reserves per reward)",
+            )
+        cost = reward_cost(reward)
+        budget_currency = (budget.total or budget.per_month).currency
+        if cost is not None and cost.currency != budget_currency:
+            yield (
+                "budget",
+                f"the budget is in {budget_currency} but the reward costs {cost.currency}",
+            )
 
 
 def reward_cost(reward: RewardSpec) -> MoneyField | None:
@@ -252,13 +253,13 @@ def reward_cost(reward: RewardSpec) -> MoneyField | None:
     return reward.programme_cost
 
 
-class CapSpec(BaseModel):
+class CapSpec(FileSpec):
     model_config = STRICT
-    max: int = Field(ge=1)
+    max: int = Field(ge=1, le=MAX_COUNT)
     per: Days
 
 
-class FatigueSpec(BaseModel):
+class FatigueSpec(FileSpec):
     model_config = STRICT
     unanswered_nudges: int = Field(default=3, ge=1, le=100)
     tag: Identifier = "nudge-fatigued"
@@ -266,7 +267,7 @@ class FatigueSpec(BaseModel):
     recover_on: Literal["any_response"] = "any_response"
 
 
-class SendWindowSpec(BaseModel):
+class SendWindowSpec(FileSpec):
     model_config = STRICT
     start: str = "09:00"
     end: str = "18:00"
@@ -279,17 +280,17 @@ class SendWindowSpec(BaseModel):
             raise ValueError(f"expected a time of day such as 09:00, got {value!r}")
         return value
 
-    @model_validator(mode="after")
-    def _order(self) -> SendWindowSpec:
-        if self.start >= self.end:
-            raise ValueError("start must be before end")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        start, end = valid.get("start"), valid.get("end")
+        if start is not None and end is not None and start >= end:
+            yield None, "start must be before end"
 
 
-class PolicySpec(BaseModel):
+class PolicySpec(FileSpec):
     """``campaigns/policy.yaml``: guards that apply to every campaign."""
 
     model_config = STRICT
-    frequency_caps: list[CapSpec] = []
+    frequency_caps: list[CapSpec] = Field(default_factory=list)
     fatigue: FatigueSpec = FatigueSpec()
     send_window: SendWindowSpec = SendWindowSpec()

@@ -51,7 +51,7 @@ rfm:
     assert _problems(tmp_path, text) == [
         "lifecycle.yaml:3:45: stages[0].when.events.within: "
         "expected a duration such as '14d' or '2w', got '3x'",
-        "lifecycle.yaml:5:37: stages[1].when.events.mn: unknown key 'mn'",
+        "lifecycle.yaml:5:37: stages[1].when.events.mn: unknown key 'mn' (did you mean 'min'?)",
         "lifecycle.yaml:11:17: rfm.segments.champions.r: "
         "expected [low, high] with 1 ≤ low ≤ high ≤ 5, got [4, 6]",
     ]
