@@ -31,9 +31,9 @@ Broken = tuple[str | None, str]
 @cache
 def _adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
     info = model.model_fields[name]
-    annotation = info.annotation
-    if info.metadata:
-        annotation = Annotated[(annotation, *info.metadata)]  # type: ignore[valid-type]
+    annotation: Any = info.annotation
+    if info.metadata:  # constraints pydantic moved off the annotation (Days, Field(ge=…))
+        annotation = Annotated[(annotation, *info.metadata)]
     return TypeAdapter(annotation)
 
 

@@ -82,8 +82,8 @@ def validate_campaigns(
     env = make_environment(templates_dir)
     problems += _syntax_problems(env, templates_dir)
     reported = {(p.path, p.line) for p in problems}
-    for campaign in found.campaigns:
-        source = found.sources[campaign.id]
+    checkable = [(c, found.sources[c.id]) for c in found.campaigns] + list(found.stand_ins)
+    for campaign, source in checkable:
         for problem in _campaign_template_problems(
             env, templates_dir, campaign, source, as_of, base_url
         ):
@@ -92,9 +92,9 @@ def validate_campaigns(
             problems.append(problem)
     if seen_event_types is not None:
         seen = set(seen_event_types)
-        if found.lifecycle_source is not None and found.lifecycle is not None:
+        if found.lifecycle_source is not None:
             problems += _unseen_types(found.lifecycle_source, _lifecycle_mentions, seen)
-        for source in found.sources.values():
+        for source in found.documents:
             problems += _unseen_types(source, _campaign_mentions, seen)
     return ValidationReport(
         problems=tuple(sorted(problems, key=lambda p: (p.path, p.line, p.column, p.key))),
@@ -229,17 +229,22 @@ def _rule_mentions(data: Any, path: KeyPath) -> Iterator[Mention]:
             yield from _rule_mentions(item, (*path, index))
 
 
-def _lifecycle_mentions(data: dict[str, Any]) -> Iterator[Mention]:
-    yield from _rule_mentions(data.get("stages"), ("stages",))
-    points = (data.get("scoring") or {}).get("points") or {}
-    for name in points:
+def _get(data: Any, key: str) -> Any:
+    """``data[key]`` when ``data`` is a mapping that has it (documents may be malformed)."""
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _lifecycle_mentions(data: Any) -> Iterator[Mention]:
+    yield from _rule_mentions(_get(data, "stages"), ("stages",))
+    points = _get(_get(data, "scoring"), "points")
+    for name in points if isinstance(points, dict) else ():
         yield ("scoring", "points", name), name
 
 
-def _campaign_mentions(data: dict[str, Any]) -> Iterator[Mention]:
-    yield from _rule_mentions(data.get("audience"), ("audience",))
-    yield from _names((data.get("trigger") or {}).get("types"), ("trigger", "types"))
-    yield from _names((data.get("response") or {}).get("counts_as"), ("response", "counts_as"))
+def _campaign_mentions(data: Any) -> Iterator[Mention]:
+    yield from _rule_mentions(_get(data, "audience"), ("audience",))
+    yield from _names(_get(_get(data, "trigger"), "types"), ("trigger", "types"))
+    yield from _names(_get(_get(data, "response"), "counts_as"), ("response", "counts_as"))
 
 
 def _unseen_types(
