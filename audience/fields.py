@@ -17,13 +17,22 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StringConstraints,
     WithJsonSchema,
 )
 
 from nudgeflow.durations import format_days, parse_days
 from nudgeflow.money import Money
 
-STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+# Every spec: unknown keys are errors, numbers are finite, and each field's docstring is its
+# description in the JSON Schema.
+STRICT = ConfigDict(
+    extra="forbid",
+    frozen=True,
+    populate_by_name=True,
+    allow_inf_nan=False,
+    use_attribute_docstrings=True,
+)
 
 # Ten billion in a two-decimal currency: more than any reward or budget, and far from the
 # 64-bit integers the ledger stores amounts in.
@@ -94,6 +103,10 @@ NonNegativeMoney = Annotated[
     WithJsonSchema(
         {"type": "string", "pattern": r"^\d+(\.\d+)? [A-Za-z]{3}$", "examples": ["500.00 USD"]}
     ),
+]
+# An id: lower-case letters, digits, "-" and "_", starting with a letter.
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64)
 ]
 # How many of something: a whole number from 0 to MAX_COUNT.
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]

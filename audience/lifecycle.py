@@ -9,28 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, field_validator
 
 from audience.facts import EventFact, MemberFacts
-from audience.fields import STRICT, Days
+from audience.fields import STRICT, Days, Identifier
 from audience.filespec import Broken, FileSpec
 from audience.rules import Rule, RuleSpec, event_types
 
 SECONDS_PER_DAY = 86_400
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64)
-]
-
 
 class StageSpec(FileSpec):
     model_config = STRICT
     id: Identifier
+    """The stage's id, used by campaigns' audience.stage. Example: `id: loyalist`."""
     name: str | None = None
+    """A human name for reports (default: the id). Example: `name: Loyal customer`."""
     description: str | None = None
+    """Free text. Example: `description: Three purchases in a year.`"""
     when: RuleSpec
+    """The rule a member must meet to be in this stage (the highest stage that holds
+    wins). Example: `when: {events: {type: purchase, min: 3, within: 365d}}`."""
 
 
 class ScoringSpec(FileSpec):
@@ -39,8 +40,12 @@ class ScoringSpec(FileSpec):
 
     model_config = STRICT
     points: dict[str, float] = Field(min_length=1)
+    """Points per event type. Example: `points: {purchase: 10, review_posted: 25}`."""
     expire_after: Days | None = None
+    """Points count in full for this long, then drop (or give half_life). Example:
+    `expire_after: 180d`."""
     half_life: Days | None = None
+    """Points halve every period (or give expire_after). Example: `half_life: 90d`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
@@ -53,8 +58,11 @@ class SegmentSpec(FileSpec):
 
     model_config = STRICT
     r: tuple[int, int] | None = None
+    """Recency score range, 1 (longest ago) to 5 (most recent). Example: `r: [4, 5]`."""
     f: tuple[int, int] | None = None
+    """Frequency score range, 1 (fewest purchases) to 5 (most). Example: `f: [3, 5]`."""
     m: tuple[int, int] | None = None
+    """Monetary score range, 1 (least spent) to 5 (most). Example: `m: [4, 5]`."""
 
     @field_validator("r", "f", "m")
     @classmethod
@@ -74,16 +82,27 @@ class SegmentSpec(FileSpec):
 class RfmSpec(FileSpec):
     model_config = STRICT
     window: Days = 365
+    """The purchases the RFM scores are computed over. Example: `window: 365d`."""
     segments: dict[Identifier, SegmentSpec] = Field(default_factory=dict)
+    """Named segments, first match wins (in file order). Example:
+    `segments: {champions: {r: [4, 5], f: [4, 5], m: [4, 5]}}`."""
 
 
 class LifecycleSpec(FileSpec):
     model_config = STRICT
     name: str | None = None
+    """The lifecycle's name. Example: `name: The retention ladder`."""
     description: str | None = None
+    """Free text. Example: `description: adopter → loyalist → advocate`."""
     stages: list[StageSpec] = Field(min_length=1)
+    """The stages, lowest first; a member is in the highest whose rule holds. Example:
+    `stages: [{id: adopter, when: {events: {type: purchase, min: 1}}}]`."""
     scoring: ScoringSpec
+    """The engagement score: points per event type that fade. Example:
+    `scoring: {points: {purchase: 10}, expire_after: 180d}`."""
     rfm: RfmSpec = RfmSpec()
+    """Recency, frequency and monetary scores and named segments. Example:
+    `rfm: {window: 365d, segments: {champions: {r: [4, 5], f: [4, 5]}}}`."""
 
     @field_validator("stages")
     @classmethod

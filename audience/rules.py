@@ -108,9 +108,14 @@ class EventCountSpec(FileSpec):
 
     model_config = STRICT
     type: OneOrMany = Field(min_length=1)
+    """The event type or types to count. Example: `type: [review_posted, referral_made]`."""
     min: Count | None = None
+    """At least this many events, 0 to 1,000,000. Example: `min: 3`."""
     max: Count | None = None
+    """At most this many events, 0 to 1,000,000. Example: `max: 0`."""
     within: Days | None = None
+    """Only events this recent count (before the end of the business day). Example:
+    `within: 365d`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
@@ -126,8 +131,12 @@ class SpendSpec(FileSpec):
 
     model_config = STRICT
     min: NonNegativeMoney | None = None
+    """Purchases add up to at least this, in its currency (not negative). Example:
+    `min: "500.00 USD"`."""
     max: NonNegativeMoney | None = None
+    """Purchases add up to at most this, in the same currency. Example: `max: "50.00 USD"`."""
     within: Days | None = None
+    """Only purchases this recent count. Example: `within: 365d`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
@@ -146,7 +155,9 @@ class TenureSpec(FileSpec):
 
     model_config = STRICT
     min: Days | None = None
+    """The member joined at least this long ago. Example: `min: 1095d`."""
     max: Days | None = None
+    """The member joined at most this long ago. Example: `max: 30d`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
@@ -158,8 +169,13 @@ class AttributeSpec(FileSpec):
 
     model_config = STRICT
     in_: OneOrMany | None = Field(default=None, alias="in")
+    """The attribute has one of these values (false when it is missing). Example:
+    `in: [pro, team]`."""
     not_in: OneOrMany | None = None
+    """The attribute has none of these values (true when it is missing). Example:
+    `not_in: [free]`."""
     exists: bool | None = None
+    """The attribute is present (true) or missing (false). Example: `exists: true`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
@@ -172,8 +188,11 @@ class TagsSpec(FileSpec):
 
     model_config = STRICT
     all_of: list[str] = Field(default_factory=list)
+    """The member has every one of these tags. Example: `all_of: [beta, newsletter]`."""
     any_of: list[str] = Field(default_factory=list)
+    """The member has at least one of these tags. Example: `any_of: [vip, staff-pick]`."""
     none_of: list[str] = Field(default_factory=list)
+    """The member has none of these tags. Example: `none_of: [staff, nudge-fatigued]`."""
 
 
 class RuleSpec(FileSpec):
@@ -181,13 +200,27 @@ class RuleSpec(FileSpec):
 
     model_config = STRICT
     events: EventCountSpec | None = None
+    """Between min and max events of the type(s), optionally only recent ones. Example:
+    `events: {type: purchase, min: 3, within: 365d}`."""
     spend: SpendSpec | None = None
+    """The member's purchases in one currency add up to between min and max. Example:
+    `spend: {min: "500.00 USD", within: 365d}`."""
     tenure: TenureSpec | None = None
+    """How long ago the member joined. Example: `tenure: {min: 1095d}`."""
     attributes: dict[str, AttributeSpec] | None = None
+    """Tests on member columns or extra import columns, by name. Example:
+    `attributes: {plan: {in: [pro, team]}}`."""
     tags: TagsSpec | None = None
+    """Tests on the member's tags (imported tags and system tags). Example:
+    `tags: {none_of: [staff]}`."""
     all_of: list[RuleSpec] | None = None
+    """Every listed rule holds. Example: `all_of: [{tenure: {min: 365d}}, {tags: {any_of:
+    [vip]}}]`."""
     any_of: list[RuleSpec] | None = None
+    """At least one listed rule holds. Example: `any_of: [{spend: {min: "500.00 USD"}},
+    {events: {type: review_posted, min: 1}}]`."""
     not_: RuleSpec | None = Field(default=None, alias="not")
+    """The rule does not hold. Example: `not: {tags: {any_of: [staff]}}`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:

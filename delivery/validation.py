@@ -1,5 +1,5 @@
 """``nudgeflow validate``'s checks beyond parsing: templates rendered against a sample member,
-event types never seen in the data, and the campaign JSON Schema for editors.
+and event types never seen in the data (the JSON Schemas are ``planning.schemas``).
 
 Everything is collected, nothing stops at the first problem: the result lists every problem
 of every file as ``path:line:col: key.path: message``, like a compiler.
@@ -8,7 +8,6 @@ of every file as ``path:line:col: key.path: message``, like a compiler.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -26,10 +25,10 @@ from delivery.template_context import sample_context
 from domain.campaign import Campaign
 from nudgeflow.errors import FileProblem
 from planning.campaign_files import read_campaign_files
-from planning.campaign_spec import CampaignSpec
+from planning.schemas import campaign_json_schema as campaign_json_schema
+from planning.schemas import campaign_schema_text as campaign_schema_text
 from planning.sourcefile import KeyPath, SourceFile
 
-SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 TEMPLATE_KEY: KeyPath = ("email", "template")
 SUBJECT_KEY: KeyPath = ("email", "subject")
 
@@ -261,21 +260,3 @@ def _unseen_types(
         message = f"event type '{name}' never occurs in the events table{hint}"
         problems.append(source.problem(key, message, "warning"))
     return problems
-
-
-# --- the JSON Schema for editors --------------------------------------------------------
-
-
-def campaign_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a campaign file, generated from ``CampaignSpec``."""
-    schema = CampaignSpec.model_json_schema(by_alias=True, mode="validation")
-    return {
-        "$schema": SCHEMA_URL,
-        "title": "nudgeflow campaign file",
-        "description": "One campaign: campaigns/<id>.yaml (see docs/campaigns.md).",
-        **{k: v for k, v in schema.items() if k not in ("title", "description")},
-    }
-
-
-def campaign_schema_text() -> str:
-    return json.dumps(campaign_json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -16,12 +16,12 @@ from planning.campaign_spec import (
     AudienceSpec,
     CampaignSpec,
     EmailSpec,
-    PolicySpec,
     RewardSpec,
     TriggerSpec,
 )
 from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import LIFECYCLE_FILE
+from planning.policy_spec import PolicySpec
 from planning.references import KnownNames, reference_problems
 from planning.sourcefile import SourceFile, load_yaml, validate_source
 

@@ -220,13 +220,13 @@ def test_event_types_never_seen_are_warnings_and_exit_0(tmp_path: Path) -> None:
     columns = [23, 38, 53, 65, 77, 89]
     assert result.stdout.splitlines() == [
         *(
-            f"campaigns/lifecycle.yaml:18:{column}: stages[2].when.events.type[{index}]: "
+            f"campaigns/lifecycle.yaml:19:{column}: stages[2].when.events.type[{index}]: "
             + warning.format(name)
             for index, (column, name) in enumerate(
                 zip(columns, [*advocacy, "answer_posted"], strict=True)
             )
         ),
-        "campaigns/lifecycle.yaml:21:26: scoring.points.community_post: "
+        "campaigns/lifecycle.yaml:22:26: scoring.points.community_post: "
         + warning.format("community_post"),
         "campaigns/thanks.yaml:3:38: audience.events.type: " + warning.format("reviews_posted"),
         "campaigns/thanks.yaml:4:30: trigger.types[0]: " + warning.format("referral_convertd"),
