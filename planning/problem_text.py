@@ -99,10 +99,27 @@ def keys_of(model: type[BaseModel], loc: Sequence[str | int]) -> tuple[str, ...]
     return ()
 
 
+def _constraints(info: FieldInfo | None) -> list[Any]:
+    """The field's constraints, including those inside ``Annotated[…] | None``."""
+    if info is None:
+        return []
+    found = list(info.metadata)
+    pending = [info.annotation]
+    while pending:
+        annotation = pending.pop()
+        if get_origin(annotation) is Annotated:
+            for item in get_args(annotation)[1:]:
+                found += item.metadata if isinstance(item, FieldInfo) else [item]
+            pending.append(get_args(annotation)[0])
+        elif get_origin(annotation) in (Union, types.UnionType):
+            pending += get_args(annotation)
+    return found
+
+
 def _bounds(info: FieldInfo | None) -> tuple[Any, Any]:
     """The field's lower and upper bound, when it has both kinds of constraint."""
     low = high = None
-    for item in info.metadata if info is not None else ():
+    for item in _constraints(info):
         # annotated_types.Ge, Gt, Le and Lt, read by their one attribute
         low = next((getattr(item, k) for k in ("ge", "gt") if hasattr(item, k)), low)
         high = next((getattr(item, k) for k in ("le", "lt") if hasattr(item, k)), high)
