@@ -88,7 +88,7 @@ def validate(
 
 def schema(
     kind: str = typer.Argument(
-        "campaign", help="Which file: campaign (the default), lifecycle or policy."
+        "campaign", metavar="KIND", help="Which file: campaign (the default), lifecycle or policy."
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Write the schema to this file instead of printing it."
