@@ -40,7 +40,10 @@ def shown(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return repr(value)
-    return str(value)
+    try:
+        return str(value)
+    except ValueError:  # Python will not print an integer of more than 4300 digits
+        return "a number of thousands of digits"
 
 
 # --- reading the models --------------------------------------------------------------------

@@ -8,6 +8,7 @@ expanding into too many values through aliases is one problem, found in millisec
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from nudgeflow.errors import CampaignFileError, FileProblem
 from planning.problem_text import describe
@@ -144,6 +146,8 @@ def parse_yaml(text: str, name: str) -> SourceFile:
         raise CampaignFileError(
             [FileProblem(name, 1, 1, "", "the document is nested too deeply")]
         ) from None
+    except (ValueError, OverflowError) as exc:  # a scalar YAML cannot make: 2026-13-45
+        raise CampaignFileError([_unreadable_value(text, name, exc)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -157,6 +161,32 @@ def parse_yaml(text: str, name: str) -> SourceFile:
     except LimitExceeded as exc:
         raise CampaignFileError([FileProblem(name, 1, 1, "", str(exc))]) from None
     return source
+
+
+def _scalars(node: Node) -> Iterator[ScalarNode]:
+    if isinstance(node, ScalarNode):
+        yield node
+    elif isinstance(node, MappingNode):
+        for key, value in node.value:
+            yield from _scalars(key)
+            yield from _scalars(value)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            yield from _scalars(item)
+
+
+def _unreadable_value(text: str, name: str, exc: Exception) -> FileProblem:
+    """The first scalar YAML cannot turn into a value (an impossible date, an integer of
+    thousands of digits), located by composing the document without constructing it."""
+    yaml = YAML(typ="rt")
+    for scalar in _scalars(yaml.compose(text)):
+        try:
+            yaml.constructor.construct_object(scalar, deep=True)
+        except (ValueError, OverflowError) as found:
+            mark = scalar.start_mark
+            message = f"{scalar.value[:40]!r} cannot be read: {str(found).split(';')[0]}"
+            return FileProblem(name, mark.line + 1, mark.column + 1, "", message)
+    return FileProblem(name, 1, 1, "", f"a value cannot be read: {exc}")
 
 
 def _written_path(data: Any, loc: KeyPath) -> KeyPath:

@@ -197,3 +197,10 @@ def test_policy_values_are_checked_too() -> None:
         "got '99999d'",
         "policy.yaml:3:11: fatigue.rest_for: a duration must be at least one day, got '0d'",
     ]
+
+
+def test_a_number_too_long_to_print_is_described_not_printed() -> None:
+    problems = _problems(priority="0x" + "f" * 5000)
+    assert problems == [
+        "c.yaml:6:1: priority: must be from 0 to 1000, got a number of thousands of digits"
+    ]

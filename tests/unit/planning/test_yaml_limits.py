@@ -115,3 +115,20 @@ def test_the_shipped_files_are_within_the_limits() -> None:
     for path in [*(ROOT / "campaigns").glob("*.yaml"), *(ROOT / "examples").rglob("*.yaml")]:
         assert nesting_problem(path.read_text(encoding="utf-8")) is None, path
         load_yaml(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: 1\nstarts: 2026-13-45\n", "x.yaml:2:9: '2026-13-45' cannot be read: month must be"),
+        ("priority: " + "9" * 5000 + "\n", "x.yaml:1:11: '99999"),
+        ("n: !!int many\n", "x.yaml:1:4: 'many' cannot be read: invalid literal for int()"),
+    ],
+    ids=["impossible date", "5000 digits", "tagged int"],
+)
+def test_values_yaml_cannot_make_are_located_problems(text: str, expected: str) -> None:
+    # Before, ruamel.yaml's ValueError escaped as a traceback.
+    with pytest.raises(CampaignFileError) as caught:
+        parse_yaml(text, "x.yaml")
+    [problem] = caught.value.problems
+    assert str(problem).startswith(expected)
