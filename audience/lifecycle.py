@@ -7,54 +7,62 @@ reference for what the SQL refresh computes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Any
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from audience.facts import EventFact, MemberFacts
-from audience.fields import STRICT, Days
+from audience.fields import STRICT, Days, Identifier
+from audience.filespec import Broken, FileSpec
 from audience.rules import Rule, RuleSpec, event_types
 
 SECONDS_PER_DAY = 86_400
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64)
-]
 
-
-class StageSpec(BaseModel):
+class StageSpec(FileSpec):
     model_config = STRICT
     id: Identifier
+    """The stage's id, used by campaigns' audience.stage. Example: `id: loyalist`."""
     name: str | None = None
+    """A human name for reports (default: the id). Example: `name: Loyal customer`."""
     description: str | None = None
+    """Free text. Example: `description: Three purchases in a year.`"""
     when: RuleSpec
+    """The rule a member must meet to be in this stage (the highest stage that holds
+    wins). Example: `when: {events: {type: purchase, min: 3, within: 365d}}`."""
 
 
-class ScoringSpec(BaseModel):
+class ScoringSpec(FileSpec):
     """Points per event type. Points must fade: ``expire_after`` drops them after a period,
     ``half_life`` halves them every period."""
 
     model_config = STRICT
     points: dict[str, float] = Field(min_length=1)
+    """Points per event type. Example: `points: {purchase: 10, review_posted: 25}`."""
     expire_after: Days | None = None
+    """Points count in full for this long, then drop (or give half_life). Example:
+    `expire_after: 180d`."""
     half_life: Days | None = None
+    """Points halve every period (or give expire_after). Example: `half_life: 90d`."""
 
-    @model_validator(mode="after")
-    def _points_fade(self) -> ScoringSpec:
-        if (self.expire_after is None) == (self.half_life is None):
-            raise ValueError("give exactly one of expire_after or half_life: points must expire")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if len(given & {"expire_after", "half_life"}) != 1:
+            yield None, "give exactly one of expire_after or half_life: points must expire"
 
 
-class SegmentSpec(BaseModel):
+class SegmentSpec(FileSpec):
     """Ranges of 1–5 quintile scores; a missing letter matches any score."""
 
     model_config = STRICT
     r: tuple[int, int] | None = None
+    """Recency score range, 1 (longest ago) to 5 (most recent). Example: `r: [4, 5]`."""
     f: tuple[int, int] | None = None
+    """Frequency score range, 1 (fewest purchases) to 5 (most). Example: `f: [3, 5]`."""
     m: tuple[int, int] | None = None
+    """Monetary score range, 1 (least spent) to 5 (most). Example: `m: [4, 5]`."""
 
     @field_validator("r", "f", "m")
     @classmethod
@@ -65,26 +73,36 @@ class SegmentSpec(BaseModel):
                 raise ValueError(f"expected [low, high] with 1 ≤ low ≤ high ≤ 5, got {list(value)}")
         return value
 
-    @model_validator(mode="after")
-    def _something(self) -> SegmentSpec:
-        if self.r is None and self.f is None and self.m is None:
-            raise ValueError("give at least one of r, f or m")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"r", "f", "m"}:
+            yield None, "give at least one of r, f or m"
 
 
-class RfmSpec(BaseModel):
+class RfmSpec(FileSpec):
     model_config = STRICT
     window: Days = 365
-    segments: dict[Identifier, SegmentSpec] = {}
+    """The purchases the RFM scores are computed over. Example: `window: 365d`."""
+    segments: dict[Identifier, SegmentSpec] = Field(default_factory=dict)
+    """Named segments, first match wins (in file order). Example:
+    `segments: {champions: {r: [4, 5], f: [4, 5], m: [4, 5]}}`."""
 
 
-class LifecycleSpec(BaseModel):
+class LifecycleSpec(FileSpec):
     model_config = STRICT
     name: str | None = None
+    """The lifecycle's name. Example: `name: The retention ladder`."""
     description: str | None = None
+    """Free text. Example: `description: adopter → loyalist → advocate`."""
     stages: list[StageSpec] = Field(min_length=1)
+    """The stages, lowest first; a member is in the highest whose rule holds. Example:
+    `stages: [{id: adopter, when: {events: {type: purchase, min: 1}}}]`."""
     scoring: ScoringSpec
+    """The engagement score: points per event type that fade. Example:
+    `scoring: {points: {purchase: 10}, expire_after: 180d}`."""
     rfm: RfmSpec = RfmSpec()
+    """Recency, frequency and monetary scores and named segments. Example:
+    `rfm: {window: 365d, segments: {champions: {r: [4, 5], f: [4, 5]}}}`."""
 
     @field_validator("stages")
     @classmethod

@@ -20,12 +20,14 @@ Semantics (both evaluators):
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 
-from audience.fields import STRICT, Days, MoneyField, OneOrMany
+from audience.fields import STRICT, Count, Days, NonNegativeMoney, OneOrMany
+from audience.filespec import Broken, FileSpec
 
 PURCHASE = "purchase"
 
@@ -92,106 +94,142 @@ ALWAYS = AllOf(())  # the empty conjunction holds for everyone
 # --- the YAML shape -------------------------------------------------------------------
 
 
-class EventCountSpec(BaseModel):
+def _days_in_order(valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+    """``min`` and/or ``max`` days, and ``min`` not above ``max`` (when both are valid)."""
+    if not given & {"min", "max"}:
+        yield None, "give at least one of min or max"
+    low, high = valid.get("min"), valid.get("max")
+    if low is not None and high is not None and low > high:
+        yield None, f"min ({low}d) is greater than max ({high}d)"
+
+
+class EventCountSpec(FileSpec):
     """``events: {type: purchase, min: 3, within: 365d}``"""
 
     model_config = STRICT
     type: OneOrMany = Field(min_length=1)
-    min: int | None = Field(default=None, ge=0)
-    max: int | None = Field(default=None, ge=0)
+    """The event type or types to count. Example: `type: [review_posted, referral_made]`."""
+    min: Count | None = None
+    """At least this many events, 0 to 1,000,000. Example: `min: 3`."""
+    max: Count | None = None
+    """At most this many events, 0 to 1,000,000. Example: `max: 0`."""
     within: Days | None = None
+    """Only events this recent count (before the end of the business day). Example:
+    `within: 365d`."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> EventCountSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"min", "max"}:
+            yield None, "give at least one of min or max"
+        low, high = valid.get("min"), valid.get("max")
+        if low is not None and high is not None and low > high:
+            yield None, f"min ({low}) is greater than max ({high})"
 
 
-class SpendSpec(BaseModel):
+class SpendSpec(FileSpec):
     """``spend: {min: "500.00 USD", within: 365d}``: purchases summed in one currency."""
 
     model_config = STRICT
-    min: MoneyField | None = None
-    max: MoneyField | None = None
+    min: NonNegativeMoney | None = None
+    """Purchases add up to at least this, in its currency (not negative). Example:
+    `min: "500.00 USD"`."""
+    max: NonNegativeMoney | None = None
+    """Purchases add up to at most this, in the same currency. Example: `max: "50.00 USD"`."""
     within: Days | None = None
+    """Only purchases this recent count. Example: `within: 365d`."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> SpendSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None:
-            if self.min.currency != self.max.currency:
-                raise ValueError("min and max must be in the same currency")
-            if self.min.amount_minor > self.max.amount_minor:
-                raise ValueError("min is greater than max")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"min", "max"}:
+            yield None, "give at least one of min or max"
+        low, high = valid.get("min"), valid.get("max")
+        if low is not None and high is not None:
+            if low.currency != high.currency:
+                yield None, "min and max must be in the same currency"
+            elif low.amount_minor > high.amount_minor:
+                yield None, f"min ({low}) is greater than max ({high})"
 
 
-class TenureSpec(BaseModel):
+class TenureSpec(FileSpec):
     """``tenure: {min: 1095d}``: days since the member joined."""
 
     model_config = STRICT
     min: Days | None = None
+    """The member joined at least this long ago. Example: `min: 1095d`."""
     max: Days | None = None
+    """The member joined at most this long ago. Example: `max: 30d`."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> TenureSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is greater than max")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        yield from _days_in_order(valid, given)
 
 
-class AttributeSpec(BaseModel):
+class AttributeSpec(FileSpec):
     """``{in: [US, CA]}``, ``{not_in: [...]}`` or ``{exists: true}`` for one attribute."""
 
     model_config = STRICT
     in_: OneOrMany | None = Field(default=None, alias="in")
+    """The attribute has one of these values (false when it is missing). Example:
+    `in: [pro, team]`."""
     not_in: OneOrMany | None = None
+    """The attribute has none of these values (true when it is missing). Example:
+    `not_in: [free]`."""
     exists: bool | None = None
+    """The attribute is present (true) or missing (false). Example: `exists: true`."""
 
-    @model_validator(mode="after")
-    def _one_test(self) -> AttributeSpec:
-        given = [v for v in (self.in_, self.not_in, self.exists) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of in, not_in or exists")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if len(given & {"in_", "not_in", "exists"}) != 1:
+            yield None, "give exactly one of in, not_in or exists"
 
 
-class TagsSpec(BaseModel):
+class TagsSpec(FileSpec):
     """``tags: {all_of: [...], any_of: [...], none_of: [...]}``"""
 
     model_config = STRICT
-    all_of: list[str] = []
-    any_of: list[str] = []
-    none_of: list[str] = []
+    all_of: list[str] = Field(default_factory=list)
+    """The member has every one of these tags. Example: `all_of: [beta, newsletter]`."""
+    any_of: list[str] = Field(default_factory=list)
+    """The member has at least one of these tags. Example: `any_of: [vip, staff-pick]`."""
+    none_of: list[str] = Field(default_factory=list)
+    """The member has none of these tags. Example: `none_of: [staff, nudge-fatigued]`."""
 
 
-class RuleSpec(BaseModel):
+class RuleSpec(FileSpec):
     """A rule as written in YAML. Several keys in one mapping must all hold."""
 
     model_config = STRICT
     events: EventCountSpec | None = None
+    """Between min and max events of the type(s), optionally only recent ones. Example:
+    `events: {type: purchase, min: 3, within: 365d}`."""
     spend: SpendSpec | None = None
+    """The member's purchases in one currency add up to between min and max. Example:
+    `spend: {min: "500.00 USD", within: 365d}`."""
     tenure: TenureSpec | None = None
+    """How long ago the member joined. Example: `tenure: {min: 1095d}`."""
     attributes: dict[str, AttributeSpec] | None = None
+    """Tests on member columns or extra import columns, by name. Example:
+    `attributes: {plan: {in: [pro, team]}}`."""
     tags: TagsSpec | None = None
+    """Tests on the member's tags (imported tags and system tags). Example:
+    `tags: {none_of: [staff]}`."""
     all_of: list[RuleSpec] | None = None
+    """Every listed rule holds. Example: `all_of: [{tenure: {min: 365d}}, {tags: {any_of:
+    [vip]}}]`."""
     any_of: list[RuleSpec] | None = None
+    """At least one listed rule holds. Example: `any_of: [{spend: {min: "500.00 USD"}},
+    {events: {type: review_posted, min: 1}}]`."""
     not_: RuleSpec | None = Field(default=None, alias="not")
+    """The rule does not hold. Example: `not: {tags: {any_of: [staff]}}`."""
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> RuleSpec:
-        if not self.model_fields_set:
-            raise ValueError(
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given:
+            yield (
+                None,
                 "a rule needs at least one of events, spend, tenure, attributes, tags, "
-                "all_of, any_of or not"
+                "all_of, any_of or not",
             )
-        return self
 
     def to_rule(self) -> Rule:
         parts: list[Rule] = []

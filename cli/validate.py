@@ -1,8 +1,9 @@
-"""``nudgeflow validate`` (every problem of every campaign file and template at once) and
-``nudgeflow schema`` (the campaign JSON Schema for editors)."""
+"""``nudgeflow validate`` (every problem of every campaign file and template at once, as
+text or JSON) and ``nudgeflow schema`` (the JSON Schemas of the files, for editors)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -11,8 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bootstrap.app import App
 from cli.context import process_app
-from delivery.validation import campaign_schema_text, relative_paths, validate_campaigns
+from delivery.validation import ValidationReport, relative_paths, validate_campaigns
 from nudgeflow.errors import NudgeflowError
+from planning.schemas import SCHEMAS, schema_text
 
 SKIPPED = "note: skipped the check for event types never seen: "
 
@@ -32,12 +34,35 @@ def _seen_event_types(app: App) -> tuple[set[str] | None, str | None]:
     return types, None
 
 
-def validate() -> None:
+def _as_json(report: ValidationReport, notes: list[str]) -> str:
+    problems = [
+        {
+            "path": p.path,
+            "line": p.line,
+            "column": p.column,
+            "key": p.key,
+            "message": p.message,
+            "severity": p.severity,
+        }
+        for p in report.problems
+    ]
+    return json.dumps({"ok": report.errors == 0, "problems": problems, "notes": notes}, indent=2)
+
+
+def validate(
+    fmt: str = typer.Option(
+        "text", "--format", help="text (one problem a line) or json (for tools and CI)."
+    ),
+) -> None:
     """Check every campaign, the lifecycle, the policy and every email template.
 
-    Prints every problem as path:line:col: key: message. Exit status 1 when there are
-    errors; warnings alone (e.g. an event type never seen in the data) exit 0.
+    Prints every problem as path:line:col: key: message (or, with --format json, an object
+    {"ok", "problems": [{"path", "line", "column", "key", "message", "severity"}], "notes"}).
+    Exit status 1 when there are errors; warnings alone (e.g. an event type never seen in
+    the data) exit 0.
     """
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"expected text or json, got {fmt!r}", param_hint="--format")
     app = process_app()
     settings = app.settings
     seen, note = _seen_event_types(app)
@@ -49,22 +74,35 @@ def validate() -> None:
         base_url=settings.public_base_url.rstrip("/"),
     )
     report = relative_paths(report, Path.cwd())
-    for problem in report.problems:
-        typer.echo(str(problem))
-    if note:
-        typer.echo(note)
-    typer.echo(report.summary())
+    if fmt == "json":
+        typer.echo(_as_json(report, [note] if note else []))
+    else:
+        for problem in report.problems:
+            typer.echo(str(problem))
+        if note:
+            typer.echo(note)
+        typer.echo(report.summary())
     if report.errors:
         raise typer.Exit(1)
 
 
 def schema(
+    kind: str = typer.Argument(
+        "campaign", metavar="KIND", help="Which file: campaign (the default), lifecycle or policy."
+    ),
     out: Path | None = typer.Option(
         None, "--out", help="Write the schema to this file instead of printing it."
     ),
 ) -> None:
-    """Print the JSON Schema of campaign files (for editor autocompletion)."""
-    text = campaign_schema_text()
+    """Print the JSON Schema of campaign, lifecycle or policy files (for editors).
+
+    The shipped files point at docs/schema/<kind>.schema.json; regenerate those with
+    nudgeflow schema <kind> --out docs/schema/<kind>.schema.json.
+    """
+    if kind not in SCHEMAS:
+        choices = ", ".join(SCHEMAS)
+        raise typer.BadParameter(f"expected one of {choices}, got {kind!r}", param_hint="KIND")
+    text = schema_text(kind)
     if out is None:
         typer.echo(text, nl=False)
         return

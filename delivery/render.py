@@ -6,6 +6,9 @@ files are read and compiled once per process, not once per email) and inlines th
 CSS with css-inline, because many mail clients (Gmail's apps among them) drop ``<style>``.
 Every render sees the context through ``template_view``: a value the data lacks is
 ``Missing`` (nothing printed), never ``None``.
+
+Whatever rendering raises (a Jinja2 error, a broken limit, ``1 / 0``) comes out as a
+``TemplateRenderError``: dispatch fails that one action with the reason, the batch goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import css_inline
-from jinja2 import Environment, Template, TemplateError
+from jinja2 import Environment, Template
 
 from delivery.sandbox import (
     HTML_SUFFIX,
@@ -48,7 +51,7 @@ def render_subject(env: Environment, subject: str, context: Mapping[str, Any]) -
     """Render a subject line (no autoescaping); refuse line breaks (header injection)."""
     try:
         text = env.from_string(subject).render(template_view(context))
-    except TemplateError as exc:
+    except Exception as exc:  # anything a template causes fails this email only
         raise convert_template_error(exc, None) from None
     if "\r" in text or "\n" in text:
         raise TemplateRenderError("subject", "the rendered subject contains a line break")
@@ -58,7 +61,7 @@ def render_subject(env: Environment, subject: str, context: Mapping[str, Any]) -
 def render_template(env: Environment, name: str, context: Mapping[str, Any]) -> str:
     try:
         return env.get_template(name).render(template_view(context))
-    except TemplateError as exc:
+    except Exception as exc:  # anything a template causes fails this email only
         raise convert_template_error(exc, name) from None
 
 
@@ -104,7 +107,7 @@ class EmailRenderer:
                     env.get_template(template + HTML_SUFFIX),
                     env.get_template(template + TEXT_SUFFIX),
                 )
-            except TemplateError as exc:
+            except Exception as exc:  # anything a template causes fails this email only
                 raise convert_template_error(exc, template) from None
             self._compiled[key] = found
         return found
@@ -122,17 +125,17 @@ class EmailRenderer:
         context = template_view(context)
         try:
             subject_text = subject_t.render(context)
-        except TemplateError as exc:
+        except Exception as exc:  # anything a template causes fails this email only
             raise convert_template_error(exc, None) from None
         if "\r" in subject_text or "\n" in subject_text:
             raise TemplateRenderError("subject", "the rendered subject contains a line break")
         try:
             html = html_t.render(context)
-        except TemplateError as exc:
+        except Exception as exc:  # anything a template causes fails this email only
             raise convert_template_error(exc, template + HTML_SUFFIX) from None
         try:
             text = text_t.render(context)
-        except TemplateError as exc:
+        except Exception as exc:  # anything a template causes fails this email only
             raise convert_template_error(exc, template + TEXT_SUFFIX) from None
         return RenderedEmail(
             subject=subject_text.strip(),

@@ -6,13 +6,20 @@ unsubscribe link. Marketers write these files, so they are rendered in Jinja2's 
 sandbox with ``StrictUndefined``: a typo fails loudly and ``''.__class__`` is refused. A
 ``None`` that reaches the output (``member.attributes.get('x')``) prints as nothing.
 
+Every template renders under the limits of ``delivery.render_limits`` (steps, output,
+nesting, number sizes), so none can hang or exhaust the process.
+
 Every failure is a ``TemplateRenderError`` (a ``DeliveryError``) that says which template
 file and line went wrong and why (``syntax``, ``undefined``, ``unsafe``, ``missing``,
-``subject``, ``unsubscribe``).
+``limit``, ``subject``, ``unsubscribe``, ``error``). Whatever a template raises, Python
+errors such as ``1 / 0`` included, becomes one: one bad template fails its email, never a
+batch or a ``validate`` run.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import traceback
 from datetime import date
 from pathlib import Path
@@ -28,12 +35,16 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.filters import FILTERS
+from jinja2.tests import TESTS
+from jinja2.utils import generate_lorem_ipsum
 
+from delivery.render_limits import BoundedSandbox, TemplateLimitError, bounded_filter
 from nudgeflow.errors import DeliveryError
 
 HTML_SUFFIX = ".html.j2"
 TEXT_SUFFIX = ".txt.j2"
+FILTER_NAMES = (*FILTERS, "longdate")
 
 
 class TemplateRenderError(DeliveryError):
@@ -66,9 +77,16 @@ def _none_as_empty(value: object) -> object:
     return "" if value is None else value
 
 
+def bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    """Jinja2's placeholder text, at most 100 paragraphs of at most 1,000 words."""
+    if n > 100 or max > 1000:
+        raise TemplateLimitError("lipsum() may give at most 100 paragraphs of 1,000 words")
+    return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
+
+
 def make_environment(templates_dir: Path) -> Environment:
     """The sandbox every email is rendered in: HTML autoescaped for ``.html.j2`` only."""
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(
         loader=FileSystemLoader(str(templates_dir)),
         undefined=StrictUndefined,
         autoescape=select_autoescape(
@@ -80,6 +98,8 @@ def make_environment(templates_dir: Path) -> Environment:
         finalize=_none_as_empty,
     )
     env.filters["longdate"] = longdate
+    env.filters = {name: bounded_filter(name, f) for name, f in env.filters.items()}
+    env.globals["lipsum"] = bounded_lipsum
     return env
 
 
@@ -92,12 +112,14 @@ def _template_frame(exc: BaseException) -> tuple[str | None, int | None]:
     return found
 
 
-def convert_template_error(exc: TemplateError, fallback: str | None) -> TemplateRenderError:
-    """``exc`` as a ``TemplateRenderError`` located in its template file; ``fallback``
-    names the template when Jinja2 does not say which one failed."""
+def convert_template_error(exc: Exception, fallback: str | None) -> TemplateRenderError:
+    """``exc`` (anything rendering raised) as a ``TemplateRenderError`` located in its
+    template file; ``fallback`` names the template when Jinja2 does not say which."""
+    if isinstance(exc, TemplateRenderError):
+        return exc
     if isinstance(exc, TemplateSyntaxError):
         path = exc.filename or exc.name or fallback
-        return TemplateRenderError("syntax", exc.message or "syntax error", path, exc.lineno)
+        return TemplateRenderError("syntax", syntax_message(exc), path, exc.lineno)
     if isinstance(exc, TemplateNotFound):
         return TemplateRenderError("missing", f"template {exc.name!r} not found", fallback)
     path, line = _template_frame(exc)
@@ -106,4 +128,32 @@ def convert_template_error(exc: TemplateError, fallback: str | None) -> Template
         return TemplateRenderError("unsafe", f"refused by the sandbox: {exc.message}", path, line)
     if isinstance(exc, UndefinedError):
         return TemplateRenderError("undefined", exc.message or "undefined variable", path, line)
-    return TemplateRenderError("error", exc.message or type(exc).__name__, path, line)
+    if isinstance(exc, TemplateLimitError):
+        return TemplateRenderError("limit", exc.message or "a limit was broken", path, line)
+    if isinstance(exc, OverflowError):  # range() beyond the sandbox's MAX_RANGE, float sizes
+        detail = str(exc) if "MAX_RANGE" in str(exc) else "a number is too large"
+        return TemplateRenderError("limit", detail, path, line)
+    if isinstance(exc, RecursionError):
+        detail = "templates include or call each other too deeply"
+        return TemplateRenderError("limit", detail, path, line)
+    if isinstance(exc, MemoryError):
+        return TemplateRenderError("limit", "the template needs too much memory", path, line)
+    if isinstance(exc, TemplateError):
+        return TemplateRenderError("error", exc.message or type(exc).__name__, path, line)
+    return TemplateRenderError("error", str(exc) or type(exc).__name__, path, line)
+
+
+_UNKNOWN_NAME = re.compile(r"^No (filter|test) named '([^']*)'")
+
+
+def syntax_message(exc: TemplateSyntaxError) -> str:
+    """Jinja2's syntax message, with "did you mean" for an unknown filter or test."""
+    message = exc.message or "syntax error"
+    found = _UNKNOWN_NAME.match(message)
+    if found is None:
+        return message
+    kind, name = found.groups()
+    known = sorted(FILTER_NAMES if kind == "filter" else TESTS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown {kind} '{name}'{hint}"

@@ -58,8 +58,13 @@ def inspect_source(env: Environment, source: str, where: str | None) -> list[Tem
     in the template, including branches the sample member would not take."""
     try:
         tree = env.parse(source)
+        # Compiling finds what parsing does not: an unknown filter or test, a misplaced
+        # block. (A template no campaign uses is only ever compiled here.)
+        env.compile(source, filename=where)
     except TemplateSyntaxError as exc:
         return [convert_template_error(exc, where)]
+    except Exception as exc:  # the compiler should not fail otherwise; report, never crash
+        return [TemplateRenderError("syntax", f"cannot be compiled: {exc}", where, None)]
     found = [
         TemplateRenderError(
             "unsafe",

@@ -1,5 +1,5 @@
 """``nudgeflow validate``'s checks beyond parsing: templates rendered against a sample member,
-event types never seen in the data, and the campaign JSON Schema for editors.
+and event types never seen in the data (the JSON Schemas are ``planning.schemas``).
 
 A campaign's subject and templates are rendered with a sample of its reward kind, once with
 every value the kind can have and once with only those it always has; a value the sample
@@ -12,7 +12,6 @@ of every file as ``path:line:col: key.path: message``, like a compiler.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -31,10 +30,10 @@ from delivery.template_context import sample_contexts, template_view
 from domain.campaign import Campaign
 from nudgeflow.errors import FileProblem
 from planning.campaign_files import read_campaign_files
-from planning.campaign_spec import CampaignSpec
+from planning.schemas import campaign_json_schema as campaign_json_schema
+from planning.schemas import campaign_schema_text as campaign_schema_text
 from planning.sourcefile import KeyPath, SourceFile
 
-SCHEMA_URL = "https://json-schema.org/draft/2020-12/schema"
 TEMPLATE_KEY: KeyPath = ("email", "template")
 SUBJECT_KEY: KeyPath = ("email", "subject")
 
@@ -87,8 +86,8 @@ def validate_campaigns(
     env = make_environment(templates_dir)
     problems += _syntax_problems(env, templates_dir)
     reported = {(p.path, p.line) for p in problems}
-    for campaign in found.campaigns:
-        source = found.sources[campaign.id]
+    checkable = [(c, found.sources[c.id]) for c in found.campaigns] + list(found.stand_ins)
+    for campaign, source in checkable:
         for problem in _campaign_template_problems(
             env, templates_dir, campaign, source, as_of, base_url
         ):
@@ -97,9 +96,9 @@ def validate_campaigns(
             problems.append(problem)
     if seen_event_types is not None:
         seen = set(seen_event_types)
-        if found.lifecycle_source is not None and found.lifecycle is not None:
+        if found.lifecycle_source is not None:
             problems += _unseen_types(found.lifecycle_source, _lifecycle_mentions, seen)
-        for source in found.sources.values():
+        for source in found.documents:
             problems += _unseen_types(source, _campaign_mentions, seen)
     return ValidationReport(
         problems=tuple(sorted(problems, key=lambda p: (p.path, p.line, p.column, p.key))),
@@ -236,17 +235,22 @@ def _rule_mentions(data: Any, path: KeyPath) -> Iterator[Mention]:
             yield from _rule_mentions(item, (*path, index))
 
 
-def _lifecycle_mentions(data: dict[str, Any]) -> Iterator[Mention]:
-    yield from _rule_mentions(data.get("stages"), ("stages",))
-    points = (data.get("scoring") or {}).get("points") or {}
-    for name in points:
+def _get(data: Any, key: str) -> Any:
+    """``data[key]`` when ``data`` is a mapping that has it (documents may be malformed)."""
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _lifecycle_mentions(data: Any) -> Iterator[Mention]:
+    yield from _rule_mentions(_get(data, "stages"), ("stages",))
+    points = _get(_get(data, "scoring"), "points")
+    for name in points if isinstance(points, dict) else ():
         yield ("scoring", "points", name), name
 
 
-def _campaign_mentions(data: dict[str, Any]) -> Iterator[Mention]:
-    yield from _rule_mentions(data.get("audience"), ("audience",))
-    yield from _names((data.get("trigger") or {}).get("types"), ("trigger", "types"))
-    yield from _names((data.get("response") or {}).get("counts_as"), ("response", "counts_as"))
+def _campaign_mentions(data: Any) -> Iterator[Mention]:
+    yield from _rule_mentions(_get(data, "audience"), ("audience",))
+    yield from _names(_get(_get(data, "trigger"), "types"), ("trigger", "types"))
+    yield from _names(_get(_get(data, "response"), "counts_as"), ("response", "counts_as"))
 
 
 def _unseen_types(
@@ -263,21 +267,3 @@ def _unseen_types(
         message = f"event type '{name}' never occurs in the events table{hint}"
         problems.append(source.problem(key, message, "warning"))
     return problems
-
-
-# --- the JSON Schema for editors --------------------------------------------------------
-
-
-def campaign_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a campaign file, generated from ``CampaignSpec``."""
-    schema = CampaignSpec.model_json_schema(by_alias=True, mode="validation")
-    return {
-        "$schema": SCHEMA_URL,
-        "title": "nudgeflow campaign file",
-        "description": "One campaign: campaigns/<id>.yaml (see docs/campaigns.md).",
-        **{k: v for k, v in schema.items() if k not in ("title", "description")},
-    }
-
-
-def campaign_schema_text() -> str:
-    return json.dumps(campaign_json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -7,6 +7,9 @@ from datetime import timedelta
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
 _UNIT_DAYS = {"d": 1, "w": 7}
+# A hundred years: longer than any window, cooldown or expiry makes sense for, and short
+# enough that a date plus a duration never leaves the calendar (year 9999).
+MAX_DAYS = 36_525
 
 
 def parse_days(text: str) -> int:
@@ -17,9 +20,12 @@ def parse_days(text: str) -> int:
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"expected a duration such as '14d' or '2w', got {text!r}")
-    days = int(match.group(1)) * _UNIT_DAYS[match.group(2)]
+    digits = match.group(1).lstrip("0")
+    days = int(digits or "0") * _UNIT_DAYS[match.group(2)] if len(digits) <= 9 else MAX_DAYS + 1
     if days <= 0:
         raise ValueError(f"a duration must be at least one day, got {text!r}")
+    if days > MAX_DAYS:
+        raise ValueError(f"a duration may be at most {MAX_DAYS}d (100 years), got {text.strip()!r}")
     return days
 
 

@@ -3,17 +3,29 @@ reported at once (a compiler, not a first-error-wins parser)."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from audience.lifecycle import Lifecycle, LifecycleSpec
 from domain.campaign import Campaign, Policy
 from nudgeflow.errors import CampaignFileError, FileProblem
-from planning.campaign_spec import CampaignSpec, PolicySpec
+from planning.campaign_spec import (
+    AudienceSpec,
+    CampaignSpec,
+    EmailSpec,
+    RewardSpec,
+    TriggerSpec,
+)
 from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import LIFECYCLE_FILE
-from planning.sourcefile import KeyPath, SourceFile, load_yaml, validate_source
+from planning.policy_spec import PolicySpec
+from planning.references import KnownNames, reference_problems
+from planning.sourcefile import SourceFile, load_yaml, validate_source
+
+Spec = TypeVar("Spec", bound=BaseModel)
 
 POLICY_FILE = "policy.yaml"
 
@@ -36,45 +48,6 @@ def campaign_files(campaigns_dir: Path) -> list[Path]:
     return sorted(p for p in files if p.name not in special)
 
 
-def _suggest(word: str, known: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, known, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _check_names(source: SourceFile, lifecycle: Lifecycle) -> list[FileProblem]:
-    """Unknown stages and RFM segments, read from the document as written so that they are
-    reported even when other keys of the file are wrong."""
-    problems: list[FileProblem] = []
-    audience = source.data.get("audience") if isinstance(source.data, dict) else None
-    if not isinstance(audience, dict):
-        return problems
-    stages = audience.get("stage")
-    listed = stages if isinstance(stages, list) else [stages]
-    for index, stage in enumerate(listed):
-        if isinstance(stage, str) and stage not in lifecycle.stage_ids:
-            key = (
-                ("audience", "stage", index) if isinstance(stages, list) else ("audience", "stage")
-            )
-            problems.append(
-                source.problem(
-                    key, f"unknown stage '{stage}'{_suggest(stage, lifecycle.stage_ids)}"
-                )
-            )
-    rfm = audience.get("rfm")
-    segments = rfm.get("segment") if isinstance(rfm, dict) else None
-    listed = segments if isinstance(segments, list) else [segments]
-    for index, segment in enumerate(listed):
-        if isinstance(segment, str) and segment not in lifecycle.segment_names:
-            where: KeyPath = ("audience", "rfm", "segment")
-            problems.append(
-                source.problem(
-                    (*where, index) if isinstance(segments, list) else where,
-                    f"unknown RFM segment '{segment}'{_suggest(segment, lifecycle.segment_names)}",
-                )
-            )
-    return problems
-
-
 def load_policy(campaigns_dir: Path) -> Policy:
     path = campaigns_dir / POLICY_FILE
     if not path.exists():
@@ -93,21 +66,72 @@ class CampaignFiles:
     sources: dict[str, SourceFile]  # campaign id → its parsed file
     files: tuple[Path, ...]  # every campaign file, parsed or not
     problems: tuple[FileProblem, ...]
+    # Files with errors whose email section is valid, as stand-in campaigns, so that their
+    # templates are checked in the same run.
+    stand_ins: tuple[tuple[Campaign, SourceFile], ...] = ()
+    documents: tuple[SourceFile, ...] = ()  # every campaign file that parsed as YAML
+
+
+def _valid(model: type[Spec], value: Any) -> Spec | None:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+# What a stand-in's templates are rendered with when its own reward is invalid.
+_SAMPLE_REWARD = {"kind": "credit", "amount": "10.00 USD", "expires_in": "30d"}
+
+
+def stand_in_campaign(source: SourceFile) -> Campaign | None:
+    """A campaign made of the valid sections of a file that has errors (an invalid audience
+    counts as everyone, an invalid reward as a sample credit), or ``None`` without a valid
+    ``email`` section: enough to render its templates against a sample member."""
+    data = source.data if isinstance(source.data, dict) else {}
+    email = _valid(EmailSpec, data.get("email"))
+    if email is None:
+        return None
+    reward = None
+    if "reward" in data:
+        reward = _valid(RewardSpec, data["reward"]) or RewardSpec.model_validate(_SAMPLE_REWARD)
+    written_id, name = data.get("id"), data.get("name")
+    campaign_id = written_id if isinstance(written_id, str) else Path(source.path).stem
+    spec = CampaignSpec.model_construct(
+        id=campaign_id,
+        name=name if isinstance(name, str) else campaign_id,
+        audience=_valid(AudienceSpec, data.get("audience")) or AudienceSpec.model_construct(),
+        trigger=TriggerSpec.model_construct(on="birthday"),
+        reward=reward,
+        email=email,
+    )
+    return compile_campaign(spec, source.path)
+
+
+def _lifecycle(
+    campaigns_dir: Path, problems: list[FileProblem]
+) -> tuple[Lifecycle | None, SourceFile | None, KnownNames | None]:
+    """The lifecycle, its document and the names it gives (read from the document when
+    the lifecycle has errors, so the campaigns are still checked against its stages)."""
+    try:
+        source = load_yaml(campaigns_dir / LIFECYCLE_FILE)
+    except CampaignFileError as exc:
+        problems.extend(exc.problems)
+        return None, None, None
+    try:
+        lifecycle = validate_source(source, LifecycleSpec).compile()
+    except CampaignFileError as exc:
+        problems.extend(exc.problems)
+        return None, source, KnownNames.written_in(source)
+    return lifecycle, source, KnownNames.of(lifecycle)
 
 
 def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
     """Read the lifecycle, the policy and every campaign, keeping what parses and collecting
-    every problem of every file (``validate`` checks templates of the campaigns that parse
-    even when other files are broken)."""
+    every problem of every file: a broken file never hides the problems of another, and
+    the templates of a campaign with other errors are checked too (``stand_ins``)."""
     problems: list[FileProblem] = []
-    lifecycle: Lifecycle | None = None
-    lifecycle_source: SourceFile | None = None
+    lifecycle, lifecycle_source, known = _lifecycle(campaigns_dir, problems)
     policy: Policy | None = None
-    try:
-        lifecycle_source = load_yaml(campaigns_dir / LIFECYCLE_FILE)
-        lifecycle = validate_source(lifecycle_source, LifecycleSpec).compile()
-    except CampaignFileError as exc:
-        problems.extend(exc.problems)
     try:
         policy = load_policy(campaigns_dir)
     except CampaignFileError as exc:
@@ -115,6 +139,9 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
 
     campaigns: list[Campaign] = []
     sources: dict[str, SourceFile] = {}
+    stand_ins: list[tuple[Campaign, SourceFile]] = []
+    parsed: list[SourceFile] = []
+    first_with_id: dict[str, str] = {}
     files = campaign_files(campaigns_dir)
     for path in files:
         try:
@@ -122,21 +149,29 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
         except CampaignFileError as exc:
             problems.extend(exc.problems)
             continue
-        names = _check_names(source, lifecycle) if lifecycle is not None else []
+        parsed.append(source)
+        written_id = source.data.get("id") if isinstance(source.data, dict) else None
+        duplicate = isinstance(written_id, str) and written_id in first_with_id
+        if isinstance(written_id, str) and duplicate:
+            other = first_with_id[written_id]
+            problems.append(
+                source.problem(("id",), f"campaign id '{written_id}' is also used by {other}")
+            )
+        elif isinstance(written_id, str):
+            first_with_id[written_id] = source.path
         try:
             spec = validate_source(source, CampaignSpec)
         except CampaignFileError as exc:
-            problems.extend(sorted([*exc.problems, *names], key=lambda p: (p.line, p.column)))
+            problems.extend(exc.problems)
+            stand_in = None if duplicate else stand_in_campaign(source)
+            if stand_in is not None:
+                stand_ins.append((stand_in, source))
             continue
-        if spec.id in sources:
-            other = sources[spec.id].path
-            problems.append(
-                source.problem(("id",), f"campaign id '{spec.id}' is also used by {other}")
-            )
-            continue
-        problems.extend(names)
-        sources[spec.id] = source
-        campaigns.append(compile_campaign(spec, str(path)))
+        if not duplicate:
+            sources[spec.id] = source
+            campaigns.append(compile_campaign(spec, str(path)))
+    if known is not None:
+        problems.extend(reference_problems(parsed, known))
     return CampaignFiles(
         lifecycle,
         lifecycle_source,
@@ -145,6 +180,8 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
         sources,
         tuple(files),
         tuple(problems),
+        tuple(stand_ins),
+        tuple(parsed),
     )
 
 

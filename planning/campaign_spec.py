@@ -1,123 +1,166 @@
-"""The shapes of ``campaigns/<id>.yaml`` and ``campaigns/policy.yaml`` (pydantic, strict).
+"""The shape of ``campaigns/<id>.yaml`` (pydantic, strict).
 
-These mirror the YAML; ``planning.campaign`` compiles them into the values the planner uses.
-The JSON Schema that editors autocomplete from is generated from these classes.
+These mirror the YAML; ``planning.compile`` turns them into the values the planner uses.
+Each key's docstring is its description in the JSON Schema editors autocomplete from
+(``planning.schemas``); rules across keys are in ``check`` (see ``audience.filespec``).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field
 
-from audience.fields import STRICT, Days, MoneyField, OneOrMany, at_key
+from audience.fields import (
+    MAX_COUNT,
+    STRICT,
+    Days,
+    Identifier,
+    MoneyField,
+    OneOrMany,
+    PositiveMoney,
+)
+from audience.filespec import Broken, FileSpec
 from audience.rules import RuleSpec
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", min_length=1, max_length=64)
-]
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# policy.yaml's shape lived here before planning.policy_spec; kept importable from here.
+from planning.policy_spec import PolicySpec as PolicySpec
 
 
-class WithinSpec(BaseModel):
+class WithinSpec(FileSpec):
     model_config = STRICT
     within: Days
+    """How many days back, tonight included. Example: `within: 14d`."""
 
 
-class SegmentsSpec(BaseModel):
+class SegmentsSpec(FileSpec):
     model_config = STRICT
     segment: OneOrMany = Field(min_length=1)
+    """One or more RFM segments defined in lifecycle.yaml. Example:
+    `segment: [champions, loyal]`."""
 
 
-class ScoreRangeSpec(BaseModel):
+class ScoreRangeSpec(FileSpec):
     model_config = STRICT
     min: float | None = None
+    """The lowest engagement score that matches. Example: `min: 40`."""
     max: float | None = None
+    """The highest engagement score that matches. Example: `max: 90`."""
 
-    @model_validator(mode="after")
-    def _bounds(self) -> ScoreRangeSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("give at least one of min or max")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError("min is greater than max")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"min", "max"}:
+            yield None, "give at least one of min or max"
+        low, high = valid.get("min"), valid.get("max")
+        if low is not None and high is not None and low > high:
+            yield None, f"min ({low}) is greater than max ({high})"
 
 
 class AudienceSpec(RuleSpec):
     """Who a campaign is for: the rule language plus what the nightly profile knows."""
 
     stage: OneOrMany | None = None
+    """The member's current lifecycle stage is one of these (ids from lifecycle.yaml).
+    Example: `stage: [loyalist, advocate]`."""
     entered_stage: WithinSpec | None = None
+    """The member entered their current stage on one of the last `within` days. Example:
+    `entered_stage: {within: 14d}`."""
     last_purchase: WithinSpec | None = None
+    """The member's last purchase was within the period. Example:
+    `last_purchase: {within: 60d}`."""
     rfm: SegmentsSpec | None = None
+    """The member's RFM segment is one of these. Example: `rfm: {segment: champions}`."""
     score: ScoreRangeSpec | None = None
+    """The engagement score is at least `min` and/or at most `max`. Example:
+    `score: {min: 40}`."""
     country: OneOrMany | None = None
+    """The member's country is one of these. Example: `country: [US, CA, GB]`."""
     timezone: OneOrMany | None = None
+    """The member's time zone is one of these. Example: `timezone: Europe/Paris`."""
 
-    @model_validator(mode="after")
-    def _not_empty(self) -> AudienceSpec:
-        if not self.model_fields_set:
-            raise ValueError("an audience needs at least one criterion (e.g. stage: adopter)")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given:
+            yield None, "an audience needs at least one criterion (e.g. stage: adopter)"
 
 
 TriggerKind = Literal["schedule", "stage_entry", "event", "anniversary", "birthday", "inactivity"]
+TRIGGER_KEYS: dict[str, set[str]] = {
+    "schedule": set(),
+    "stage_entry": set(),
+    "birthday": set(),
+    "event": {"types"},
+    "anniversary": {"of", "years"},
+    "inactivity": {"types", "for_"},
+}
 
 
-class TriggerSpec(BaseModel):
+class TriggerSpec(FileSpec):
     """When a matching member is nudged."""
 
     model_config = STRICT
     on: TriggerKind
-    types: OneOrMany | None = None  # event, inactivity
-    of: Literal["joined_at", "first_purchase"] | None = None  # anniversary
-    years: int | None = Field(default=None, ge=1, le=100)  # anniversary: at least this many
-    for_: Days | None = Field(default=None, alias="for")  # inactivity
+    """What fires the campaign: schedule (every night), stage_entry, event, anniversary,
+    birthday or inactivity. Example: `on: stage_entry`."""
+    types: OneOrMany | None = None
+    """For `event`: the event types that fire it (required); for `inactivity`: what counts
+    as activity (default purchase). Example: `types: [referral_converted]`."""
+    of: Literal["joined_at", "first_purchase"] | None = None
+    """For `anniversary`: the date whose anniversary is celebrated (default joined_at).
+    Example: `of: first_purchase`."""
+    years: int | None = Field(default=None, ge=1, le=100)
+    """For `anniversary`: the first anniversary to celebrate, 1 to 100 (default 1). Example:
+    `years: 3`."""
+    for_: Days | None = Field(default=None, alias="for")
+    """For `inactivity`: how long without any of `types` (required). Example: `for: 120d`."""
 
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> TriggerSpec:
-        allowed = {
-            "schedule": set(),
-            "stage_entry": set(),
-            "birthday": set(),
-            "event": {"types"},
-            "anniversary": {"of", "years"},
-            "inactivity": {"types", "for_"},
-        }[self.on]
-        extra = sorted((self.model_fields_set - {"on"}) - allowed)
-        if extra:
-            name = "for" if extra[0] == "for_" else extra[0]
-            raise ValueError(at_key(name, f"{name} does not apply to 'on: {self.on}'"))
-        if self.on == "event" and not self.types:
-            raise ValueError("an event trigger needs types: [...]")
-        if self.on == "inactivity" and self.for_ is None:
-            raise ValueError("an inactivity trigger needs for: (e.g. 90d)")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        on = valid.get("on")
+        if on is None:
+            return
+        for name in sorted((given - {"on"}) - TRIGGER_KEYS[on]):
+            key = "for" if name == "for_" else name
+            yield key, f"{key} does not apply to 'on: {on}'"
+        if on == "event" and ("types" not in given or valid.get("types") == []):
+            yield None, "an event trigger needs types: [...]"
+        if on == "inactivity" and "for_" not in given:
+            yield None, "an inactivity trigger needs for: (e.g. 90d)"
 
 
-class HoldoutSpec(BaseModel):
+class HoldoutSpec(FileSpec):
     model_config = STRICT
     percent: float = Field(gt=0, lt=100)
+    """The share of selected members held out as a control group, between 0 and 100.
+    Example: `percent: 10`."""
     salt: str = Field(min_length=1)
+    """Draws the group: the same salt keeps the same members out; change it to draw anew.
+    Example: `salt: "2026-q4"`."""
 
 
-class EligibilitySpec(BaseModel):
+class EligibilitySpec(FileSpec):
     model_config = STRICT
     once_per_member: bool = False
+    """A member receives this campaign at most once, ever. Example: `once_per_member: true`."""
     cooldown: Days | None = None
+    """A member receives it again only after this long (not with once_per_member). Example:
+    `cooldown: 180d`."""
     holdout: HoldoutSpec | None = None
-    max_per_run: int | None = Field(default=None, ge=1)
+    """A control group: recorded but sent nothing, to measure the effect. Example:
+    `holdout: {percent: 10, salt: "2026-q4"}`."""
+    max_per_run: int | None = Field(default=None, ge=1, le=MAX_COUNT)
+    """At most this many members per night, 1 to 1,000,000; the rest wait for later
+    nights. Example: `max_per_run: 500`."""
 
-    @model_validator(mode="after")
-    def _once_or_cooldown(self) -> EligibilitySpec:
-        if self.once_per_member and self.cooldown is not None:
-            raise ValueError("give once_per_member or cooldown, not both")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if valid.get("once_per_member") is True and "cooldown" in given:
+            yield None, "give once_per_member or cooldown, not both"
 
 
 RewardKind = Literal["discount", "credit", "gift", "vip_invite"]
-_REWARD_KEYS: dict[str, set[str]] = {
+REWARD_KEYS: dict[str, set[str]] = {
     "discount": {"percent_off", "amount_off", "expires_in", "cost_estimate"},
     "credit": {"amount", "expires_in"},
     "gift": {"item", "item_cost"},
@@ -125,120 +168,177 @@ _REWARD_KEYS: dict[str, set[str]] = {
 }
 
 
-class RewardSpec(BaseModel):
+MAX_PRIORITY = 1000
+
+
+class RewardSpec(FileSpec):
     """What the member gets. Which keys apply depends on ``kind``."""
 
     model_config = STRICT
     kind: RewardKind
+    """discount (a single-use code), credit (on the customer balance), gift (shipped by
+    the team) or vip_invite (a signed invitation link). Example: `kind: discount`."""
     percent_off: float | None = Field(default=None, gt=0, le=100)
-    amount_off: MoneyField | None = None
-    amount: MoneyField | None = None
-    cost_estimate: MoneyField | None = None
-    item: str | None = None
-    item_cost: MoneyField | None = None
-    programme: str | None = None
-    programme_cost: MoneyField | None = None
+    """A discount's percentage, more than 0 and at most 100 (or give amount_off). Example:
+    `percent_off: 15`."""
+    amount_off: PositiveMoney | None = None
+    """A discount's fixed amount off, more than zero (or give percent_off). Example:
+    `amount_off: "10.00 USD"`."""
+    amount: PositiveMoney | None = None
+    """A credit's amount, more than zero (required for a credit). Example:
+    `amount: "25.00 USD"`."""
+    cost_estimate: PositiveMoney | None = None
+    """What finance reserves per code for a percent discount (needed with a budget).
+    Example: `cost_estimate: "9.00 USD"`."""
+    item: str | None = Field(default=None, min_length=1)
+    """A gift's item, as members read it (required for a gift). Example:
+    `item: a handwritten thank-you card`."""
+    item_cost: PositiveMoney | None = None
+    """What one gift costs, more than zero (required for a gift). Example:
+    `item_cost: "4.50 USD"`."""
+    programme: str | None = Field(default=None, min_length=1)
+    """The programme a vip_invite invites to (required for a vip_invite). Example:
+    `programme: the Inner Circle`."""
+    programme_cost: PositiveMoney | None = None
+    """What one invitation costs, more than zero; leave it out if it costs nothing.
+    Example: `programme_cost: "20.00 USD"`."""
     expires_in: Days | None = None
+    """How long a discount, credit or invitation stays valid, at most 100 years. Example:
+    `expires_in: 30d`."""
 
-    @model_validator(mode="after")
-    def _keys_fit_kind(self) -> RewardSpec:
-        given = self.model_fields_set - {"kind"}
-        unfit = sorted(given - _REWARD_KEYS[self.kind])
-        if unfit:
-            takes = ", ".join(sorted(_REWARD_KEYS[self.kind]))
-            raise ValueError(
-                at_key(unfit[0], f"{unfit[0]} does not apply to a {self.kind} reward ({takes})")
-            )
-        if self.kind == "discount" and (self.percent_off is None) == (self.amount_off is None):
-            raise ValueError("a discount needs exactly one of percent_off or amount_off")
-        if self.kind == "credit" and self.amount is None:
-            raise ValueError('a credit needs amount (e.g. "25.00 USD")')
-        if self.kind == "gift" and (self.item is None or self.item_cost is None):
-            raise ValueError("a gift needs item and item_cost")
-        if self.kind == "vip_invite" and self.programme is None:
-            raise ValueError("a vip_invite needs programme")
-        for money in (self.amount_off, self.amount, self.item_cost):
-            if money is not None and money.amount_minor <= 0:
-                raise ValueError("reward amounts must be positive")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        kind = valid.get("kind")
+        if kind is None:
+            return
+        takes = ", ".join(sorted(REWARD_KEYS[kind]))
+        for key in sorted((given - {"kind"}) - REWARD_KEYS[kind]):
+            yield key, f"{key} does not apply to a {kind} reward ({takes})"
+        if kind == "discount" and ("percent_off" in given) == ("amount_off" in given):
+            yield None, "a discount needs exactly one of percent_off or amount_off"
+        if kind == "credit" and "amount" not in given:
+            yield None, 'a credit needs amount (e.g. "25.00 USD")'
+        if kind == "gift" and not {"item", "item_cost"} <= given:
+            yield None, "a gift needs item and item_cost"
+        if kind == "vip_invite" and "programme" not in given:
+            yield None, "a vip_invite needs programme"
 
 
-class BudgetSpec(BaseModel):
+class BudgetSpec(FileSpec):
     model_config = STRICT
-    total: MoneyField | None = None
-    per_month: MoneyField | None = None
+    total: PositiveMoney | None = None
+    """What the campaign's rewards may cost over its whole life, more than zero. Example:
+    `total: "5000.00 USD"`."""
+    per_month: PositiveMoney | None = None
+    """What its rewards may cost per calendar month, more than zero. Example:
+    `per_month: "1000.00 USD"`."""
 
-    @model_validator(mode="after")
-    def _one_currency(self) -> BudgetSpec:
-        if self.total is None and self.per_month is None:
-            raise ValueError("give total, per_month or both")
-        if self.total and self.per_month and self.total.currency != self.per_month.currency:
-            raise ValueError("total and per_month must be in the same currency")
-        return self
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        if not given & {"total", "per_month"}:
+            yield None, "give total, per_month or both"
+        total, per_month = valid.get("total"), valid.get("per_month")
+        if total is not None and per_month is not None and total.currency != per_month.currency:
+            yield None, "total and per_month must be in the same currency"
 
 
-class EmailSpec(BaseModel):
+class EmailSpec(FileSpec):
     model_config = STRICT
-    template: Identifier  # templates/email/<template>.html.j2 and .txt.j2
+    template: Identifier
+    """The email's name: templates/email/<template>.html.j2 and .txt.j2 must both exist.
+    Example: `template: loyalist_discount`."""
     subject: str = Field(min_length=1, max_length=200)
+    """The subject line, a template too (one line, at most 200 characters). Example:
+    `subject: "{{ member.first_name }}, 15% off"`."""
 
 
-class ResponseSpec(BaseModel):
+class ResponseSpec(FileSpec):
     model_config = STRICT
     counts_as: OneOrMany = Field(min_length=1)
+    """The event types that count as responding to the nudge. Example:
+    `counts_as: [email_clicked, purchase]`."""
     within: Days
+    """How long after the send a response counts. Example: `within: 14d`."""
 
 
-class CampaignSpec(BaseModel):
+class CampaignSpec(FileSpec):
     """One campaign file."""
 
     model_config = STRICT
     id: Identifier
+    """Unique across all campaign files; names the campaign in plans, the ledger and
+    reports. Never reuse one for a different campaign. Example: `id: loyalist-discount`."""
     name: str = Field(min_length=1)
+    """A human title, shown in plans and to templates as campaign.name. Example:
+    `name: 15% thank-you discount for new loyalists`."""
     owner: str | None = None
+    """Who to ask about the campaign: a team or a person. Example:
+    `owner: lifecycle-marketing`."""
     description: str | None = None
+    """Free text. Example: `description: Thanks members who just became loyalists.`"""
     enabled: bool = True
-    priority: int = Field(default=0, ge=0, le=1000)
+    """false keeps the file (and validates it) but never plans it. Example: `enabled: false`."""
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    """0 to 1000: when several campaigns want the same member on the same night, the
+    highest wins (ties: the id). Example: `priority: 50`."""
     audience: AudienceSpec
+    """Who the campaign is for; every key given must hold. Example:
+    `audience: {stage: loyalist, tags: {none_of: [staff]}}`."""
     trigger: TriggerSpec
+    """When a member of the audience is nudged. Example: `trigger: {on: stage_entry}`."""
     eligibility: EligibilitySpec = EligibilitySpec()
+    """How often one member may receive it, a control group, a per-night limit. Example:
+    `eligibility: {once_per_member: true}`."""
     reward: RewardSpec | None = None
+    """What the member gets (none: an email only); its keys depend on its kind. Example:
+    `reward: {kind: discount, percent_off: 15, expires_in: 30d}`."""
     budget: BudgetSpec | None = None
+    """How much the rewards may cost (none: unlimited). Example:
+    `budget: {total: "5000.00 USD", per_month: "1000.00 USD"}`."""
     email: EmailSpec
+    """The email's template and subject line. Example:
+    `email: {template: loyalist_discount, subject: "Thank you"}`."""
     response: ResponseSpec = ResponseSpec.model_validate(
         {"counts_as": ["email_clicked"], "within": "7d"}
     )
+    """What counts as the member responding, for fatigue and measurement. Example:
+    `response: {counts_as: [email_clicked, purchase], within: 14d}`."""
 
-    @model_validator(mode="after")
-    def _consistent(self) -> CampaignSpec:
-        if self.trigger.on == "stage_entry" and self.audience.stage is None:
-            raise ValueError(at_key("trigger", "a stage_entry trigger needs audience.stage"))
-        if self.trigger.on in ("schedule", "inactivity") and not (
-            self.eligibility.once_per_member or self.eligibility.cooldown
-        ):
-            raise ValueError(
-                f"a {self.trigger.on} campaign needs eligibility.once_per_member or "
-                "eligibility.cooldown, or it would nudge the same members every night"
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        """Rules across sections, each checked when the sections it reads are valid."""
+        audience, trigger = valid.get("audience"), valid.get("trigger")
+        eligibility, reward = valid.get("eligibility"), valid.get("reward")
+        stageless = audience is not None and audience.stage is None
+        if trigger is not None and trigger.on == "stage_entry" and stageless:
+            yield "trigger", "a stage_entry trigger needs audience.stage"
+        repeats = eligibility is not None and not (
+            eligibility.once_per_member or eligibility.cooldown
+        )
+        if trigger is not None and trigger.on in ("schedule", "inactivity") and repeats:
+            yield (
+                None,
+                f"a {trigger.on} campaign needs eligibility.once_per_member or "
+                "eligibility.cooldown, or it would nudge the same members every night",
             )
-        if self.budget is not None:
-            if self.reward is None:
-                raise ValueError("a budget needs a reward to spend it on")
-            reward = self.reward
-            if reward.kind == "discount" and reward.percent_off and not reward.cost_estimate:
-                raise ValueError(
-                    at_key(
-                        "budget",
-                        "a budget on a percent discount needs reward.cost_estimate "
-                        "(what finance reserves per reward)",
-                    )
-                )
-            cost = reward_cost(reward)
-            budget_currency = (self.budget.total or self.budget.per_month).currency  # type: ignore[union-attr]
-            if cost is not None and cost.currency != budget_currency:
-                raise ValueError(
-                    f"the budget is in {budget_currency} but the reward costs {cost.currency}"
-                )
-        return self
+        if "budget" in given and "reward" not in given:
+            yield "budget", "a budget needs a reward to spend it on"
+        budget = valid.get("budget")
+        if budget is None or reward is None:
+            return
+        if reward.kind == "discount" and reward.percent_off and not reward.cost_estimate:
+            yield (
+                "budget",
+                "a budget on a percent discount needs reward.cost_estimate "
+                "(what finance reserves per reward)",
+            )
+        cost = reward_cost(reward)
+        budget_currency = (budget.total or budget.per_month).currency
+        if cost is not None and cost.currency != budget_currency:
+            yield (
+                "budget",
+                f"the budget is in {budget_currency} but the reward costs {cost.currency}",
+            )
 
 
 def reward_cost(reward: RewardSpec) -> MoneyField | None:
@@ -250,46 +350,3 @@ def reward_cost(reward: RewardSpec) -> MoneyField | None:
     if reward.kind == "gift":
         return reward.item_cost
     return reward.programme_cost
-
-
-class CapSpec(BaseModel):
-    model_config = STRICT
-    max: int = Field(ge=1)
-    per: Days
-
-
-class FatigueSpec(BaseModel):
-    model_config = STRICT
-    unanswered_nudges: int = Field(default=3, ge=1, le=100)
-    tag: Identifier = "nudge-fatigued"
-    rest_for: Days = 90
-    recover_on: Literal["any_response"] = "any_response"
-
-
-class SendWindowSpec(BaseModel):
-    model_config = STRICT
-    start: str = "09:00"
-    end: str = "18:00"
-    timezone: Literal["member", "business"] = "member"
-
-    @field_validator("start", "end")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError(f"expected a time of day such as 09:00, got {value!r}")
-        return value
-
-    @model_validator(mode="after")
-    def _order(self) -> SendWindowSpec:
-        if self.start >= self.end:
-            raise ValueError("start must be before end")
-        return self
-
-
-class PolicySpec(BaseModel):
-    """``campaigns/policy.yaml``: guards that apply to every campaign."""
-
-    model_config = STRICT
-    frequency_caps: list[CapSpec] = []
-    fatigue: FatigueSpec = FatigueSpec()
-    send_window: SendWindowSpec = SendWindowSpec()

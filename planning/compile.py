@@ -6,7 +6,8 @@ from __future__ import annotations
 from audience.criteria import Audience
 from audience.rules import ALWAYS, AllOf, Attribute, Rule
 from domain.campaign import Budget, Campaign, FrequencyCap, Policy, Reward, Trigger
-from planning.campaign_spec import CampaignSpec, PolicySpec, RewardSpec, reward_cost
+from planning.campaign_spec import CampaignSpec, RewardSpec, reward_cost
+from planning.policy_spec import PolicySpec
 
 
 def _reward(spec: RewardSpec) -> Reward:

@@ -1,10 +1,14 @@
 """YAML user files read with every key's line and column kept, and pydantic errors turned
 into ``path:line:col: key.path: message`` problems (the layer dbt lacks).
+
+Reading is bounded (``planning.yaml_limits``): a file too large, nested too deeply or
+expanding into too many values through aliases is one problem, found in milliseconds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,16 +17,14 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from nudgeflow.errors import CampaignFileError, FileProblem
+from planning.problem_text import describe
+from planning.yaml_limits import LimitExceeded, ValueBudget, nesting_problem, size_problem
 
 Model = TypeVar("Model", bound=BaseModel)
 KeyPath = tuple[str | int, ...]
-
-_MESSAGES = {
-    "extra_forbidden": "unknown key",
-    "missing": "required key is missing",
-}
 
 
 @dataclass
@@ -57,23 +59,22 @@ def format_key_path(key_path: KeyPath) -> str:
     return text
 
 
-def _plain(node: Any, here: KeyPath, positions: dict[KeyPath, tuple[int, int]]) -> Any:
-    if isinstance(node, CommentedMap):
-        result: dict[Any, Any] = {}
-        for key, value in node.items():
-            line, column = node.lc.key(key)
-            positions[(*here, str(key))] = (line + 1, column + 1)
-            result[str(key) if not isinstance(key, (int, bool)) else key] = _plain(
-                value, (*here, str(key)), positions
-            )
-        return result
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, value in enumerate(node):
-            line, column = node.lc.item(index)
-            positions[(*here, index)] = (line + 1, column + 1)
-            items.append(_plain(value, (*here, index), positions))
-        return items
+def _plain(
+    node: Any,
+    here: KeyPath,
+    positions: dict[KeyPath, tuple[int, int]],
+    budget: ValueBudget,
+    open_nodes: set[int],
+) -> Any:
+    budget.spend()
+    if isinstance(node, (CommentedMap, CommentedSeq)):
+        if id(node) in open_nodes:
+            raise LimitExceeded("a YAML alias refers to a value that contains it")
+        open_nodes.add(id(node))
+        try:
+            return _plain_collection(node, here, positions, budget, open_nodes)
+        finally:
+            open_nodes.discard(id(node))
     if isinstance(node, bool) or node is None:
         return node
     if isinstance(node, int):
@@ -86,11 +87,40 @@ def _plain(node: Any, here: KeyPath, positions: dict[KeyPath, tuple[int, int]]) 
     return str(node)
 
 
+def _plain_collection(
+    node: CommentedMap | CommentedSeq,
+    here: KeyPath,
+    positions: dict[KeyPath, tuple[int, int]],
+    budget: ValueBudget,
+    open_nodes: set[int],
+) -> Any:
+    if isinstance(node, CommentedMap):
+        result: dict[Any, Any] = {}
+        for key, value in node.items():
+            # A key merged in with ``<<: *anchor`` was written at its anchor: point at
+            # the mapping that merges it.
+            line, column = node.lc.data.get(key, (node.lc.line, node.lc.col))[:2]
+            positions[(*here, str(key))] = (line + 1, column + 1)
+            result[str(key) if not isinstance(key, (int, bool)) else key] = _plain(
+                value, (*here, str(key)), positions, budget, open_nodes
+            )
+        return result
+    items = []
+    for index, value in enumerate(node):
+        line, column = node.lc.item(index)
+        positions[(*here, index)] = (line + 1, column + 1)
+        items.append(_plain(value, (*here, index), positions, budget, open_nodes))
+    return items
+
+
 def load_yaml(path: Path, display: str | None = None) -> SourceFile:
     """Read one YAML document, refusing duplicate keys; raise ``CampaignFileError`` on any
     syntax problem."""
     name = display or str(path)
     try:
+        too_large = size_problem(path.stat().st_size)
+        if too_large is not None:
+            raise CampaignFileError([FileProblem(name, 1, 1, "", too_large)])
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CampaignFileError([FileProblem(name, 1, 1, "", "file not found")]) from None
@@ -102,10 +132,22 @@ def load_yaml(path: Path, display: str | None = None) -> SourceFile:
 
 
 def parse_yaml(text: str, name: str) -> SourceFile:
+    """Parse one YAML document within the limits of ``planning.yaml_limits``; raise
+    ``CampaignFileError`` with its one problem."""
+    too_deep = nesting_problem(text)
+    if too_deep is not None:
+        line, column, message = too_deep
+        raise CampaignFileError([FileProblem(name, line, column, "", message)])
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
         document = yaml.load(text)
+    except RecursionError:  # the nesting estimate missed a deep document
+        raise CampaignFileError(
+            [FileProblem(name, 1, 1, "", "the document is nested too deeply")]
+        ) from None
+    except (ValueError, OverflowError) as exc:  # a scalar YAML cannot make: 2026-13-45
+        raise CampaignFileError([_unreadable_value(text, name, exc)]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -114,16 +156,37 @@ def parse_yaml(text: str, name: str) -> SourceFile:
             message = "duplicate key " + message.split("duplicate key", 1)[-1].strip()
         raise CampaignFileError([FileProblem(name, line, column, "", message)]) from None
     source = SourceFile(name, None)
-    source.data = _plain(document, (), source.positions)
+    try:
+        source.data = _plain(document, (), source.positions, ValueBudget(), set())
+    except LimitExceeded as exc:
+        raise CampaignFileError([FileProblem(name, 1, 1, "", str(exc))]) from None
     return source
 
 
-def _message(error: Any) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key {error['loc'][-1]!r}"
-    message = _MESSAGES.get(kind, str(error["msg"]))
-    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+def _scalars(node: Node) -> Iterator[ScalarNode]:
+    if isinstance(node, ScalarNode):
+        yield node
+    elif isinstance(node, MappingNode):
+        for key, value in node.value:
+            yield from _scalars(key)
+            yield from _scalars(value)
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            yield from _scalars(item)
+
+
+def _unreadable_value(text: str, name: str, exc: Exception) -> FileProblem:
+    """The first scalar YAML cannot turn into a value (an impossible date, an integer of
+    thousands of digits), located by composing the document without constructing it."""
+    yaml = YAML(typ="rt")
+    for scalar in _scalars(yaml.compose(text)):
+        try:
+            yaml.constructor.construct_object(scalar, deep=True)
+        except (ValueError, OverflowError) as found:
+            mark = scalar.start_mark
+            message = f"{scalar.value[:40]!r} cannot be read: {str(found).split(';')[0]}"
+            return FileProblem(name, mark.line + 1, mark.column + 1, "", message)
+    return FileProblem(name, 1, 1, "", f"a value cannot be read: {exc}")
 
 
 def _written_path(data: Any, loc: KeyPath) -> KeyPath:
@@ -142,16 +205,14 @@ def _written_path(data: Any, loc: KeyPath) -> KeyPath:
     return tuple(path)
 
 
-def validation_problems(source: SourceFile, exc: ValidationError) -> list[FileProblem]:
-    """Every pydantic error as a located problem, in file order."""
+def validation_problems(
+    source: SourceFile, exc: ValidationError, model: type[BaseModel]
+) -> list[FileProblem]:
+    """Every pydantic error as a located problem in plain words, in file order."""
     problems = []
     for error in exc.errors():
         loc: KeyPath = _written_path(source.data, tuple(error["loc"]))
-        message = _message(error)
-        if message.startswith("@"):  # audience.fields.at_key: a key inside this model
-            key, message = message[1:].split(" ", 1)
-            loc = (*loc, key)
-        problems.append(source.problem(loc, message))
+        problems.append(source.problem(loc, describe(error, model)))
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
@@ -164,4 +225,4 @@ def validate_source(source: SourceFile, model: type[Model]) -> Model:
     try:
         return model.model_validate(source.data)
     except ValidationError as exc:
-        raise CampaignFileError(validation_problems(source, exc)) from None
+        raise CampaignFileError(validation_problems(source, exc, model)) from None

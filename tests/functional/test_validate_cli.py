@@ -121,7 +121,8 @@ def test_every_problem_of_every_file_at_once(nudgeflow: Nudgeflow) -> None:
         "(did you mean 'loyalist'?)",
         "campaigns/bad-keys.yaml:3:44: audience.entered_stage.within: expected a duration "
         "such as '14d' or '2w', got '2x'",
-        "campaigns/bad-keys.yaml:6:38: eligibility.holdut: unknown key 'holdut'",
+        "campaigns/bad-keys.yaml:6:38: eligibility.holdut: unknown key 'holdut' "
+        "(did you mean 'holdout'?)",
         "campaigns/budget.yaml:7:1: budget: a budget on a percent discount needs "
         "reward.cost_estimate (what finance reserves per reward)",
         'campaigns/dup-key.yaml:7:1: duplicate key "priority" with value "6" (original value: "5")',
@@ -132,8 +133,7 @@ def test_every_problem_of_every_file_at_once(nudgeflow: Nudgeflow) -> None:
         "campaigns/no-template.yaml:5:9: email.template: unknown template 'thanx': no "
         "templates/email/thanx.html.j2 or templates/email/thanx.txt.j2 "
         "(did you mean 'thanks'?)",
-        "campaigns/policy.yaml:2:6: frequency_caps[0].max: Input should be greater than "
-        "or equal to 1",
+        "campaigns/policy.yaml:2:6: frequency_caps[0].max: must be from 1 to 1000000, got 0",
         "campaigns/policy.yaml:2:14: frequency_caps[0].per: expected a duration such as "
         "'14d' or '2w', got '7 days'",
         "campaigns/reward.yaml:6:43: reward.amount: amount does not apply to a discount "
@@ -212,13 +212,13 @@ def test_event_types_never_seen_are_warnings_and_exit_0(
     columns = [23, 38, 53, 65, 77, 89]
     assert result.stdout.splitlines() == [
         *(
-            f"campaigns/lifecycle.yaml:18:{column}: stages[2].when.events.type[{index}]: "
+            f"campaigns/lifecycle.yaml:19:{column}: stages[2].when.events.type[{index}]: "
             + warning.format(name)
             for index, (column, name) in enumerate(
                 zip(columns, [*advocacy, "answer_posted"], strict=True)
             )
         ),
-        "campaigns/lifecycle.yaml:21:26: scoring.points.community_post: "
+        "campaigns/lifecycle.yaml:22:26: scoring.points.community_post: "
         + warning.format("community_post"),
         "campaigns/thanks.yaml:3:38: audience.events.type: " + warning.format("reviews_posted"),
         "campaigns/thanks.yaml:4:30: trigger.types[0]: " + warning.format("referral_convertd"),
