@@ -39,7 +39,7 @@ class MemberState:
     # Business dates of the member's counted nudges (planned or sent; not held out, not
     # failed) inside the widest frequency-cap window, including any stored for tonight.
     sends_on: tuple[date, ...] = ()
-    # The campaign of an action stored for the member tonight (any, held out included).
+    # The campaign of a nudge stored for the member tonight (held-out actions take no one).
     taken_by: str | None = None
     # No consent of a member who opted in: the first event that withdrew it (type, epoch s).
     withdrawal: tuple[str, int] | None = None
@@ -226,7 +226,7 @@ class Plan:
             taker = next(
                 c.campaign
                 for c in self.campaigns
-                if c.outcomes.get(member_pk) in ("selected", "holdout")
+                if c.outcomes.get(member_pk) == "selected"
             )
             return TakenTonight(taker.id, taker.priority)
         if reason == "frequency_cap":

@@ -151,7 +151,8 @@ class _Night:
         over_cap = _over_cap_test(night.as_of, policy)
         self.no_consent: set[int] = set()
         self.fatigued: set[int] = set()
-        # Taken tonight: a stored action of any campaign; grows as campaigns select or hold out.
+        # Taken tonight: a stored nudge of any campaign (held-out actions do not take the
+        # member); grows as campaigns select.
         self.taken: set[int] = set()
         # Frequency caps count stored nudges only: a nudge selected earlier in this run makes
         # the member `taken`, and lower_priority is checked first, so by the time a member
@@ -263,7 +264,8 @@ def _plan_campaign(
             )
             outcomes[pk] = "holdout"
             excluded["holdout"] += 1
-            taken.add(pk)
+            # Not taken: for the rest of the night the member is treated as if this
+            # campaign did not exist, so a lower-priority campaign may still nudge them.
             continue
         if full is None:
             if left is not None and left < cost:

@@ -114,7 +114,8 @@ def gather_guards(
             if pk not in wanted:
                 continue
             day = _day(raw_day)
-            if day == as_of:
+            if day == as_of and not holdout:
+                # Held out of a campaign is as if it did not exist: that takes no one.
                 # Any one of the night's campaigns will do; the smallest id, so it is stable.
                 taker = tonight.get(pk)
                 if taker is None or campaign_id < taker:

@@ -237,7 +237,8 @@ def test_lower_priority_via_an_earlier_campaign_of_this_run() -> None:
     assert counts(by_id["low"]) == {"lower_priority": 1}
 
 
-def test_a_holdout_of_an_earlier_campaign_takes_the_member_too() -> None:
+def test_a_holdout_of_an_earlier_campaign_leaves_the_member_free_for_later_ones() -> None:
+    # Held out means "as if the campaign did not exist that night".
     high = campaign("high", priority=10, holdout_percent=99.99, holdout_salt="s")
     member = next(i for i in range(100) if is_held_out("s", "high", f"m{i:03d}", 99.99))
     plan = plan_night(
@@ -245,7 +246,7 @@ def test_a_holdout_of_an_earlier_campaign_takes_the_member_too() -> None:
         NO_CAPS,
         FixedBudgets(),
     )
-    assert [cp.outcomes[member] for cp in plan.campaigns] == ["holdout", "lower_priority"]
+    assert [cp.outcomes[member] for cp in plan.campaigns] == ["holdout", "selected"]
 
 
 def test_frequency_caps_count_rolling_windows() -> None:

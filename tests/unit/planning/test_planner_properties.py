@@ -167,7 +167,10 @@ def night_input(
             consent=pk not in no_consent,
             fatigued=pk in fatigued,
             sends_on=tuple(s.as_of for s in mine if not s.action.holdout and s.as_of >= oldest),
-            taken_by=next((s.action.campaign_id for s in mine if s.as_of == as_of), None),
+            taken_by=next(
+                (s.action.campaign_id for s in mine if s.as_of == as_of and not s.action.holdout),
+                None,
+            ),
         )
     prior: dict[str, dict[int, list[PriorAction]]] = defaultdict(dict)
     for stored in world.actions.values():
@@ -316,8 +319,9 @@ def check_eligibility_budget_and_run_limits(world: World) -> None:
     for s in sent(world):
         spent[s.action.campaign_id] += s.action.cost_minor
         per_night[s.action.campaign_id, s.as_of] += 1
-    # One member, one action a night, across campaigns (held out included): lower_priority.
-    per_member_night = Counter((s.action.member_pk, s.as_of) for s in world.actions.values())
+    # One member, one nudge a night, across campaigns (lower_priority); a held-out action
+    # takes no one: the member may be nudged by a lower-priority campaign that night.
+    per_member_night = Counter((s.action.member_pk, s.as_of) for s in sent(world))
     assert max(per_member_night.values(), default=0) <= 1
     for cid, total in world.scenario.budgets.items():
         assert spent[cid] <= total
@@ -362,7 +366,7 @@ def check_exclusion_facts(world: World) -> None:
                         )
                     case TakenTonight(campaign_id=taker, priority=priority):
                         assert outcome == "lower_priority"
-                        assert outcomes[taker, pk] in ("selected", "holdout")
+                        assert outcomes[taker, pk] == "selected"
                         assert priority == priorities[taker]
                     case OverCap(nudges=nudges, per_days=days):
                         assert outcome == "frequency_cap"
