@@ -16,11 +16,13 @@ from datetime import date, datetime
 import typer
 
 from cli.context import console, process_app
+from cli.render import plural
 from domain.plan import CampaignPlan, Plan
 from night.explain import explain_member
 from night.plan import Rehearsal, rehearse
 from night.report import format_excluded
 from nudgeflow.errors import NotFoundError
+from nudgeflow.money import Money
 from planning.campaign_files import CampaignSet
 
 DATE = ["%Y-%m-%d"]
@@ -67,6 +69,8 @@ def plan(
         console.print("no enabled campaigns")
     for c in chosen:
         _print_campaign(c)
+    if chosen:
+        console.print(f"\n{_total(chosen)}", markup=False)
 
 
 def _print_campaign(c: CampaignPlan) -> None:
@@ -77,13 +81,30 @@ def _print_campaign(c: CampaignPlan) -> None:
         f"selected {c.selected:,}, held out {held:,}",
         markup=False,
     )
-    console.print(f"  excluded: {format_excluded(c.excluded, every=True)}", markup=False)
+    if any(n for reason, n in c.excluded.items() if reason != "holdout"):
+        console.print(f"  excluded: {format_excluded(c.excluded)}", markup=False)
     chosen = [a for a in c.actions if not a.holdout]
     for action in chosen[:LISTED]:
         reward = action.reward.describe() if action.reward else "no reward"
         console.print(f"    {action.member_id:<24} {reward:<28} {action.template}", markup=False)
     if len(chosen) > LISTED:
         console.print(f"    … and {len(chosen) - LISTED:,} more", markup=False)
+
+
+def _total(chosen: list[CampaignPlan]) -> str:
+    """``total: 3 members nudged, 2 rewards (estimated 10.00 USD + 5.00 EUR)``."""
+    actions = [a for c in chosen for a in c.actions if not a.holdout]
+    members = len({a.member_pk for a in actions})
+    rewards = [a for a in actions if a.reward is not None]
+    costs: dict[str, int] = {}
+    for a in rewards:
+        if a.currency is not None:
+            costs[a.currency] = costs.get(a.currency, 0) + a.cost_minor
+    text = f"total: {plural(members, 'member')} nudged, {plural(len(rewards), 'reward')}"
+    if costs:
+        spent = " + ".join(str(Money(minor, cur)) for cur, minor in sorted(costs.items()))
+        text += f" (estimated {spent})"
+    return text
 
 
 # --- nudgeflow why ---------------------------------------------------------------------

@@ -41,6 +41,11 @@ def print_funnel(summary: dict[str, Any], stage_order: tuple[str, ...]) -> None:
         console.print(f"  {source} → {target}: {move['members']:,}")
 
 
+def plural(count: int, word: str) -> str:
+    """``1 action``, ``2 actions``, ``1,204 members``."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
 def print_night_report(summary: dict[str, Any]) -> None:
     """The night per campaign: what the plan matched and excluded, and what dispatch did
     (the same figures as the run's Prefect artifacts)."""
@@ -61,7 +66,7 @@ def print_night_report(summary: dict[str, Any]) -> None:
             console.print(f"  {cid}: {text}", markup=False)
     plan = summary.get("plan") or {}
     if plan.get("new_actions") is not None:
-        console.print(f"new actions stored: {plan['new_actions']:,}")
+        console.print(f"stored {plural(plan['new_actions'], 'new action')}")
     fatigue = summary.get("fatigue")
     if fatigue is not None:
         console.print(f"fatigue: {fatigue['tagged']:,} tagged, {fatigue['recovered']:,} recovered")
