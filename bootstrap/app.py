@@ -1,6 +1,6 @@
 """``App``: everything a process needs, built from settings once: the engine (migrated on
-first use), the clock, the campaign set of a run, the email sender, the reward issuer, and a
-night's dispatcher.
+first use, given the ledger keys), the clock, the campaign set of a run, the email sender,
+the reward issuer, and a night's dispatcher.
 
 Only the entry points (``cli``, ``flows``) build it; they take from it what a use case needs
 and pass that down as parameters, so nothing below them reads settings or the clock.
@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from bootstrap.providers import build_issuer, build_sender, build_stripe_api
+from domain.ledger_keys import LedgerKeys
 from night.batch import Checkpoint, DispatchConfig, no_checkpoint
 from night.context import Night
 from nudgeflow.timeutil import Clock, system_clock
 from planning.campaign_files import CampaignSet, load_campaign_set
 from settings import AppSettings, load_settings
+from store import ledger
 from store.engine import create_store_engine
 from store.migrate import upgrade
 
@@ -43,7 +45,14 @@ class App:
     def engine(self) -> Engine:
         engine = create_store_engine(self.settings.database_url)
         upgrade(engine)  # migrations are applied on first use
+        # Every ledger write through this engine is keyed, and verify checks with the keys.
+        ledger.use_keys(engine, self.ledger_keys)
         return engine
+
+    @property
+    def ledger_keys(self) -> LedgerKeys:
+        current, retired = self.settings.ledger.secrets()
+        return LedgerKeys.from_secrets(current, retired)
 
     @property
     def zone(self) -> ZoneInfo:

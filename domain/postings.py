@@ -17,7 +17,7 @@ Every transaction's entries sum to zero per currency (``check_balanced``).
     void      reserved|outstanding → budget   (the action failed or was cancelled)
 
 The hash chain is here too: ``chain_hash`` is what both the writer and ``verify`` compute, so
-they cannot disagree about the canonical form.
+they cannot disagree about the canonical form (keyed or not: ``domain.ledger_keys``).
 """
 
 from __future__ import annotations
@@ -175,7 +175,15 @@ def canonical_json(header: Mapping[str, object], entries: Iterable[Entry]) -> st
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def chain_hash(prev_hash: str, header: Mapping[str, object], entries: Iterable[Entry]) -> str:
-    """sha256 over the previous transaction's hash and this transaction's canonical JSON."""
-    text = prev_hash + canonical_json(header, entries)
-    return hashlib.sha256(text.encode()).hexdigest()
+def chain_hash(
+    prev_hash: str,
+    header: Mapping[str, object],
+    entries: Iterable[Entry],
+    key: bytes | None = None,
+) -> str:
+    """SHA-256 over the previous transaction's hash and this transaction's canonical JSON;
+    with a ``key`` (``domain.ledger_keys``), HMAC-SHA256 under it over the same text."""
+    text = (prev_hash + canonical_json(header, entries)).encode()
+    if key is not None:
+        return hmac.new(key, text, hashlib.sha256).hexdigest()
+    return hashlib.sha256(text).hexdigest()

@@ -1,13 +1,14 @@
 """Bringing the reward ledger up to date: funding from the campaign files, redemptions read
 from Stripe, and expiry of codes nobody used in time.
 
-``sync_stripe`` records the redemption facts ``providers.stripe_reads`` reads since the stored
-cursor, oldest first: a discount applied links the discount to its reward; a paid invoice with
-one of our discounts marks the reward redeemed, moves it outstanding → spent in the ledger at
-the actual amount (``store.ledger.redeem``), and records a ``reward_redeemed`` event for the
-member (a response for fatigue and impact). Its ``event_id`` is derived from Stripe's event id,
-so syncing the same events twice records nothing new. ``expire_overdue`` marks discounts not
-used by their expiry as expired and releases their estimate back to the budget.
+``sync_stripe`` records the redemption facts ``providers.stripe_reads`` reads after the
+stored cursor (the newest event recorded), oldest first: a discount applied links the discount
+to its reward; a paid invoice with one of our discounts marks the reward redeemed, moves it
+outstanding → spent in the ledger at the actual amount (``store.ledger.redeem``), and records
+a ``reward_redeemed`` event for the member (a response for fatigue and impact). Its
+``event_id`` is derived from Stripe's event id, so recording the same event twice (after a
+crash before the cursor was stored) records nothing new. ``expire_overdue`` marks discounts
+not used by their expiry as expired and releases their estimate back to the budget.
 
 ``sync_rewards`` is the night's step (funding, then Stripe, then expiry at the end of the
 business day); ``sync_rewards_now`` is ``nudgeflow stripe sync`` (Stripe, then expiry now).
@@ -28,7 +29,7 @@ from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date, day_end, to_epoch
 from providers.rewards import utc_now
-from providers.stripe_reads import DiscountApplied, InvoicePaid, events_since
+from providers.stripe_reads import DiscountApplied, InvoicePaid, events_after
 from store import ledger
 from store.reward_tables import get_cursor, rewards, set_cursor, set_reward_state
 from store.schema import events
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from providers.stripe_api import StripeApi
 
 CURSOR = "stripe_events"
+CURSOR_EVERY = 100  # events recorded between two stores of the cursor (a page of Stripe's)
 
 
 @dataclass
@@ -124,7 +126,9 @@ def _redeem(
                     redeemed_minor=amount,
                     redeemed_event=paid.event_id,
                 )
-                ledger.redeem(
+                # False when another sync (the night's and a manual one at once) posted
+                # it first: both saw the reward issued, the ledger lock let one through.
+                posted = ledger.redeem(
                     connection,
                     row.action_id,
                     Money(amount, currency),
@@ -153,7 +157,7 @@ def _redeem(
                             },
                         )
                     )
-            redeemed += 1
+            redeemed += posted
         except RewardError as exc:
             problems.append(f"{paid.event_id}: action {row.action_id}: {exc}")
     return redeemed, problems
@@ -166,14 +170,21 @@ def sync_stripe(
     *,
     now: datetime | None = None,
 ) -> SyncResult:
-    """Record every redemption Stripe reported since the last sync; advance the cursor."""
+    """Record every redemption Stripe reported after the stored cursor, oldest first, and
+    move the cursor to the newest event recorded.
+
+    The cursor is stored every ``CURSOR_EVERY`` events and at the end, each time after the
+    events it covers were recorded: a crash in between reads those events again, and
+    recording an event twice changes nothing (a discount already linked is left alone, a
+    reward already redeemed is skipped, the ledger posts one redeem per action, the
+    ``reward_redeemed`` event has an id derived from Stripe's)."""
     now = now or utc_now()
     with engine.connect() as connection:
-        since, _last = get_cursor(connection, CURSOR)
+        since, last_id = get_cursor(connection, CURSOR)
     result = SyncResult(cursor=since)
-    last_id: str | None = None
+    mark: tuple[int, str] | None = None  # the newest event recorded and not yet stored
     held = False  # the cursor stops before the first event that could not be recorded
-    for event in events_since(api, since):
+    for event in events_after(api, since, last_id):
         result.events += 1
         if isinstance(event, DiscountApplied):
             result.linked += _link_discount(engine, event, now)
@@ -185,13 +196,20 @@ def sync_stripe(
             # later events are still processed (recording them is idempotent) and are
             # simply read again next time.
             held = held or bool(problems)
-        if not held:
-            result.cursor = max(result.cursor, event.created)
-            last_id = event.event_id
-    if last_id is not None:
-        with engine.begin() as connection:
-            set_cursor(connection, CURSOR, result.cursor, last_id, now)
+        if held:
+            continue
+        result.cursor, mark = event.created, (event.created, event.event_id)
+        if result.events % CURSOR_EVERY == 0:
+            _store_cursor(engine, mark, now)
+            mark = None
+    if mark is not None:
+        _store_cursor(engine, mark, now)
     return result
+
+
+def _store_cursor(engine: sa.Engine, mark: tuple[int, str], now: datetime) -> None:
+    with engine.begin() as connection:
+        set_cursor(connection, CURSOR, mark[0], mark[1], now)
 
 
 def expire_overdue(

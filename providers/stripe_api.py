@@ -139,6 +139,27 @@ class StripeApi:
                 return
             after = str(page.data[-1]["id"])
 
+    def list_newer(
+        self,
+        what: str,
+        fetch: Callable[[Any], stripe.ListObject[S]],
+        newer_than: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> Iterator[S]:
+        """Every object of a Stripe list created after the object ``newer_than``, oldest
+        first, page by page. ``ending_before`` gives the page of objects just newer than the
+        cursor, still newest first: each page is read backwards, and the next one ends
+        before its newest object (as stripe-python's own ``previous_page`` does)."""
+        before = newer_than
+        while True:
+            page_params: dict[str, Any] = {**(params or {}), "limit": PAGE}
+            page_params["ending_before"] = before
+            page = self.call(what, partial(fetch, page_params))
+            yield from reversed(page.data)
+            if not page.has_more or not page.data:
+                return
+            before = str(page.data[0]["id"])
+
     def balance_transactions(self, customer: str) -> Iterator[stripe.CustomerBalanceTransaction]:
         """Every balance transaction of the customer, newest first, page by page."""
         return self.list_all(

@@ -1,4 +1,4 @@
-"""What nudgeflow reads back from Stripe: the events since a cursor, as redemption facts, and
+"""What nudgeflow reads back from Stripe: the events after a cursor, as redemption facts, and
 the objects ``ledger reconcile`` compares with our records (promotion codes, balance
 transactions, coupons) as plain dicts. Recording them is ``night.rewards``' work.
 
@@ -9,9 +9,11 @@ transactions, coupons) as plain dicts. Recording them is ``night.rewards``' work
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from nudgeflow.errors import RewardError
 
 if TYPE_CHECKING:
     from providers.stripe_api import StripeApi
@@ -95,16 +97,38 @@ def redemption_fact(event: dict[str, Any]) -> StripeEvent:
     return StripeEvent(event_id, created)
 
 
-def events_since(api: StripeApi, created: int) -> list[StripeEvent]:
-    """Redemption facts of the events created at or after ``created``, oldest first. Stripe
-    lists newest first, so the pages are gathered and then reversed. (Events of the
-    cursor's own second are read again; recording them is idempotent.)"""
+def _still_kept(api: StripeApi, event_id: str) -> bool:
+    """Whether Stripe still has the event (it keeps events for 30 days)."""
+    try:
+        api.call(f"looking up event {event_id}", lambda: api.client.v1.events.retrieve(event_id))
+    except RewardError as exc:
+        if "resource_missing" not in str(exc):
+            raise
+        return False
+    return True
+
+
+def events_after(api: StripeApi, created: int, last_id: str | None) -> Iterator[StripeEvent]:
+    """Redemption facts of the events after the cursor, oldest first, page by page.
+
+    The cursor is the last event recorded (``last_id``, created at ``created``): Stripe lists
+    the events after it exactly (``ending_before``), however many share its second. Without
+    one (the first sync), or when Stripe no longer keeps it (events live 30 days), the events
+    created at or after ``created`` are read instead; Stripe lists those newest first, so
+    they are gathered and reversed, and those of the cursor's own second are read again
+    (recording them is idempotent)."""
+    if last_id is not None and _still_kept(api, last_id):
+        newer = api.list_newer(
+            "listing events", api.client.v1.events.list, last_id, {"types": EVENT_TYPES}
+        )
+        yield from (redemption_fact(plain(event)) for event in newer)
+        return
     listed = api.list_all(
         "listing events",
         api.client.v1.events.list,
         {"created": {"gte": created}, "types": EVENT_TYPES},
     )
-    return [redemption_fact(plain(event)) for event in listed][::-1]
+    yield from [redemption_fact(plain(event)) for event in listed][::-1]
 
 
 def promotion_codes(api: StripeApi) -> dict[str, dict[str, Any]]:

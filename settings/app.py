@@ -17,6 +17,7 @@ from nudgeflow.errors import SettingsError
 from nudgeflow.money import normalise_currency
 
 ENV_PREFIX = "NUDGEFLOW_"
+MIN_KEY_LENGTH = 16  # characters of a ledger key, which is meant to be random
 
 
 class EmailSettings(BaseModel):
@@ -54,6 +55,34 @@ class ScheduleSettings(BaseModel):
     cron: str = "0 2 * * *"
 
 
+class LedgerSettings(BaseModel):
+    """The keys of the ledger's hash chain, kept outside the database: ``key`` keys every
+    new transaction (HMAC); ``retired_keys`` (comma-separated) are earlier keys, which
+    ``ledger verify`` needs for the transactions written with them."""
+
+    key: SecretStr | None = None
+    retired_keys: SecretStr | None = None
+
+    @field_validator("key", "retired_keys")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for secret in value.get_secret_value().split(","):
+            if len(secret.strip()) < MIN_KEY_LENGTH:
+                raise ValueError(
+                    f"a ledger key has at least {MIN_KEY_LENGTH} characters; make one with "
+                    "`openssl rand -hex 32`"
+                )
+        return value
+
+    def secrets(self) -> tuple[str | None, list[str]]:
+        """The current key and the retired ones, as text."""
+        current = self.key.get_secret_value().strip() if self.key else None
+        retired = self.retired_keys.get_secret_value().split(",") if self.retired_keys else []
+        return current, [secret.strip() for secret in retired]
+
+
 class AppSettings(BaseSettings):
     """Everything nudgeflow can be told through the environment."""
 
@@ -79,6 +108,7 @@ class AppSettings(BaseSettings):
     stripe: StripeSettings = StripeSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    ledger: LedgerSettings = LedgerSettings()
 
     @field_validator("timezone")
     @classmethod

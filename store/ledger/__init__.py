@@ -1,15 +1,17 @@
 """The reward ledger: double-entry, append-only and hash-chained.
 
-``journal`` holds the write transaction, the append lock and the append itself; ``moves``
-each reward's reserve, issue, redeem, expire and void; ``funding`` the balances and the
-funding that follows the campaign files; ``audit`` verification and export; ``tables`` the
-tables. This face names what callers use: ``from store import ledger; ledger.reserve(...)``.
-Every function runs in the caller's ``ledger_transaction`` and commits nothing.
+``journal`` holds the write transaction, the append lock, the engine's ledger keys and the
+append itself; ``moves`` each reward's reserve, issue, redeem, expire and void; ``funding``
+the balances and the funding that follows the campaign files; ``audit`` verification and
+export, with ``chain`` checking the hash chain and an exported head; ``tables`` the tables.
+This face names what callers use: ``from store import ledger; ledger.reserve(...)``. Every
+function runs in the caller's ``ledger_transaction`` and commits nothing.
 """
 
 from __future__ import annotations
 
 from store.ledger.audit import EXPORT_COLUMNS, Problem, VerifyResult, export_entries, verify
+from store.ledger.chain import LedgerHead
 from store.ledger.funding import (
     Balance,
     CampaignBalances,
@@ -19,7 +21,7 @@ from store.ledger.funding import (
     campaign_balances,
     sync_funding,
 )
-from store.ledger.journal import LEDGER_LOCK_KEY, ledger_transaction
+from store.ledger.journal import LEDGER_LOCK_KEY, keys_of, ledger_transaction, use_keys
 from store.ledger.moves import expire, issue, redeem, reserve, reward_state, void
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "CampaignBalances",
     "FundingChange",
     "LedgerBudgets",
+    "LedgerHead",
     "Problem",
     "VerifyResult",
     "balances",
@@ -36,11 +39,13 @@ __all__ = [
     "expire",
     "export_entries",
     "issue",
+    "keys_of",
     "ledger_transaction",
     "redeem",
     "reserve",
     "reward_state",
     "sync_funding",
+    "use_keys",
     "verify",
     "void",
 ]

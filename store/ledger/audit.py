@@ -1,5 +1,6 @@
 """Ledger verification and export: ``verify`` walks the hash chain once and
-checks every transaction, the running balances and that no campaign is overspent;
+checks every transaction (with the ledger keys, the keyed ones too), the running balances,
+that no campaign is overspent and, given an exported head, that the chain still reaches it;
 ``export_entries`` gives finance one row per entry.
 """
 
@@ -12,9 +13,11 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, and_, func, select
 
 from domain import postings
-from domain.postings import GENESIS_HASH, Entry
+from domain.ledger_keys import LedgerKeys
+from domain.postings import Entry
 from nudgeflow.money import format_minor_units
-from store.ledger.journal import chain_header
+from store.ledger.chain import ChainWalk, LedgerHead, head_problem
+from store.ledger.journal import keys_of
 from store.ledger.tables import ledger_accounts, ledger_entries, ledger_transactions
 
 _T = ledger_transactions.c
@@ -45,6 +48,10 @@ class VerifyResult:
     head_hash: str
     campaigns: int
     problems: tuple[Problem, ...]
+    head_seq: int = 0
+    keyed_from: int | None = None  # the first keyed transaction's seq; None: none is keyed
+    key_ids: tuple[str, ...] = ()  # the keys the chain was written with, oldest first
+    unchecked: int = 0  # keyed transactions whose hash was not checked: no key was given
 
     @property
     def ok(self) -> bool:
@@ -86,14 +93,20 @@ def _check_transaction(
     return None
 
 
-def verify(connection: Connection) -> VerifyResult:
+def verify(
+    connection: Connection, keys: LedgerKeys | None = None, head: LedgerHead | None = None
+) -> VerifyResult:
     """Check the whole ledger, streaming it once in chain order.
 
     Per transaction: it links to the previous hash, its entries balance per currency and
-    match their accounts, and its stored hash matches its contents. The first transaction
-    that fails is reported (later ones are not judged: after a break the chain proves
-    nothing). Per campaign, at the end: reserved + outstanding + spent ≤ funded, naming the
-    transaction that last took the campaign over its funding.
+    match their accounts, and its stored hash matches its contents: SHA-256, or for a keyed
+    transaction the HMAC under its key (``keys``, by default the engine's). Without any key,
+    keyed transactions' hashes cannot be checked (``unchecked``); with keys, a transaction
+    keyed with a key not given, or an unkeyed one after keyed ones, is a forgery. The first
+    transaction that fails is reported (later ones are not judged: after a break the chain
+    proves nothing). Per campaign, at the end: reserved + outstanding + spent ≤ funded,
+    naming the transaction that last took the campaign over its funding. With an exported
+    ``head``: the transaction at its seq still has its hash.
     """
     accounts = {
         str(a): (c, str(k), str(cur))
@@ -115,6 +128,7 @@ def verify(connection: Connection) -> VerifyResult:
             _T.memo,
             _T.prev_hash,
             _T.hash,
+            _T.key_id,
             _E.account,
             _E.amount_minor,
             _E.currency,
@@ -125,33 +139,35 @@ def verify(connection: Connection) -> VerifyResult:
     ).mappings()
     problems: list[Problem] = []
     running: dict[str, _Running] = {}
-    counts = {"transactions": 0, "entries": 0}
-    head = GENESIS_HASH
+    counts = {"transactions": 0, "entries": 0, "seq": 0}
+    chain = ChainWalk(keys if keys is not None else keys_of(connection))
+    at_head: tuple[int, str, str] | None = None  # (id, hash, campaign) at the head's seq
     current: dict[str, object] | None = None
     entries: list[Entry] = []
 
     def finish(txn: Mapping[str, object], posted: list[Entry]) -> None:
-        nonlocal head
+        nonlocal at_head
         counts["transactions"] += 1
         counts["entries"] += len(posted)
         seq, tid = int(str(txn["seq"])), int(str(txn["id"]))
+        counts["seq"] = seq
         if not problems:
             reason: str | None = None
-            if txn["prev_hash"] != head:
+            if txn["prev_hash"] != chain.head:
                 reason = (
                     f"its previous hash {str(txn['prev_hash'])[:12]}… does not match the "
-                    f"hash {head[:12]}… of the transaction before it (a transaction was "
-                    "removed, inserted or reordered)"
+                    f"hash {chain.head[:12]}… of the transaction before it (a transaction "
+                    "was removed, inserted or reordered)"
                 )
             else:
                 reason = _check_transaction(txn, posted, accounts)
             if reason is None:
-                expected = postings.chain_hash(head, chain_header(txn), posted)
-                if expected != txn["hash"]:
-                    reason = "its hash does not match its contents (edited after it was written)"
+                reason = chain.hash_problem(txn, posted)
             if reason is not None:
                 problems.append(Problem(reason, seq, tid, str(txn["campaign_id"])))
-        head = str(txn["hash"])
+        if head is not None and seq == head.seq:
+            at_head = (tid, str(txn["hash"]), str(txn["campaign_id"]))
+        chain.advance(txn)
         for entry in posted:
             campaign_id, kind, currency = accounts.get(entry.account, (None, "", ""))
             if campaign_id is None:
@@ -179,6 +195,13 @@ def verify(connection: Connection) -> VerifyResult:
         finish(current, entries)
     if not problems:
         problems.extend(_check_balances(connection))
+    if head is not None:
+        found = at_head[1] if at_head is not None else None
+        reason = head_problem(head, found, counts["seq"])
+        if reason is not None and at_head is not None:
+            problems.append(Problem(reason, head.seq, at_head[0], at_head[2]))
+        elif reason is not None:
+            problems.append(Problem(reason))
     for campaign_id, state in sorted(running.items()):
         if state.committed > state.funded and state.over_since is not None:
             seq, tid = state.over_since
@@ -195,7 +218,15 @@ def verify(connection: Connection) -> VerifyResult:
                 )
             )
     return VerifyResult(
-        counts["transactions"], counts["entries"], head, len(running), tuple(problems)
+        counts["transactions"],
+        counts["entries"],
+        chain.head,
+        len(running),
+        tuple(problems),
+        head_seq=counts["seq"],
+        keyed_from=chain.keyed_from,
+        key_ids=tuple(chain.key_ids),
+        unchecked=chain.unchecked,
     )
 
 

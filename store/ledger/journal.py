@@ -7,10 +7,21 @@ taken before the first read, so a reservation's balance check and its insert see
 ledger); on PostgreSQL it is an ordinary transaction in which every ledger write first takes
 ``pg_advisory_xact_lock(LEDGER_LOCK_KEY)`` (``lock``). Appends are therefore serialised on
 both databases, which is what keeps the hash chain a chain and ``seq`` gap-free.
+
+The ledger keys (``domain.ledger_keys``) travel with the engine: the composition root gives
+its engine the keys once (``use_keys``), and every append through a connection of it is then
+keyed with the current key (HMAC instead of SHA-256, the key's id in ``key_id``). They are
+not a parameter of every use case because every ledger write already goes through a
+connection of the engine, and a write that forgot a key parameter would silently weaken the
+chain. An engine given no keys writes the unkeyed chain, as before keys existed; once the
+chain is keyed, such an engine refuses to append (an unkeyed transaction after keyed ones is
+what a forger without the key would write, and ``verify`` reports it as such).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
@@ -19,8 +30,9 @@ from sqlalchemy import Connection, Engine, bindparam, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain import postings
+from domain.ledger_keys import NO_KEYS, LedgerKeys
 from domain.postings import GENESIS_HASH, Entry, campaign_account, funding_account
-from nudgeflow.errors import RewardError
+from nudgeflow.errors import RewardError, StoreError
 from store.engine import immediate_transaction
 from store.ledger.tables import ledger_accounts, ledger_entries, ledger_transactions
 
@@ -42,6 +54,22 @@ HASHED_FIELDS = (
 
 _T = ledger_transactions.c
 _A = ledger_accounts.c
+
+_KEYS: weakref.WeakKeyDictionary[Engine, LedgerKeys] = weakref.WeakKeyDictionary()
+_KEYS_LOCK = threading.Lock()
+
+
+def use_keys(engine: Engine, keys: LedgerKeys) -> None:
+    """From now on, ledger appends through ``engine`` are keyed with ``keys.current``, and
+    ``verify`` checks with every key in ``keys``."""
+    with _KEYS_LOCK:
+        _KEYS[engine] = keys
+
+
+def keys_of(connection: Connection) -> LedgerKeys:
+    """The ledger keys of the connection's engine (``NO_KEYS`` when it was given none)."""
+    with _KEYS_LOCK:
+        return _KEYS.get(connection.engine, NO_KEYS)
 
 
 def ledger_transaction(engine: Engine) -> AbstractContextManager[Connection]:
@@ -130,9 +158,16 @@ def append(
         raise ValueError(f"unknown ledger transaction kind {kind!r}")
     postings.check_balanced(entries)
     head = connection.execute(
-        select(_T.seq, _T.hash).order_by(_T.seq.desc()).limit(1)
+        select(_T.seq, _T.hash, _T.key_id).order_by(_T.seq.desc()).limit(1)
     ).one_or_none()
     seq, prev_hash = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS_HASH)
+    key = keys_of(connection).current
+    if key is None and head is not None and head[2] is not None:
+        raise StoreError(
+            f"the ledger's hash chain is keyed (its last transaction, seq {head[0]}, with "
+            f"ledger key {head[2]}) and this process has no ledger key: set "
+            "NUDGEFLOW_LEDGER__KEY as for every process that writes the ledger"
+        )
     row: dict[str, object] = {
         "seq": seq,
         "kind": kind,
@@ -144,10 +179,10 @@ def append(
         "created_at": stamp(now),
         "memo": memo,
     }
-    digest = postings.chain_hash(prev_hash, row, entries)
+    digest = postings.chain_hash(prev_hash, row, entries, key.secret if key else None)
     transaction_id = connection.execute(
         ledger_transactions.insert()
-        .values(**row, prev_hash=prev_hash, hash=digest)
+        .values(**row, prev_hash=prev_hash, hash=digest, key_id=key.id if key else None)
         .returning(_T.id)
     ).scalar_one()
     connection.execute(

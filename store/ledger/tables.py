@@ -4,7 +4,8 @@ The ledger is double-entry and append-only. ``ledger_transactions`` and ``ledger
 are never updated or deleted: database triggers (created by migration 0003) reject UPDATE
 and DELETE on both SQLite and PostgreSQL, and each transaction carries the hash of the one
 before it, so that ``nudgeflow ledger verify`` notices an edit made with the triggers out of
-the way.
+the way. With a ledger key the hash is an HMAC under it, which someone who can only write the
+database cannot recompute (``store.ledger.keyring``).
 
 ``ledger_accounts`` holds one row per account: per campaign ``campaign:<id>:budget``,
 ``…:reserved``, ``…:outstanding`` and ``…:spent``, plus the organisation's
@@ -62,6 +63,9 @@ ledger_transactions = Table(
     Column("memo", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The id of the ledger key whose HMAC ``hash`` is (``domain.ledger_keys``); NULL: plain
+    # SHA-256, as every transaction was before migration 0008 and is without a key.
+    Column("key_id", String(16)),
     # At most one transaction of each kind per action: the database itself refuses a double
     # reserve, issue, redeem, expire or void. (NULL action ids — funding — never collide.)
     # Its leading column also serves lookups by action id.

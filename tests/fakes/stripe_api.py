@@ -493,17 +493,33 @@ class StripeFake:
     # -- endpoints -----------------------------------------------------------------------
 
     def _list(self, items: list[dict[str, Any]], query: dict[str, Any], url: str) -> dict[str, Any]:
-        """Stripe's cursor pagination: newest first, ``starting_after``/``limit``."""
+        """Stripe's cursor pagination, newest first: ``starting_after`` pages towards older
+        objects; ``ending_before`` gives the ``limit`` objects just newer than the cursor
+        (still newest first), ``has_more`` saying whether newer ones remain."""
         ordered = sorted(items, key=lambda o: (o["created"], o["id"]), reverse=True)
-        after = query.get("starting_after")
-        if after:
-            ids = [o["id"] for o in ordered]
-            if after not in ids:
-                raise _missing("object", after, "starting_after")
-            ordered = ordered[ids.index(after) + 1 :]
         limit = _int(query, "limit") or 10
         if not 1 <= limit <= 100:
             raise StripeFailure(400, "Invalid limit: must be between 1 and 100", param="limit")
+        after, before = query.get("starting_after"), query.get("ending_before")
+        if after and before:
+            raise StripeFailure(
+                400, "You may only specify one of these parameters: ending_before, starting_after."
+            )
+        ids = [o["id"] for o in ordered]
+        if before:
+            if before not in ids:
+                raise _missing("object", before, "ending_before")
+            newer = ordered[: ids.index(before)]
+            return {
+                "object": "list",
+                "data": newer[-limit:],
+                "has_more": len(newer) > limit,
+                "url": url,
+            }
+        if after:
+            if after not in ids:
+                raise _missing("object", after, "starting_after")
+            ordered = ordered[ids.index(after) + 1 :]
         return {
             "object": "list",
             "data": ordered[:limit],
