@@ -224,9 +224,7 @@ class Plan:
                 return TakenTonight(state.taken_by, None)
             # Only one campaign of a plan can take a member: every later one finds them taken.
             taker = next(
-                c.campaign
-                for c in self.campaigns
-                if c.outcomes.get(member_pk) == "selected"
+                c.campaign for c in self.campaigns if c.outcomes.get(member_pk) == "selected"
             )
             return TakenTonight(taker.id, taker.priority)
         if reason == "frequency_cap":
