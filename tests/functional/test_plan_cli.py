@@ -130,7 +130,9 @@ def test_plan_json_shows_the_night_and_writes_nothing(
     table = nudgeflow("plan", "--as-of", AS_OF.isoformat(), "--campaign", "thanks")
     assert table.returncode == 0, table.stderr
     assert "thanks (priority 10): matched 3, selected 2, held out 0" in table.stdout
-    assert "consent 1 · fatigued 0" in table.stdout
+    assert "  excluded: consent 1\n" in table.stdout  # only the reasons that apply
+    assert "fatigued 0" not in table.stdout
+    assert "total: 2 members nudged, 2 rewards" in table.stdout
     assert "winback" not in table.stdout
     assert "gift: mug" in table.stdout
     assert _snapshot(community) == before
