@@ -33,7 +33,6 @@ from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date, day_end
 from planning.campaign_files import CampaignSet, load_campaign_set
 from store.audience_sql import (
-    CONSENT_EVENTS,
     COUNTED_STATES,
     SYSTEM,
     StoredBudgets,
@@ -43,8 +42,9 @@ from store.audience_sql import (
     member_facts,
     profile_facts,
 )
+from store.consent import standing_withdrawals
 from store.profiles import refresh_profiles
-from store.schema import actions, events, member_tags, members, profiles
+from store.schema import actions, member_tags, members, profiles
 
 DATE = ["%Y-%m-%d"]
 LISTED = 20  # actions listed per campaign in the table; --json lists every one
@@ -286,14 +286,11 @@ def _guard(r: Rehearsal, campaign_plan: CampaignPlan, pk: int, reason: str) -> s
         ).scalar()
         if not opted_in:
             return "no consent (opted out of email)"
+        standing = standing_withdrawals(r.as_of_end).subquery()
         first = connection.execute(
-            select(events.c.type, events.c.occurred_at)
-            .where(
-                events.c.member_pk == pk,
-                events.c.type.in_(CONSENT_EVENTS),
-                events.c.occurred_at < r.as_of_end,
-            )
-            .order_by(events.c.occurred_at)
+            select(standing.c.type, standing.c.occurred_at)
+            .where(standing.c.member_pk == pk)
+            .order_by(standing.c.occurred_at)
             .limit(1)
         ).first()
         words = {"unsubscribed": "unsubscribed", "email_bounced": "email bounced"}

@@ -41,11 +41,10 @@ from domain.campaign import Campaign, Policy, Trigger
 from domain.keys import occurrence_for
 from domain.plan import MemberState, PriorAction
 from nudgeflow.timeutil import SECONDS_PER_DAY, day_end, day_start, from_epoch
+from store.consent import standing_withdrawals
 from store.rulesql import RuleCompiler
 from store.schema import actions, events, member_tags, members, profiles, stage_history
 
-# Events that withdraw consent for good: no campaign setting overrides them.
-CONSENT_EVENTS = ("unsubscribed", "email_bounced", "email_spam_report")
 # Action states that count as a nudge for frequency caps and fatigue: everything that is or
 # may become an email. Held-out and failed actions never reach the member.
 COUNTED_STATES = ("planned", "reserved", "reward_issued", "sending", "sent", "unknown")
@@ -370,15 +369,8 @@ def gather_guards(
 
     # No DISTINCT: SQLite would walk the member_pk index over every event to provide it,
     # instead of the (type, occurred_at) index over these few; the set removes duplicates.
-    withdrawn = {
-        row[0]
-        for row in _raw_rows(
-            connection,
-            select(events.c.member_pk).where(
-                events.c.type.in_(CONSENT_EVENTS), events.c.occurred_at < as_of_end
-            ),
-        )
-    }
+    # Withdrawals standing at the night's end: no consent_restored event came after them.
+    withdrawn = {row[0] for row in _raw_rows(connection, standing_withdrawals(as_of_end))}
     resting = set(
         connection.execute(
             select(member_tags.c.member_pk).where(fatigue_tag_active(policy, as_of))

@@ -27,6 +27,8 @@ class ImportResult:
     unchanged: int = 0
     rejected: int = 0
     warnings: int = 0
+    # Rows saying email_opt_in=true for members whose consent is withdrawn: it stays withdrawn.
+    consent_kept: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     rejects_path: Path | None = None
 
@@ -37,6 +39,12 @@ class ImportResult:
     def summary(self) -> str:
         text = f"imported {self.imported}, updated {self.updated}, rejected {self.rejected}"
         text += f"; unchanged {self.unchanged}"
+        if self.consent_kept:
+            text += (
+                f"; consent kept withdrawn for {self.consent_kept} "
+                f"(rows with email_opt_in=true; an import never restores consent, "
+                f"see nudgeflow members consent)"
+            )
         if self.rejects_path is not None:
             text += f"; rejected rows written to {self.rejects_path}"
         return text
