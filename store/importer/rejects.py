@@ -1,15 +1,16 @@
 """What an import reports: ``ImportResult`` (its counts and the first problems to show) and
-``<file>.rejects.csv``, where each rejected row is written with its line and the reason."""
+``<file>.rejects.csv``, where each rejected row is written with its line and the reason (its
+cells neutralised for spreadsheets: ``nudgeflow.spreadsheet``)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from nudgeflow.errors import ImportFileError
+from nudgeflow.spreadsheet import csv_writer
 from store.rows import Kind, RowError, RowProblem
 
 SHOWN_PROBLEMS = 50
@@ -42,8 +43,8 @@ class ImportResult:
         if self.consent_kept:
             text += (
                 f"; consent kept withdrawn for {self.consent_kept} "
-                f"(rows with email_opt_in=true; an import never restores consent, "
-                f"see nudgeflow members consent)"
+                "(rows with email_opt_in=true; an import never restores consent, "
+                "see nudgeflow members consent)"
             )
         if self.rejects_path is not None:
             text += f"; rejected rows written to {self.rejects_path}"
@@ -83,7 +84,7 @@ class Rejects:
                 self._file = self.path.open("w", encoding="utf-8", newline="")
             except OSError as exc:
                 raise ImportFileError(f"{self.path}: cannot write: {exc.strerror}") from None
-            self._writer = csv.writer(self._file)
+            self._writer = csv_writer(self._file)
             self._writer.writerow(self._columns)
             self.written = True
         self._writer.writerow([line, reason, *original])
