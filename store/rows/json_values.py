@@ -27,7 +27,7 @@ def load_json(field: str, text: str, *, outer: int = 0) -> Any:
     below its ``outer`` levels (1 for a JSON Lines record, whose values may nest as deep)."""
     depth = MAX_DEPTH + outer
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise RowError(field, f"nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
@@ -69,3 +69,7 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"number out of range: {text}")
     return number
+
+
+# One decoder for every row: ``json.loads`` with options builds a new one each call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
