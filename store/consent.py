@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Select, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nudgeflow.errors import NotFoundError
@@ -46,6 +46,19 @@ def standing_withdrawals(before: int | None = None) -> Select[Any]:
 
     A restore wins a tie: it is an explicit act made knowing the withdrawal."""
     withdrawal = events.alias("withdrawal")
+    return select(withdrawal.c.member_pk, withdrawal.c.type, withdrawal.c.occurred_at).where(
+        *_standing(withdrawal, before)
+    )
+
+
+def withdrawn_by_events(member_pk: ColumnElement[Any]) -> ColumnElement[bool]:
+    """``EXISTS`` a standing withdrawal (as of now) for the member ``member_pk`` refers to,
+    correlated so that each member is looked up by the ``(member_pk, occurred_at)`` index."""
+    withdrawal = events.alias("withdrawal")
+    return exists().where(withdrawal.c.member_pk == member_pk, *_standing(withdrawal, None))
+
+
+def _standing(withdrawal: Any, before: int | None) -> list[ColumnElement[bool]]:
     restore = events.alias("restore")
     restored: list[ColumnElement[bool]] = [
         restore.c.member_pk == withdrawal.c.member_pk,
@@ -56,15 +69,7 @@ def standing_withdrawals(before: int | None = None) -> Select[Any]:
     if before is not None:
         restored.append(restore.c.occurred_at < before)
         standing.append(withdrawal.c.occurred_at < before)
-    return select(withdrawal.c.member_pk, withdrawal.c.type, withdrawal.c.occurred_at).where(
-        *standing, ~exists().where(*restored)
-    )
-
-
-def withdrawn_by_events(member_pk: ColumnElement[Any]) -> ColumnElement[bool]:
-    """``EXISTS`` a standing withdrawal (as of now) for the member ``member_pk`` refers to."""
-    standing = standing_withdrawals().subquery()
-    return exists().where(standing.c.member_pk == member_pk)
+    return [*standing, ~exists().where(*restored)]
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,8 @@ def restore_consent(
     reason: str,
     source: str,
 ) -> tuple[Consent, bool]:
-    """Give ``member_id`` their consent back at ``at``: a ``consent_restored`` event with
+    """Give ``member_id`` their consent back at ``at``: a ``consent_restored`` event (at
+    ``at``, or at the latest withdrawal if that is later) with
     ``by`` (who), ``reason`` (why) and ``source`` (``cli``, ``preference-centre``…), and
     ``email_opt_in`` set to true. Returns the consent as it was before, and whether anything
     was restored (nothing is when consent was given). The caller owns the transaction."""
@@ -152,7 +158,13 @@ def restore_consent(
     before = consent_of(connection, member_id)
     if before.given:
         return before, False
-    stamp = to_epoch(at)
+    # At ``at``, or at the latest withdrawal if that is later (an imported bounce stamped
+    # ahead of this clock): a restore covers every withdrawal it was asked to restore.
+    standing = standing_withdrawals().subquery()
+    latest = connection.execute(
+        select(func.max(standing.c.occurred_at)).where(standing.c.member_pk == before.member_pk)
+    ).scalar()
+    stamp = max(to_epoch(at), int(latest)) if latest is not None else to_epoch(at)
     digest = hashlib.sha256(f"{member_id}\n{stamp}".encode()).hexdigest()[:32]
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(

@@ -197,6 +197,17 @@ def test_consent_withdrawn_again_after_a_restore(engine: sa.Engine, tmp_path: Pa
     assert import_members(engine, tmp_path, "ann,ann@example.com,Ann,true\n").consent_kept == 1
 
 
+def test_a_restore_covers_a_withdrawal_stamped_after_it(engine: sa.Engine, tmp_path: Path) -> None:
+    import_members(engine, tmp_path, "ann,ann@example.com,Ann,\n")
+    bounce = tmp_path / "events.csv"
+    bounce.write_text("event_id,member_id,type,occurred_at\nb1,ann,email_bounced,2027-01-01\n")
+    assert import_file(engine, "events", bounce).imported == 1
+    assert restore(engine, "ann") is True  # the clock says 2026-11-22
+    with engine.connect() as connection:
+        assert consent_of(connection, "ann").given
+    assert dispatch_consent(engine) == {"ann": True}
+
+
 def test_an_unknown_member_is_not_found(engine: sa.Engine) -> None:
     with engine.begin() as connection, pytest.raises(NotFoundError, match="ghost"):
         restore_consent(connection, "ghost", at=RESTORED_AT, by="a", reason="b", source="cli")
