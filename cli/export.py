@@ -1,9 +1,9 @@
 """Streaming exports shared by commands (``ledger export``, ``sends export``): where the
-rows go, and CSV or a JSON array written row by row, so memory does not grow with them."""
+rows go, and CSV or a JSON array written row by row, so memory does not grow with them. CSV
+cells a spreadsheet would run as formulas are neutralised (``nudgeflow.spreadsheet``)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nudgeflow.errors import NudgeflowError
+from nudgeflow.spreadsheet import csv_dict_writer
 
 
 @contextmanager
@@ -34,7 +35,7 @@ def write_rows(
     many were written."""
     count = 0
     if fmt == "csv":
-        writer = csv.DictWriter(handle, fieldnames=list(columns))
+        writer = csv_dict_writer(handle, columns)
         writer.writeheader()
         for row in rows:
             writer.writerow(row)

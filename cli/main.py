@@ -34,6 +34,7 @@ def _register() -> None:
     # stays independent of the others.
     from cli import (
         actions,
+        consent,
         db,
         demo,
         email,
@@ -51,6 +52,7 @@ def _register() -> None:
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="members")
     members.app.command("show")(profiles.show_member)
+    members.app.command("consent")(consent.consent)
     app.add_typer(events.app, name="events")
     app.add_typer(ledger.app, name="ledger")
     ledger.app.command("reconcile")(rewards.reconcile)

@@ -9,7 +9,9 @@ on purpose:
 * ``members.email_opt_in = false``, so the member's row says so too.
 
 It is idempotent: a second click, a retried webhook or a racing duplicate changes nothing
-(the event id is derived from the member, and the insert skips an existing one).
+(the event id is derived from the member, and the insert skips an existing one). Once an
+operator or the member restored consent (``store.consent.restore_consent``), the next
+unsubscribe is a new event: its id is derived from the member and that restore.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from delivery.tokens import UnsubscribeToken
 from nudgeflow.errors import NotFoundError
 from nudgeflow.timeutil import to_epoch
+from store.consent import latest_restore_id, standing_withdrawals
 from store.schema import events, members
 
 UNSUBSCRIBED = "unsubscribed"
@@ -36,9 +39,13 @@ class UnsubscribeOutcome:
     already: bool  # True: the member had already unsubscribed; nothing changed
 
 
-def unsubscribe_event_id(member_id: str) -> str:
-    """One event id per member (hashed: member ids may be up to 200 characters long)."""
-    return "nudgeflow-unsubscribe-" + hashlib.sha256(member_id.encode()).hexdigest()[:32]
+def unsubscribe_event_id(member_id: str, after_restore: str | None = None) -> str:
+    """One event id per member (hashed: member ids may be up to 200 characters long), and one
+    more after each restore of their consent (``after_restore``: that restore's event id)."""
+    event_id = "nudgeflow-unsubscribe-" + hashlib.sha256(member_id.encode()).hexdigest()[:32]
+    if after_restore is not None:
+        event_id += "-" + hashlib.sha256(after_restore.encode()).hexdigest()[:16]
+    return event_id
 
 
 def apply_unsubscribe(
@@ -53,20 +60,22 @@ def apply_unsubscribe(
     if row is None:
         raise NotFoundError(f"no member with member_id {token.member_id!r}")
     member_pk, opted_in = row[0], bool(row[1])
+    standing = standing_withdrawals().subquery()  # not undone by a restore since
     had_event = (
         connection.execute(
-            select(events.c.id)
-            .where(and_(events.c.member_pk == member_pk, events.c.type == UNSUBSCRIBED))
+            select(standing.c.member_pk)
+            .where(standing.c.member_pk == member_pk, standing.c.type == UNSUBSCRIBED)
             .limit(1)
         ).first()
         is not None
     )
     if not had_event:
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        restore = latest_restore_id(connection, member_pk)
         connection.execute(
             dialect.insert(events)
             .values(
-                event_id=unsubscribe_event_id(token.member_id),
+                event_id=unsubscribe_event_id(token.member_id, restore),
                 member_pk=member_pk,
                 type=UNSUBSCRIBED,
                 occurred_at=to_epoch(at),

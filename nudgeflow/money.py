@@ -2,51 +2,61 @@
 
 ``Money.parse("10.00 USD")`` and ``to_minor_units("12.5", "USD")`` are the only ways text
 becomes money, so every file and import agrees on rounding (there is none: too many
-decimals is an error).
+decimals is an error), on the currencies there are (``nudgeflow.currencies``) and on how large
+an amount may be (``MAX_MINOR_UNITS``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
-# Currencies whose minor unit is not 1/100 (ISO 4217); every other currency has two decimals.
-_EXPONENTS = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-}
+from nudgeflow.currencies import CURRENCIES, EXPONENTS
+
+# Amounts stay below 10^15 minor units (9,999,999,999,999.99 USD): exact as a double (and so
+# as a JSON number anywhere), far inside a 64-bit column, and a member's spend can add up
+# thousands of them before a 64-bit sum could overflow.
+_DIGITS = 15
+MAX_MINOR_UNITS = 10**_DIGITS - 1
+_QUANTA = {e: Decimal(1).scaleb(-e) for e in (0, 2, 3, 4)}  # the minor unit, per exponent
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _MONEY = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+([A-Za-z]{3})\s*$")
 
 
 def currency_exponent(currency: str) -> int:
-    return _EXPONENTS.get(currency, 2)
+    return EXPONENTS.get(currency, 2)
 
 
 def normalise_currency(text: str) -> str:
-    """Upper-case a currency code and check its shape (``'usd'`` → ``'USD'``)."""
+    """Upper-case an ISO 4217 currency code and check it is one (``'usd'`` → ``'USD'``)."""
     code = text.strip().upper()
     if not _CURRENCY.match(code):
         raise ValueError(f"expected a three-letter ISO currency code such as USD, got {text!r}")
+    if code not in CURRENCIES:
+        raise ValueError(f"unknown ISO 4217 currency {text.strip()!r}")
     return code
 
 
 def to_minor_units(amount: str, currency: str) -> int:
-    """Convert a decimal string to integer minor units of ``currency``, refusing rounding."""
+    """Convert a decimal string to integer minor units of ``currency``, refusing rounding and
+    amounts of ``MAX_MINOR_UNITS`` or more."""
     try:
         value = Decimal(amount.strip())
-    except (InvalidOperation, AttributeError):
+    except (DecimalException, AttributeError):
         raise ValueError(f"expected a decimal number such as 12.50, got {amount!r}") from None
     if not value.is_finite():
         raise ValueError(f"expected a decimal number such as 12.50, got {amount!r}")
     exponent = currency_exponent(currency)
-    scaled = value.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
+    # The size is checked first, by the exponent alone: "1e999999999" would overflow the
+    # decimal context, and the remainder below is exact only for amounts of sane size.
+    magnitude = value.adjusted() if value else 0
+    if magnitude >= _DIGITS - exponent:
+        largest = format_minor_units(MAX_MINOR_UNITS, currency)
+        raise ValueError(f"{amount.strip()!r} is out of range (at most {largest} {currency})")
+    if magnitude < -exponent or value % _QUANTA[exponent]:
         raise ValueError(f"{amount!r} has more decimals than {currency} allows ({exponent})")
-    return int(scaled)
+    return int(value.scaleb(exponent))
 
 
 def format_minor_units(amount_minor: int, currency: str) -> str:

@@ -2,7 +2,8 @@
 
 Issuing a gift writes one ``gifts`` row per action with the item, its cost and the member's
 postal address as it is today. ``export_gifts`` lists them (CSV or JSON, for a spreadsheet
-or a fulfilment partner) and ``mark_shipped`` records what was sent; both are idempotent.
+or a fulfilment partner; in CSV, cells a spreadsheet would run as formulas are neutralised)
+and ``mark_shipped`` records what was sent; both are idempotent.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from domain.campaign import Campaign, Reward
 from nudgeflow.errors import RewardError
 from nudgeflow.money import Money, format_minor_units
+from nudgeflow.spreadsheet import csv_dict_writer
 from providers.rewards import IssuedReward, RewardMember, utc_now
 from store.engine import write_transaction
 from store.reward_tables import gifts, naive_utc, set_reward_state
@@ -160,7 +162,7 @@ def format_gifts(rows: Sequence[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer = csv_dict_writer(out, EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})

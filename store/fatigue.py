@@ -57,8 +57,14 @@ from store.guard_facts import COUNTED_STATES, SYSTEM
 from store.schema import actions, events, member_tags
 from store.tags import CLEARED, TAGGED, TagChange, record_tag_changes
 
-# Events that say nothing about interest: delivery receipts and withdrawals of consent.
-NOT_ENGAGEMENT = ("email_delivered", "email_bounced", "email_spam_report", "unsubscribed")
+# Events that say nothing about interest: delivery receipts, and consent withdrawn or restored.
+NOT_ENGAGEMENT = (
+    "email_delivered",
+    "email_bounced",
+    "email_spam_report",
+    "unsubscribed",
+    "consent_restored",
+)
 RESPONDED = "responded or engaged since the rest began"
 BATCH = 5_000
 

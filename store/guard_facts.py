@@ -18,10 +18,9 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, fun
 from domain.campaign import Campaign, Policy
 from domain.keys import occurrence_for
 from domain.plan import MemberState, PriorAction
-from store.schema import actions, events, member_tags, members
+from store.consent import standing_withdrawals
+from store.schema import actions, member_tags, members
 
-# Events that withdraw consent for good: no campaign setting overrides them.
-CONSENT_EVENTS = ("unsubscribed", "email_bounced", "email_spam_report")
 # Action states that count as a nudge for frequency caps and fatigue: everything that is or
 # may become an email. Held-out and failed actions never reach the member.
 COUNTED_STATES = ("planned", "reserved", "reward_issued", "sending", "sent", "unknown")
@@ -143,13 +142,12 @@ def gather_guards(
 
 
 def _first_withdrawals(connection: Connection, as_of_end: int) -> dict[int, tuple[str, int]]:
-    """member_pk → the first event (type, epoch seconds) that withdrew the member's consent."""
+    """member_pk → the first withdrawal (type, epoch seconds) still standing at the night's
+    end: one that no ``consent_restored`` event came at or after (``store.consent``)."""
     first: dict[int, tuple[str, int]] = {}
     # No DISTINCT: SQLite would walk the member_pk index over every event to provide it,
     # instead of the (type, occurred_at) index over these few; the earliest is kept here.
-    query = select(events.c.member_pk, events.c.type, events.c.occurred_at).where(
-        events.c.type.in_(CONSENT_EVENTS), events.c.occurred_at < as_of_end
-    )
+    query = standing_withdrawals(as_of_end)
     for pk, kind, at in _raw_rows(connection, query):
         seen = first.get(pk)
         if seen is None or (int(at), kind) < (seen[1], seen[0]):

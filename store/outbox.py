@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, func, select, update
+from sqlalchemy import Connection, func, select, update
 
-from store.guard_facts import CONSENT_EVENTS
-from store.schema import actions, events, members, profiles
+from store.consent import withdrawn_by_events
+from store.schema import actions, members, profiles
 
 PENDING = ("planned", "reserved", "reward_issued")
 TERMINAL = ("sent", "failed", "held_out", "unknown")
@@ -78,8 +78,8 @@ def load(connection: Connection, action_ids: Sequence[str]) -> list[OutboxAction
     """The given actions, joined with their members, profiles and consent, in one query."""
     if not action_ids:
         return []
-    a, m, p, e = actions.c, members.c, profiles.c, events.c
-    withdrawn = exists().where(e.member_pk == a.member_pk, e.type.in_(CONSENT_EVENTS))
+    a, m, p = actions.c, members.c, profiles.c
+    withdrawn = withdrawn_by_events(a.member_pk)
     query = (
         select(
             a.action_id,

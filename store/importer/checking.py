@@ -1,6 +1,7 @@
 """Checking rows: a chunk of records parsed into good rows and line-numbered bad ones, and
 ``CsvEventChunks``, which checks CSV event rows straight into insert parameters (in the
-importing process or in the reader process), with the member keys it may preload."""
+importing process or in the reader process), with the member keys it may preload. Both read
+CSV through ``store.importer.csv_records``, so a broken quote costs one row on either path."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import csv
 import json
 from collections.abc import Callable
 from itertools import islice
-from pathlib import Path
 from typing import IO, Any
 
-from store.importer.reading import Record, broken_csv, wrong_width
+from store.importer.csv_records import CsvRecords, spanning, wrong_width
+from store.importer.reading import Record
 from store.rows import EventRow, MemberRow, RowError, csv_event_parser
 
 Bad = tuple[int, RowError, list[str]]  # line, error, cells
@@ -54,56 +55,70 @@ class CsvEventChunks:
     """Reads a CSV events file chunk by chunk into ``executemany`` parameters."""
 
     def __init__(
-        self, reader: Any, columns: list[str], known: dict[str, int], import_id: int, path: Path
+        self, records: CsvRecords, columns: list[str], known: dict[str, int], import_id: int
     ) -> None:
-        self._reader = reader
+        self._records = records
         self._parse = csv_event_parser(columns)
         self._width = len(columns)
         self._known = known
         self._import_id = import_id
-        self._path = path
-        self._start = reader.line_num + 1
 
     def read(self, size: int, raw: IO[bytes]) -> Chunk:
-        """Up to ``size`` lines; a broken CSV raises ``ImportFileError`` naming its line."""
+        """Up to ``size`` records (fewer only at the end of the file), checked."""
         params: list[Any] = []
         bad: list[Bad] = []
         misses: list[Miss] = []
         seen: set[str] = set()
         unchanged = 0
-        reader, parse, width = self._reader, self._parse, self._width
+        records = self._records
+        records.forget()  # the previous chunk ended with a whole record
+        kept, base = records.kept, records.base
+        parse, width = self._parse, self._width
         known = self._known.get
         dumps = json.dumps
         import_id = self._import_id
-        start = self._start
+        start = records.start
         count = 0
-        lines = enumerate(islice(reader, size), start=1)
-        try:
-            for count, values in lines:  # noqa: B007 (the count is the loop's result)
-                line = start
-                start = reader.line_num + 1
-                if len(values) != width:
-                    if values:  # else a blank line
+        while count < size:
+            try:
+                for values in islice(records.reader, size - count):
+                    count += 1
+                    line = start
+                    start = base + len(kept) + 1
+                    if len(values) != width:
+                        if not values:
+                            continue  # a blank line
+                        if start - line > 1:  # over several lines: a quote left open?
+                            reason = spanning(width, values, line, start - 1)
+                            bad.append((line, *records.skip(line, reason)))
+                            start = line + 1
+                            break  # on with the reader that reads the lines after ``line``
                         bad.append((line, wrong_width(width, values), values))
-                    continue
-                try:
-                    row = parse(values)
-                except RowError as exc:
-                    bad.append((line, exc, values))
-                    continue
-                event_id = row[0]
-                if event_id in seen:
-                    unchanged += 1  # the same event_id earlier in this chunk: the first wins
-                    continue
-                seen.add(event_id)
-                pk = known(row[1])
-                if pk is None:
-                    misses.append((len(params), line, values, row[1]))
-                properties: Any = row[6]
-                if properties is not None:
-                    properties = dumps(properties)
-                params.append((event_id, pk, row[2], row[3], row[4], row[5], properties, import_id))
-        except csv.Error as exc:
-            raise broken_csv(self._path, start, exc) from None
-        self._start = start
+                        continue
+                    try:
+                        row = parse(values)
+                    except RowError as exc:
+                        bad.append((line, exc, values))
+                        continue
+                    event_id = row[0]
+                    if event_id in seen:
+                        unchanged += 1  # the same event_id earlier in this chunk: first wins
+                        continue
+                    seen.add(event_id)
+                    pk = known(row[1])
+                    if pk is None:
+                        misses.append((len(params), line, values, row[1]))
+                    properties: Any = row[6]
+                    if properties is not None:
+                        properties = dumps(properties)
+                    params.append(
+                        (event_id, pk, row[2], row[3], row[4], row[5], properties, import_id)
+                    )
+                else:
+                    break  # ``size`` records read, or the end of the file
+            except csv.Error as exc:
+                count += 1
+                bad.append((start, *records.broken(start, exc)))
+                start += 1
+        records.start = start
         return count, params, bad, misses, unchanged, raw.tell()

@@ -44,7 +44,7 @@ def import_file(
     check_utf8(path)
     raw = open_file(path)
     with raw, open_text(raw, fmt) as stream:
-        reader, header, columns, records = read_records(stream, fmt, kind, path)
+        csv_records, header, columns, records = read_records(stream, fmt, kind, path)
         result = ImportResult(kind, path)
         parse: Callable[[dict[str, Any]], MemberRow | EventRow] = (
             parse_member if kind == "members" else parse_event
@@ -52,9 +52,9 @@ def import_file(
         with engine.connect() as conn, Rejects(path, header) as rejects, _without_cyclic_gc():
             result.import_id = start_import(conn, kind, path)
             try:
-                if reader is not None and kind == "events" and not is_postgres(conn):
+                if csv_records is not None and kind == "events" and not is_postgres(conn):
                     fused = SqliteCsvEvents(conn, result, rejects)
-                    fused.run(reader, columns, chunk_size, raw, progress)
+                    fused.run(csv_records, columns, chunk_size, raw, progress)
                     return result
                 writer: MemberWriter | EventWriter = (
                     MemberWriter(conn, result) if kind == "members" else EventWriter(conn, result)

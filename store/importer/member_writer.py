@@ -1,6 +1,7 @@
 """Writing members: upserts by ``member_id`` (a row hash tells a changed member from an
-unchanged one), a member repeated in a file (last wins, with a warning), and the import tags
-a file's tags column replaces."""
+unchanged one), a member repeated in a file (last wins, with a warning), the import tags
+a file's tags column replaces, and consent: a row saying ``email_opt_in=true`` never restores
+a withdrawn member's consent (``store.consent``); such rows are counted, not rejected."""
 
 from __future__ import annotations
 
@@ -9,9 +10,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from store.consent import standing_withdrawals
 from store.importer.rejects import ImportResult
 from store.importer.statements import JSON_OR_NULL, in_keys, insert_new, keys_param, naive_utc_now
-from store.rows import CONTENT_COLUMNS, MemberRow, RowError, RowProblem, merge_member, row_hash
+from store.rows import (
+    CONTENT_COLUMNS,
+    MemberRow,
+    RowError,
+    RowProblem,
+    asks_to_restore_consent,
+    merge_member,
+    row_hash,
+)
 from store.schema import member_tags, members
 
 
@@ -57,6 +67,8 @@ class MemberWriter:
         self._select_pks = sa.select(members.c.member_id, members.c.id).where(
             in_keys(conn, members.c.member_id)
         )
+        standing = standing_withdrawals()
+        self._select_withdrawn = standing.where(in_keys(conn, standing.selected_columns[0]))
 
     def write(
         self,
@@ -85,9 +97,14 @@ class MemberWriter:
         conn = self._conn
         existing = self._existing(conn, list(latest))
         current = self._import_tags(conn, latest, existing)
+        withdrawn = self._withdrawn_by_events(conn, latest, existing)
         for member_id, (line, row) in latest.items():
             old = existing.get(member_id)
-            content = merge_member(old, row)
+            content = merge_member(old, row)  # keeps email_opt_in=false
+            kept_withdrawn = old is not None and (
+                asks_to_restore_consent(old, row)
+                or (row.fields.get("email_opt_in") is True and old["id"] in withdrawn)
+            )
             digest = row_hash(content)
             params = {f"b_{k}": v for k, v in content.items()}
             params.update(trace, b_line=line, b_row_hash=digest)
@@ -109,6 +126,7 @@ class MemberWriter:
             else:
                 touches.append({"b_pk": old["id"], "b_import_id": result.import_id, "b_line": line})
             if not repeat:  # each member is counted once per import
+                result.consent_kept += kept_withdrawn
                 if changed or tags_changed:
                     result.updated += 1
                 else:
@@ -124,6 +142,22 @@ class MemberWriter:
     def _existing(self, conn: Connection, member_ids: list[str]) -> dict[str, dict[str, Any]]:
         stored = conn.execute(self._select_existing, keys_param(conn, member_ids)).mappings()
         return {row["member_id"]: dict(row) for row in stored}
+
+    def _withdrawn_by_events(
+        self,
+        conn: Connection,
+        latest: dict[str, tuple[int, MemberRow]],
+        existing: dict[str, dict[str, Any]],
+    ) -> set[int]:
+        """Keys of the stored members whose rows ask for consent that an event withdrew."""
+        pks = [
+            old["id"]
+            for member_id, old in existing.items()
+            if old["email_opt_in"] and latest[member_id][1].fields.get("email_opt_in") is True
+        ]
+        if not pks:
+            return set()
+        return {row[0] for row in conn.execute(self._select_withdrawn, keys_param(conn, pks))}
 
     def _import_tags(
         self,

@@ -4,7 +4,6 @@ pipe. ``read_events`` is the child's side, ``parsed_elsewhere`` the parent's."""
 
 from __future__ import annotations
 
-import csv
 import gc
 import os
 import pickle
@@ -18,7 +17,8 @@ from pathlib import Path
 
 from nudgeflow.errors import ImportFileError, StoreError
 from store.importer.checking import Chunk, CsvEventChunks, member_keys
-from store.importer.reading import open_text
+from store.importer.csv_records import CsvRecords
+from store.importer.reading import open_text, read_header
 from store.rows import check_columns
 
 # Read and check CSV events in a second process (given a second core) from this file size
@@ -104,9 +104,9 @@ def read_events() -> None:
         finally:
             connection.close()
         with open(path, "rb") as raw, open_text(raw, "csv") as stream:
-            reader = csv.reader(stream)
-            columns = check_columns(next(reader), "events")
-            chunks = CsvEventChunks(reader, columns, known, import_id, Path(path))
+            records = CsvRecords(stream)
+            columns = check_columns(read_header(records, Path(path)), "events")
+            chunks = CsvEventChunks(records, columns, known, import_id)
             while True:
                 chunk = chunks.read(chunk_size, raw)
                 pickle.dump(("chunk", chunk), outgoing, protocol=pickle.HIGHEST_PROTOCOL)

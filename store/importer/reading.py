@@ -1,18 +1,21 @@
 """Reading an import file: its format, the whole-file UTF-8 check, and its records one by one
-(CSV rows against the checked header, JSON Lines objects), each with its line number."""
+(CSV rows against the checked header, JSON Lines objects), each with its line number.
+
+A JSON Lines record is at most ``RECORD_LIMIT`` characters and is read as strict JSON
+(``store.rows.load_json``); CSV records are read by ``store.importer.csv_records``."""
 
 from __future__ import annotations
 
 import codecs
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from nudgeflow.errors import ImportFileError
-from store.rows import Kind, RowError, check_columns, column_name
+from store.importer.csv_records import CsvRecords
+from store.rows import Kind, RowError, check_columns, column_name, load_json
 
 Format = Literal["csv", "jsonl"]
 Progress = Callable[[int], None]  # called with the number of bytes read so far
@@ -20,6 +23,9 @@ Record = tuple[int, dict[str, Any] | RowError, list[str]]  # line, values, origi
 
 EXTENSIONS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 _NEWLINE = {"csv": "", "jsonl": "\n"}  # csv needs newline=""; JSON Lines split on \n only
+# The longest JSON Lines record (characters): room for every field at its limit but bounded,
+# since a record is parsed whole.
+RECORD_LIMIT = 1 << 20
 
 
 def detect_format(path: Path, requested: str | None = None) -> Format:
@@ -87,54 +93,37 @@ def open_text(raw: IO[bytes], fmt: Format) -> io.TextIOWrapper:
 
 def read_records(
     stream: IO[str], fmt: Format, kind: Kind, path: Path
-) -> tuple[Any, list[str], list[str], Iterator[Record]]:
-    """The CSV reader (``None`` for JSON Lines), the columns for the rejects file, the
+) -> tuple[CsvRecords | None, list[str], list[str], Iterator[Record]]:
+    """The CSV records (``None`` for JSON Lines), the columns for the rejects file, the
     checked column names, and the records; a CSV header is checked first."""
     if fmt == "jsonl":
         return None, ["record"], [], _jsonl_records(stream)
-    reader = csv.reader(stream)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise ImportFileError(f"{path}:1: {exc}") from None
-    if header is None:
-        raise ImportFileError(f"{path}: empty file; expected a header line naming the columns")
+    records = CsvRecords(stream)
+    header = read_header(records, path)
     try:
         columns = check_columns(header, kind)
     except ValueError as exc:
         raise ImportFileError(f"{path}:1: {exc}") from None
-    return reader, header, columns, _csv_records(reader, columns, path)
+    return records, header, columns, _csv_records(records, columns)
 
 
-def _csv_records(reader: Any, columns: list[str], path: Path) -> Iterator[Record]:
-    width = len(columns)
-    start = reader.line_num + 1
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise broken_csv(path, start, exc) from None
-        line, start = start, reader.line_num + 1
-        if not values:
-            continue  # a blank line
-        if len(values) != width:
-            yield line, wrong_width(width, values), values
+def _csv_records(records: CsvRecords, columns: list[str]) -> Iterator[Record]:
+    for line, values, original in records.records(len(columns)):
+        if isinstance(values, RowError):
+            yield line, values, original
         else:
-            yield line, dict(zip(columns, values, strict=False)), values  # lengths checked
+            yield line, dict(zip(columns, values, strict=True)), original
 
 
-def wrong_width(width: int, values: list[str]) -> RowError:
-    return RowError("row", f"expected {width} fields, got {len(values)}")
-
-
-def broken_csv(path: Path, line: int, exc: csv.Error) -> ImportFileError:
-    # Usually a stray quote swallowing the rest of the file; earlier chunks are kept.
-    return ImportFileError(
-        f"{path}:{line}: {exc}; rows before this line were imported, "
-        "fix the file and import it again"
-    )
+def read_header(records: CsvRecords, path: Path) -> list[str]:
+    """The header line's names; ``ImportFileError`` if there is none or it is broken."""
+    try:
+        header = records.header()
+    except csv.Error as exc:
+        raise ImportFileError(f"{path}:1: the header line is not well-formed CSV ({exc})") from None
+    if header is None:
+        raise ImportFileError(f"{path}: empty file; expected a header line naming the columns")
+    return header
 
 
 def _jsonl_records(stream: IO[str]) -> Iterator[Record]:
@@ -143,13 +132,16 @@ def _jsonl_records(stream: IO[str]) -> Iterator[Record]:
         text = raw.rstrip("\r\n")
         if not text.strip():
             continue
+        if len(text) > RECORD_LIMIT:
+            yield line, RowError("record", f"longer than {RECORD_LIMIT:,} characters"), [text]
+            continue
         if "\\u0000" in text:  # NUL bytes were refused up front; this is the JSON escape
             yield line, RowError("record", "contains a NUL character (\\u0000)"), [text]
             continue
         try:
-            value = json.loads(text)
-        except ValueError as exc:
-            yield line, RowError("record", f"invalid JSON: {exc}"), [text]
+            value = load_json("record", text, outer=1)  # its values may nest MAX_DEPTH deep
+        except RowError as exc:
+            yield line, exc, [text]
             continue
         if not isinstance(value, dict):
             yield line, RowError("record", "expected a JSON object"), [text]

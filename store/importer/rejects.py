@@ -1,15 +1,16 @@
 """What an import reports: ``ImportResult`` (its counts and the first problems to show) and
-``<file>.rejects.csv``, where each rejected row is written with its line and the reason."""
+``<file>.rejects.csv``, where each rejected row is written with its line and the reason (its
+cells neutralised for spreadsheets: ``nudgeflow.spreadsheet``)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from nudgeflow.errors import ImportFileError
+from nudgeflow.spreadsheet import csv_writer
 from store.rows import Kind, RowError, RowProblem
 
 SHOWN_PROBLEMS = 50
@@ -27,6 +28,8 @@ class ImportResult:
     unchanged: int = 0
     rejected: int = 0
     warnings: int = 0
+    # Rows saying email_opt_in=true for members whose consent is withdrawn: it stays withdrawn.
+    consent_kept: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     rejects_path: Path | None = None
 
@@ -37,6 +40,12 @@ class ImportResult:
     def summary(self) -> str:
         text = f"imported {self.imported}, updated {self.updated}, rejected {self.rejected}"
         text += f"; unchanged {self.unchanged}"
+        if self.consent_kept:
+            text += (
+                f"; consent kept withdrawn for {self.consent_kept} "
+                "(rows with email_opt_in=true; an import never restores consent, "
+                "see nudgeflow members consent)"
+            )
         if self.rejects_path is not None:
             text += f"; rejected rows written to {self.rejects_path}"
         return text
@@ -75,7 +84,7 @@ class Rejects:
                 self._file = self.path.open("w", encoding="utf-8", newline="")
             except OSError as exc:
                 raise ImportFileError(f"{self.path}: cannot write: {exc.strerror}") from None
-            self._writer = csv.writer(self._file)
+            self._writer = csv_writer(self._file)
             self._writer.writerow(self._columns)
             self.written = True
         self._writer.writerow([line, reason, *original])

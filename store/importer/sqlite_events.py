@@ -11,6 +11,7 @@ from typing import IO, Any
 from sqlalchemy.engine import Connection
 
 from store.importer.checking import Bad, Chunk, CsvEventChunks, Miss, member_keys
+from store.importer.csv_records import CsvRecords
 from store.importer.event_writer import EventWriter
 from store.importer.reader_process import parsed_elsewhere, should_read_elsewhere
 from store.importer.reading import Progress
@@ -42,7 +43,7 @@ class SqliteCsvEvents:
 
     def run(
         self,
-        reader: Any,
+        records: CsvRecords,
         columns: list[str],
         chunk_size: int,
         raw: IO[bytes],
@@ -56,7 +57,7 @@ class SqliteCsvEvents:
                 parsed_elsewhere(result.path, database, result.import_id, chunk_size)
                 if should_read_elsewhere(file_size, database)
                 else _parsed_here(
-                    reader, columns, self._preload(file_size), result, chunk_size, raw
+                    records, columns, self._preload(file_size), result, chunk_size, raw
                 )
             ) as chunks,
             self._fewer_checkpoints(),
@@ -122,7 +123,7 @@ class SqliteCsvEvents:
 
 @contextmanager
 def _parsed_here(
-    reader: Any,
+    records: CsvRecords,
     columns: list[str],
     known: dict[str, int],
     result: ImportResult,
@@ -130,7 +131,7 @@ def _parsed_here(
     raw: IO[bytes],
 ) -> Iterator[Iterator[Chunk]]:
     """Chunks read and checked in this process, between its inserts."""
-    chunks = CsvEventChunks(reader, columns, known, result.import_id, result.path)
+    chunks = CsvEventChunks(records, columns, known, result.import_id)
 
     def read() -> Iterator[Chunk]:
         while True:

@@ -63,7 +63,7 @@ def is_postgres(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-def in_keys(conn: Connection, column: sa.Column[Any]) -> Any:
+def in_keys(conn: Connection, column: sa.ColumnElement[Any]) -> Any:
     """``column IN :keys`` with one bound parameter, however many keys there are.
 
     A plain ``in_(list)`` renders one parameter per key on every execution (slow, and capped

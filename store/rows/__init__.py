@@ -9,23 +9,36 @@ PostgreSQL cannot store) is refused by the importer for the whole record, before
 from __future__ import annotations
 
 from store.rows.columns import EVENT_COLUMNS, MEMBER_COLUMNS, Kind, check_columns, column_name
-from store.rows.events import EventRow, csv_event_parser, parse_event
-from store.rows.members import CONTENT_COLUMNS, MemberRow, merge_member, parse_member, row_hash
-from store.rows.values import RowError, RowProblem, json_scalar
+from store.rows.events import CONSENT_RESTORED, EventRow, csv_event_parser, parse_event
+from store.rows.json_values import MAX_DEPTH, load_json
+from store.rows.members import (
+    CONTENT_COLUMNS,
+    MemberRow,
+    asks_to_restore_consent,
+    merge_member,
+    parse_member,
+    row_hash,
+)
+from store.rows.values import FIELD_LIMIT, RowError, RowProblem, json_scalar
 
 __all__ = [
+    "CONSENT_RESTORED",
     "CONTENT_COLUMNS",
     "EVENT_COLUMNS",
+    "FIELD_LIMIT",
+    "MAX_DEPTH",
     "MEMBER_COLUMNS",
     "EventRow",
     "Kind",
     "MemberRow",
     "RowError",
     "RowProblem",
+    "asks_to_restore_consent",
     "check_columns",
     "column_name",
     "csv_event_parser",
     "json_scalar",
+    "load_json",
     "merge_member",
     "parse_event",
     "parse_member",

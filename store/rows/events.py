@@ -1,5 +1,12 @@
 """Event rows: one event record, from JSON Lines or straight from a CSV row's cells, checked
-into the tuple the importer inserts."""
+into the tuple the importer inserts.
+
+Beyond the shapes of its values, an event is held to what the later steps can use: a
+``purchase`` is never negative (a refund is an event of its own type, which no spend
+adds up), amounts and currencies are those of ``nudgeflow.money``, ``properties`` is strict
+JSON of at most ``FIELD_LIMIT`` characters, and ``consent_restored``, which gives a member
+back their consent, is never imported: only ``nudgeflow members consent --restore`` records it.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,22 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+from audience.rules import PURCHASE
 from nudgeflow.money import normalise_currency, to_minor_units
 from store.rows.columns import EVENT_COLUMNS
-from store.rows.values import RowError, instant_seconds, refuse_nul, required_value, text_value
+from store.rows.json_values import load_json
+from store.rows.values import (
+    FIELD_LIMIT,
+    RowError,
+    instant_seconds,
+    refuse_nul,
+    required_value,
+    text_value,
+)
+
+# The event that restores a member's withdrawn consent (``store.consent``): recorded by an
+# operator's command (or, later, the member's preference centre), never by an import.
+CONSENT_RESTORED = "consent_restored"
 
 # event_id, member_id, type, occurred_at (epoch s), amount_minor, currency, properties
 EventRow = tuple[str, str, str, int, int | None, str | None, dict[str, Any] | None]
@@ -51,6 +71,12 @@ def _event(
     event_id = required_value("event_id", event_id)
     member_id = required_value("member_id", member_id)
     event_type = required_value("type", event_type)
+    if event_type == CONSENT_RESTORED:
+        raise RowError(
+            "type",
+            f"{CONSENT_RESTORED} is recorded by `nudgeflow members consent --restore`, "
+            "never imported",
+        )
     occurred = instant_seconds("occurred_at", required_value("occurred_at", occurred_at))
     amount_minor = None
     if currency:  # "" and None both mean no currency
@@ -67,7 +93,17 @@ def _event(
                 amount_minor = to_minor_units(amount, currency)
             except ValueError as exc:
                 raise RowError("amount", str(exc)) from None
-    if properties.__class__ is not dict and properties is not None and properties != "":
+            if amount_minor < 0 and event_type == PURCHASE:
+                raise RowError(
+                    "amount",
+                    f"a purchase cannot be negative ({amount}); import a refund as an event of "
+                    "its own type, such as refund",
+                )
+    if properties.__class__ is dict:
+        # From JSON Lines, already parsed (and its nesting checked with the record).
+        if len(json.dumps(properties, ensure_ascii=False)) > FIELD_LIMIT:
+            raise RowError("properties", f"longer than {FIELD_LIMIT:,} characters")
+    elif properties is not None and properties != "":
         properties = parse_properties(properties)
     return (
         event_id,
@@ -103,10 +139,7 @@ def parse_properties(value: Any) -> dict[str, Any] | None:
     text = text_value("properties", value)
     if text is None:
         return None
-    try:
-        properties = json.loads(text)
-    except ValueError as exc:
-        raise RowError("properties", f"invalid JSON: {exc}") from None
+    properties = load_json("properties", text)
     if not isinstance(properties, dict):
         raise RowError("properties", f"expected a JSON object, got {text!r}")
     refuse_nul("properties", text)

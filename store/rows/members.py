@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from store.rows.columns import MEMBER_COLUMNS
-from store.rows.values import RowError, instant_seconds, limited, required_value, text_value
+from store.rows.values import (
+    FIELD_LIMIT,
+    RowError,
+    instant_seconds,
+    limited,
+    required_value,
+    text_value,
+)
 
 # The member columns a row hash covers, in a fixed order (tags are compared on their own).
 CONTENT_COLUMNS = (
@@ -111,6 +118,8 @@ def parse_birthday(text: str) -> tuple[int | None, int, int]:
     if match is None:
         raise RowError("birthday", f"expected YYYY-MM-DD or MM-DD, got {text!r}")
     year = int(match.group(1)) if match.group(1) else None
+    if year is not None and not 1900 <= year <= 2199:
+        raise RowError("birthday", f"the year is outside 1900 to 2199: {text!r}")
     month, day = int(match.group(2)), int(match.group(3))
     try:
         date(year or 2000, month, day)  # 2000 is a leap year, so MM-DD allows 02-29
@@ -146,6 +155,8 @@ def parse_tags(value: Any) -> tuple[str, ...]:
     """``a;b`` (or a JSON list) → distinct, non-empty tags in order of first appearance."""
     if isinstance(value, list):
         items = [text_value("tags", item) or "" for item in value]
+        if sum(map(len, items)) + len(items) > FIELD_LIMIT:  # as long as the CSV cell would be
+            raise RowError("tags", f"longer than {FIELD_LIMIT:,} characters")
     else:
         items = (text_value("tags", value) or "").split(";")
     tags: dict[str, None] = {}
@@ -158,8 +169,22 @@ def parse_tags(value: Any) -> tuple[str, ...]:
     return tuple(tags)
 
 
+def asks_to_restore_consent(existing: Mapping[str, Any] | None, row: MemberRow) -> bool:
+    """Whether ``row`` says ``email_opt_in=true`` for a stored member whose row says false.
+
+    An import may withdraw consent, never restore it: the member keeps ``email_opt_in`` false
+    until they (the preference centre) or an operator (``nudgeflow members consent
+    --restore``) give it back, as ``store.consent`` records."""
+    return (
+        existing is not None
+        and row.fields.get("email_opt_in") is True
+        and not existing["email_opt_in"]
+    )
+
+
 def merge_member(existing: Mapping[str, Any] | None, row: MemberRow) -> dict[str, Any]:
-    """The member's content after this row: columns the row lacks keep their old values."""
+    """The member's content after this row: columns the row lacks keep their old values, and
+    withdrawn consent stays withdrawn (``asks_to_restore_consent``)."""
     if existing is None:
         content: dict[str, Any] = dict.fromkeys(CONTENT_COLUMNS)
         content["email_opt_in"] = True
@@ -168,6 +193,8 @@ def merge_member(existing: Mapping[str, Any] | None, row: MemberRow) -> dict[str
         content = {name: existing[name] for name in CONTENT_COLUMNS}
         attributes = dict(content["attributes"] or {})
     content.update(row.fields)
+    if asks_to_restore_consent(existing, row):
+        content["email_opt_in"] = False
     for name, value in row.attributes.items():
         if value is None:
             attributes.pop(name, None)

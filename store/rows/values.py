@@ -1,5 +1,9 @@
 """What every import row shares: the errors a bad value raises, and the parsing of text,
-required values, length limits and instants that member and event rows both use."""
+required values, length limits and instants that member and event rows both use.
+
+Every value has bounds, so that no row can hold what a database or a later step cannot: a
+field is at most ``FIELD_LIMIT`` characters, and an instant lies between 1900 and 2199
+(``EARLIEST``, ``LATEST``; years 1 and 9999 are typos or placeholders, not history)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,10 @@ _MAX_LENGTH = {
     "stripe_customer_id": 200,
 }
 _DEFAULT_MAX_LENGTH = 1000
+# Any one field, whatever its column (attributes and ``properties`` included).
+FIELD_LIMIT = 65_536
+EARLIEST = -2_208_988_800  # 1900-01-01T00:00:00Z
+LATEST = 7_258_118_400  # 2200-01-01T00:00:00Z, the first instant refused
 
 
 class RowError(ValueError):
@@ -63,12 +71,14 @@ def json_scalar(value: Any) -> str | None:
 
 
 def text_value(field: str, value: Any) -> str | None:
-    """A stripped string, or ``None`` for an empty value."""
+    """A stripped string, or ``None`` for an empty value; longer than ``FIELD_LIMIT``: refused."""
     if value.__class__ is not str:
         value = json_scalar(value)
         if value is None:
             return None
     text: str = value.strip()
+    if len(text) > FIELD_LIMIT:
+        raise RowError(field, f"longer than {FIELD_LIMIT:,} characters")
     return text or None
 
 
@@ -91,24 +101,22 @@ def limited(field: str, text: str) -> str:
 
 
 def instant_seconds(field: str, text: str) -> int:
-    """An ISO 8601 date or time as epoch seconds (naive means UTC)."""
+    """An ISO 8601 date or time as epoch seconds (naive means UTC), from 1900 to 2199."""
     try:
         # Python reads most ISO 8601 (a final "Z" too) itself; ``parse_instant`` does the rest
         # and gives the same instant for what both read, at three times the cost.
         moment = _FROM_ISO(text)
-    except ValueError:
-        pass
-    else:
         if moment.tzinfo is None:  # naive means UTC
             moment = moment.replace(tzinfo=UTC)
-        try:
-            return int(moment.timestamp())
-        except (ValueError, OverflowError):
-            pass
-    try:
-        return parse_instant(text)
+        seconds = int(moment.timestamp())
     except (ValueError, OverflowError):
-        raise RowError(field, f"expected an ISO 8601 date or time, got {text!r}") from None
+        try:
+            seconds = parse_instant(text)
+        except (ValueError, OverflowError):
+            raise RowError(field, f"expected an ISO 8601 date or time, got {text!r}") from None
+    if not EARLIEST <= seconds < LATEST:
+        raise RowError(field, f"outside the years 1900 to 2199: {text!r}")
+    return seconds
 
 
 _FROM_ISO = datetime.fromisoformat
