@@ -17,8 +17,8 @@ from nudgeflow.errors import NotFoundError
 from nudgeflow.timeutil import day_end
 from planning.campaign_files import load_campaign_set
 from store import outbox
-from store.audience_sql import gather_guards
 from store.consent import consent_of, restore_consent
+from store.guard_facts import gather_guards
 from store.importer import ImportResult, import_file
 from store.schema import actions, events, members
 from tests.integration.dispatch_rows import action
