@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import date, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -24,6 +24,7 @@ from audience.criteria import ProfileFacts, explain_profile
 from audience.evaluate import explain
 from audience.facts import MemberFacts
 from cli.context import console, process_app
+from cli.options import RequiredAsOf
 from domain.campaign import Campaign
 from domain.plan import EXCLUSION_REASONS, CampaignPlan, Plan
 from night.plan import StoredNight, rehearse_plan
@@ -46,7 +47,6 @@ from store.audience_sql import (
 from store.profiles import refresh_profiles
 from store.schema import actions, events, member_tags, members, profiles
 
-DATE = ["%Y-%m-%d"]
 LISTED = 20  # actions listed per campaign in the table; --json lists every one
 
 
@@ -96,15 +96,17 @@ def _only(plan: Plan, campaign_id: str | None, campaign_set: CampaignSet) -> lis
 
 
 def plan(
-    as_of: datetime = typer.Option(..., "--as-of", formats=DATE, help="Business date to plan."),
-    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
+    as_of: RequiredAsOf,
+    campaign_id: str | None = typer.Option(
+        None, "--campaign", metavar="ID", help="Only this campaign."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with every action."),
 ) -> None:
     """Show what the nightly run would plan for a date, without writing anything."""
-    with rehearse(as_of.date()) as rehearsal:
+    with rehearse(as_of) as rehearsal:
         chosen = _only(rehearsal.night.plan, campaign_id, rehearsal.campaign_set)
     if as_json:
-        document = {"as_of": as_of.date().isoformat(), "campaigns": [c.as_dict() for c in chosen]}
+        document = {"as_of": as_of.isoformat(), "campaigns": [c.as_dict() for c in chosen]}
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     console.print(f"Plan for {as_of:%Y-%m-%d} (nothing written)", markup=False)
@@ -135,11 +137,11 @@ def _print_campaign(c: CampaignPlan) -> None:
 
 
 def why(
-    member_id: str = typer.Argument(..., help="The member's member_id."),
-    as_of: datetime = typer.Option(..., "--as-of", formats=DATE, help="Business date."),
+    member_id: Annotated[str, typer.Argument(metavar="MEMBER_ID", help="The member's member_id.")],
+    as_of: RequiredAsOf,
 ) -> None:
     """Explain, campaign by campaign, why a member is or is not selected on a date."""
-    with rehearse(as_of.date()) as rehearsal:
+    with rehearse(as_of) as rehearsal:
         lines = explain_member(rehearsal, member_id)
     console.print(f"{member_id} on {as_of:%Y-%m-%d}:", markup=False)
     for campaign_id, text in lines:

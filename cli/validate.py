@@ -60,7 +60,7 @@ def validate() -> None:
 
 def schema(
     out: Path | None = typer.Option(
-        None, "--out", help="Write the schema to this file instead of printing it."
+        None, "--out", metavar="FILE", help="Write the schema to this file instead of printing it."
     ),
 ) -> None:
     """Print the JSON Schema of campaign files (for editor autocompletion)."""
@@ -68,6 +68,9 @@ def schema(
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise NudgeflowError(f"--out: cannot write {out}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {out}")
