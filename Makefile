@@ -9,6 +9,9 @@ SIZE   ?= 100000
 DEMO_END  ?= $(shell date -u -d yesterday +%F)
 DEMO_PREV ?= $(shell date -u -d '2 days ago' +%F)
 DEMO_DIR  := var/demo
+# The commands that send refuse the shipped signing key (change-me): the demo signs its links
+# with a key of its own, unless one is set in the environment or in .env.
+DEMO_KEY  := $(if $(NUDGEFLOW_SIGNING_KEY)$(shell grep -s '^NUDGEFLOW_SIGNING_KEY=' .env),,NUDGEFLOW_SIGNING_KEY=demo-only-not-a-secret)
 
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
@@ -27,7 +30,7 @@ demo: $(STAMP)
 	$(BIN)/nudgeflow demo-data --members 2000 --days 730 --seed 7 --end $(DEMO_END) --out $(DEMO_DIR)
 	$(BIN)/nudgeflow members import $(DEMO_DIR)/members.csv
 	$(BIN)/nudgeflow events import $(DEMO_DIR)/events.csv
-	$(BIN)/nudgeflow run --from $(DEMO_PREV) --to $(DEMO_END)
+	$(DEMO_KEY) $(BIN)/nudgeflow run --from $(DEMO_PREV) --to $(DEMO_END)
 	$(BIN)/nudgeflow ledger balances
 	@echo
 	@echo "Where to look next:"

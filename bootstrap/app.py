@@ -20,9 +20,11 @@ from bootstrap.providers import build_issuer, build_sender, build_stripe_api
 from domain.ledger_keys import LedgerKeys
 from night.batch import Checkpoint, DispatchConfig, no_checkpoint
 from night.context import Night
+from nudgeflow.errors import SettingsError
 from nudgeflow.timeutil import Clock, system_clock
 from planning.campaign_files import CampaignSet, load_campaign_set
 from settings import AppSettings, load_settings
+from settings.app import DEFAULT_SIGNING_KEY, NEW_KEY_HINT
 from store import ledger
 from store.engine import create_store_engine
 from store.migrate import upgrade
@@ -78,6 +80,31 @@ class App:
     @cached_property
     def sender(self) -> EmailSender:
         return build_sender(self.settings)
+
+    def check_signing_key(self) -> None:
+        """Refuse the shipped ``change-me`` key: links signed with it (unsubscribe, VIP
+        invites) can be forged by anyone who has read ``.env.example``."""
+        if self.settings.signing_key_is_default:
+            raise SettingsError(
+                f"NUDGEFLOW_SIGNING_KEY: still the default {DEFAULT_SIGNING_KEY!r}, which "
+                f"anyone can use to forge links; set a long random secret ({NEW_KEY_HINT})"
+            )
+
+    def signing_key_warning(self) -> str | None:
+        """What to say when a command that is not sending signs or checks links with the
+        default key (previews, unsubscribing): allowed, but not for long."""
+        if not self.settings.signing_key_is_default:
+            return None
+        return (
+            f"warning: NUDGEFLOW_SIGNING_KEY is the default {DEFAULT_SIGNING_KEY!r}: links "
+            "signed with it can be forged, and commands that send refuse it"
+        )
+
+    def check_sending(self) -> None:
+        """Fail now, before a night touches any action, on what would stop it sending: the
+        default signing key, an outbox that cannot be a folder, SendGrid without a key."""
+        self.check_signing_key()
+        _ = self.sender
 
     @cached_property
     def issuer(self) -> RecordingIssuer:

@@ -7,6 +7,7 @@ nothing should not load the SendGrid or Stripe clients.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -21,13 +22,31 @@ if TYPE_CHECKING:
     from providers.stripe_api import StripeApi
 
 
+def outbox_folder(path: Path) -> Path:
+    """The file outbox's folder, created now: a path that cannot be a folder is a settings
+    error before a night touches any action, not a send failure for every email."""
+    setting = "NUDGEFLOW_EMAIL__OUTBOX_DIR"
+    if path.exists() and not path.is_dir():
+        raise SettingsError(
+            f"{setting}: {path} exists and is not a folder; remove it or choose another path"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"{setting}: cannot create the folder {path} ({exc.strerror or exc}); "
+            "choose a path this user can write to"
+        ) from None
+    return path
+
+
 def build_sender(settings: AppSettings) -> EmailSender:
     """The sender ``NUDGEFLOW_EMAIL__TRANSPORT`` asks for. The file outbox is the default:
     with no SendGrid key nothing leaves the machine."""
     if settings.email.transport == "file":
         from providers.file_outbox import FileOutboxSender
 
-        return FileOutboxSender(settings.email.outbox_dir)
+        return FileOutboxSender(outbox_folder(settings.email.outbox_dir))
     sendgrid = settings.sendgrid
     if sendgrid.api_key is None or not sendgrid.api_key.get_secret_value():
         raise SettingsError(

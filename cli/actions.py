@@ -4,9 +4,9 @@ did, for operators — the actions and their states, every send, and how each ru
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -15,10 +15,11 @@ from rich.text import Text
 
 from cli.context import console, process_app
 from cli.export import output, write_rows
+from cli.help_format import CommandApp
+from cli.options import AsOfFilter, date_option
 from nudgeflow.errors import NudgeflowError
 from store import reports
 
-DATE = ["%Y-%m-%d"]
 STATUS_STYLES = {"completed": "green", "failed": "red", "running": "yellow", "rewound": "dim"}
 STATE_STYLES = {"sent": "green", "failed": "red", "unknown": "bold yellow", "held_out": "dim"}
 # Borderless with two spaces between columns: a full action id (32 characters) and the
@@ -30,14 +31,14 @@ TABLE_STYLE: dict[str, Any] = {
     "padding": (0, 1, 0, 0),
 }
 
-app = typer.Typer(
+app = CommandApp(
     help="Actions: one per campaign, member and occurrence, and the state each reached. "
     "Without a command, list them (newest night first) with the filters below.",
     invoke_without_command=True,
     # No sub-command lists the actions, so say the command is optional.
     subcommand_metavar="[COMMAND] [ARGS]...",
 )
-sends_app = typer.Typer(
+sends_app = CommandApp(
     help="Sends: the actions whose email went out, or may have (dispatch reached sending).",
     no_args_is_help=True,
 )
@@ -72,7 +73,7 @@ def format_duration(duration: timedelta | None) -> str:
 
 
 def runs(
-    limit: int = typer.Option(20, "--limit", min=1, help="How many runs to show."),
+    limit: int = typer.Option(20, "--limit", min=1, metavar="N", help="How many runs to show."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
     """Past runs, newest first: how each ended, how long it took, what it planned and sent."""
@@ -118,15 +119,20 @@ def runs(
 @app.callback()
 def list_actions(
     ctx: typer.Context,
-    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
+    campaign_id: str | None = typer.Option(
+        None, "--campaign", metavar="ID", help="Only this campaign."
+    ),
     state: str | None = typer.Option(
-        None, "--state", help=f"Only this state: {', '.join(reports.ACTION_STATES)}."
+        None,
+        "--state",
+        metavar="STATE",
+        help=f"Only this state: {', '.join(reports.ACTION_STATES)}.",
     ),
-    as_of: datetime | None = typer.Option(
-        None, "--as-of", formats=DATE, help="Only the actions planned on this business date."
+    as_of: AsOfFilter = None,
+    member_id: str | None = typer.Option(
+        None, "--member", metavar="MEMBER_ID", help="Only this member."
     ),
-    member_id: str | None = typer.Option(None, "--member", help="Only this member_id."),
-    limit: int = typer.Option(100, "--limit", min=1, help="Show at most this many."),
+    limit: int = typer.Option(100, "--limit", min=1, metavar="N", help="Show at most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
     """List actions, newest night first (without a sub-command)."""
@@ -141,7 +147,7 @@ def list_actions(
             connection,
             campaign_id=campaign_id,
             state=state,
-            as_of=as_of.date() if as_of else None,
+            as_of=as_of,
             member_id=member_id,
             limit=limit,
         )
@@ -160,13 +166,15 @@ def list_actions(
 
 @app.command("resolve")
 def resolve(
-    action_id: str = typer.Argument(..., help="The action to settle (its state is unknown)."),
+    action_id: str = typer.Argument(
+        ..., metavar="ACTION_ID", help="The action to settle (its state is unknown)."
+    ),
     sent: bool = typer.Option(False, "--sent", help="The provider shows the email went out."),
     not_sent: bool = typer.Option(
         False, "--not-sent", help="The provider shows it did not: fail it, withdraw its reward."
     ),
 ) -> None:
-    """Settle an ``unknown`` action once you have checked the provider (SendGrid's activity
+    """Settle an unknown action once you have checked the provider (SendGrid's activity
     feed): --sent records it as sent (credits and invites are then spent); --not-sent fails
     it, withdraws its reward and releases its reservation. It is never re-sent."""
     if sent == not_sent:
@@ -175,6 +183,7 @@ def resolve(
     from night.settle import resolve_unknown
 
     app_ = process_app()
+    app_.check_signing_key()  # settling issues or withdraws rewards: signed invite links
     settings = app_.settings
     campaigns = {c.id: c for c in app_.load_campaigns().enabled}
     issuer = app_.issuer
@@ -220,13 +229,17 @@ def _actions_table(listed: list[dict[str, Any]]) -> Table:
 
 @sends_app.command("export")
 def export_sends(
-    fmt: str = typer.Option("csv", "--format", help="csv or json."),
-    start: datetime | None = typer.Option(
-        None, "--from", formats=DATE, help="First business date (the night that planned it)."
+    fmt: str = typer.Option("csv", "--format", metavar="FORMAT", help="csv or json."),
+    start: Annotated[
+        date | None, date_option("--from", "First business date (the night that planned it).")
+    ] = None,
+    end: Annotated[date | None, date_option("--to", "Last business date.")] = None,
+    campaign_id: str | None = typer.Option(
+        None, "--campaign", metavar="ID", help="Only this campaign."
     ),
-    end: datetime | None = typer.Option(None, "--to", formats=DATE, help="Last business date."),
-    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write here instead of stdout."
+    ),
 ) -> None:
     """Every send (sending, sent, unknown, and failed after sending began) with its provider
     message id, reward reference and timestamps in ISO 8601 UTC, oldest first."""
@@ -235,12 +248,7 @@ def export_sends(
     if start is not None and end is not None and end < start:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
     with process_app().engine.connect() as connection, output(out) as handle:
-        rows = reports.iter_sends(
-            connection,
-            start.date() if start else None,
-            end.date() if end else None,
-            campaign_id,
-        )
+        rows = reports.iter_sends(connection, start, end, campaign_id)
         count = write_rows(handle, rows, reports.SEND_COLUMNS, fmt)
     if out is not None:
         console.print(f"exported {count:,} sends to {out}", markup=False)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import typer
-
 from bootstrap.app import build_app
 from cli.context import console
+from cli.help_format import CommandApp
 from store.engine import create_store_engine
 from store.migrate import head_revision, upgrade
 
-app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app = CommandApp(help="Database schema.", no_args_is_help=True)
 
 
 @app.command("upgrade")

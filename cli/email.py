@@ -11,14 +11,14 @@ from __future__ import annotations
 import difflib
 import re
 import webbrowser
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import typer
 from sqlalchemy import Connection, select
 
-from cli.context import console, process_app
+from cli.context import console, err_console, process_app
+from cli.options import AsOf, default_as_of
 from delivery.message import build_message, display_name
 from delivery.render import EmailRenderer
 from delivery.sendwindow import SendWindow, send_at_for
@@ -26,7 +26,7 @@ from delivery.template_context import member_email_context, sample_context
 from delivery.tokens import read_unsubscribe_token
 from delivery.unsubscribe import apply_unsubscribe
 from domain.campaign import Campaign
-from nudgeflow.errors import NotFoundError
+from nudgeflow.errors import NotFoundError, NudgeflowError
 from providers.file_outbox import to_mime
 from store.schema import members, profiles
 
@@ -73,25 +73,27 @@ def _file_stem(campaign_id: str, member_id: str) -> str:
 
 
 def preview(
-    campaign_id: str = typer.Argument(..., help="The campaign id."),
-    member_id: str | None = typer.Option(None, "--member", help="Render for this member_id."),
-    sample: bool = typer.Option(False, "--sample", help="Render for a sample member instead."),
-    out: Path = typer.Option(Path("var/preview"), "--out", help="Directory for the files."),
-    open_browser: bool = typer.Option(False, "--open", help="Open the HTML in a browser."),
-    as_of: str | None = typer.Option(
-        None, "--as-of", help="The night to render for (YYYY-MM-DD; default today)."
+    campaign_id: str = typer.Argument(..., metavar="CAMPAIGN_ID", help="The campaign id."),
+    member_id: str | None = typer.Option(
+        None, "--member", metavar="MEMBER_ID", help="Render for this member."
     ),
+    sample: bool = typer.Option(False, "--sample", help="Render for a sample member instead."),
+    out: Path = typer.Option(
+        Path("var/preview"), "--out", metavar="DIR", help="Directory for the files."
+    ),
+    open_browser: bool = typer.Option(False, "--open", help="Open the HTML in a browser."),
+    as_of: AsOf = None,
 ) -> None:
-    """Render a campaign's email for a member (or a sample one): HTML, text and headers."""
+    """Render a campaign's email for a member (or a sample one) as it would go out on the
+    night --as-of: HTML, text and headers."""
     if (member_id is None) == (not sample):
         raise typer.BadParameter("give either --member ID or --sample", param_hint="--member")
     app = process_app()
     settings = app.settings
-    try:
-        night = date.fromisoformat(as_of) if as_of else app.clock().astimezone(settings.zone).date()
-    except ValueError:
-        problem = f"expected YYYY-MM-DD, got {as_of!r}"
-        raise typer.BadParameter(problem, param_hint="--as-of") from None
+    warning = app.signing_key_warning()
+    if warning is not None:
+        err_console.print(warning, markup=False, soft_wrap=True)
+    night = default_as_of(as_of, app)
     found = app.load_campaigns()
     campaign = _campaign(found.campaigns, campaign_id)
     base_url = settings.public_base_url
@@ -126,17 +128,21 @@ def preview(
         ),
     )
     mime = to_mime(message, now)
-    out.mkdir(parents=True, exist_ok=True)
     stem = _file_stem(campaign.id, str(member["member_id"]))
     html_path = out / f"{stem}.html"
     text_path = out / f"{stem}.txt"
     headers_path = out / f"{stem}.headers"
-    html_path.write_text(message.html, encoding="utf-8")
-    text_path.write_text(message.text, encoding="utf-8")
     lines = [f"{name}: {value}" for name, value in mime.items() if name != "Content-Type"]
     if campaign.reward is not None:
         lines.append("X-Nudgeflow-Preview: the reward shown is a sample")
-    headers_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(message.html, encoding="utf-8")
+        text_path.write_text(message.text, encoding="utf-8")
+        headers_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        where = exc.filename or out
+        raise NudgeflowError(f"--out: cannot write {where}: {exc.strerror or exc}") from None
     console.print(f"subject: {message.subject}", markup=False)
     for path in (html_path, text_path, headers_path):
         console.print(f"wrote {path}", markup=False)
@@ -145,10 +151,15 @@ def preview(
 
 
 def unsubscribe(
-    token: str = typer.Argument(..., help="The token from an unsubscribe link (or the link)."),
+    token: str = typer.Argument(
+        ..., metavar="TOKEN", help="The token from an unsubscribe link (or the link)."
+    ),
 ) -> None:
     """Apply an unsubscribe token: the member is never emailed again."""
     app = process_app()
+    warning = app.signing_key_warning()
+    if warning is not None:
+        err_console.print(warning, markup=False, soft_wrap=True)
     parsed = read_unsubscribe_token(token, app.settings.signing_key)
     with app.engine.begin() as connection:
         outcome = apply_unsubscribe(connection, parsed, at=app.clock(), source="cli")

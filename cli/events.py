@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import typer
-
+from cli.help_format import CommandApp
 from cli.members import FileArgument, FormatOption, run_import
 
-app = typer.Typer(help="Events: what members did.", no_args_is_help=True)
+app = CommandApp(help="Events: what members did.", no_args_is_help=True)
 
 
 @app.command("import")

@@ -5,30 +5,35 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from cli.context import console, err_console, process_app
 from cli.export import output, write_rows
+from cli.help_format import CommandApp
+from cli.options import date_option
 from nudgeflow.errors import NudgeflowError
 from nudgeflow.money import format_minor_units
 from store import ledger
 
-app = typer.Typer(help="The reward ledger: export, balances, verify, head.", no_args_is_help=True)
-
-DATE = ["%Y-%m-%d"]
+app = CommandApp(help="The reward ledger: export, balances, verify, head.", no_args_is_help=True)
 
 
 @app.command("export")
 def export(
-    start: datetime = typer.Option(..., "--from", formats=DATE, help="First business date."),
-    end: datetime = typer.Option(..., "--to", formats=DATE, help="Last business date."),
-    campaign: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
-    fmt: str = typer.Option("csv", "--format", help="csv or json."),
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    start: Annotated[date, date_option("--from", "First business date.")],
+    end: Annotated[date, date_option("--to", "Last business date.")],
+    campaign: str | None = typer.Option(
+        None, "--campaign", metavar="ID", help="Only this campaign."
+    ),
+    fmt: str = typer.Option("csv", "--format", metavar="FORMAT", help="csv or json."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write here instead of stdout."
+    ),
 ) -> None:
     """One row per ledger entry of the transactions dated in the period (inclusive)."""
     if fmt not in ("csv", "json"):
@@ -36,7 +41,7 @@ def export(
     if end < start:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
     with process_app().engine.connect() as connection, output(out) as handle:
-        rows = ledger.export_entries(connection, start.date(), end.date(), campaign)
+        rows = ledger.export_entries(connection, start, end, campaign)
         count = write_rows(handle, rows, ledger.EXPORT_COLUMNS, fmt)
     if out is not None:
         console.print(f"exported {count:,} entries to {out}", markup=False)
@@ -87,7 +92,10 @@ def balances(
 @app.command("verify")
 def verify(
     head: Path | None = typer.Option(
-        None, "--head", help="A head exported by `ledger head`: the chain must still reach it."
+        None,
+        "--head",
+        metavar="FILE",
+        help="A head exported by 'ledger head': the chain must still reach it.",
     ),
 ) -> None:
     """Check the whole ledger; exit 1 naming the first broken transaction.
@@ -170,7 +178,9 @@ def read_head(path: Path) -> ledger.LedgerHead:
 
 @app.command("head")
 def head(
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write here instead of stdout."
+    ),
 ) -> None:
     """Export the chain's head (seq and hash) for finance to keep outside the database.
 

@@ -1,16 +1,28 @@
-"""Entry point: assembles the sub-commands and turns ``NudgeflowError`` into exit codes."""
+"""Entry point: assembles the sub-commands and turns every error into one line and an exit
+status (``nudgeflow.errors`` lists them).
+
+What a user can cause arrives here as a ``NudgeflowError``, translated where it arose, or as
+a database error that ``store.diagnosis`` recognises (it can arise on any statement). Any
+other exception is a bug: one "internal error" line, exit status 70. ``--debug`` (or
+``NUDGEFLOW_DEBUG=1``) prints the traceback first, for a bug report.
+"""
 
 from __future__ import annotations
 
 import sys
+import traceback
+from dataclasses import dataclass
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from cli.context import err_console
+from cli.help_format import CommandApp
 from nudgeflow import __version__
-from nudgeflow.errors import NudgeflowError
+from nudgeflow.errors import INTERNAL_ERROR_EXIT, NudgeflowError
+from settings.app import DEBUG_VARIABLE, debug_requested
 
-app = typer.Typer(
+app = CommandApp(
     name="nudgeflow",
     help="Automated reward and nudge campaigns: lifecycle stages, campaigns as files, "
     "a nightly Prefect flow.",
@@ -20,10 +32,26 @@ app = typer.Typer(
 )
 
 
+@dataclass
+class Options:
+    """What the root options asked for, read once the command has ended."""
+
+    debug: bool = False
+
+
+OPTIONS = Options()
+
+
 @app.callback(invoke_without_command=True)
 def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        help=f"Print the traceback of an error (for a bug report); {DEBUG_VARIABLE}=1 does too.",
+    ),
 ) -> None:
+    OPTIONS.debug = OPTIONS.debug or debug
     if version:
         typer.echo(f"nudgeflow {__version__}")
         raise typer.Exit()
@@ -31,7 +59,9 @@ def _root(
 
 def _register() -> None:
     # Imported here so that `nudgeflow --version` stays fast and each command module
-    # stays independent of the others.
+    # stays independent of the others. Once per process (tests render help in-process).
+    if app.registered_groups:
+        return
     from cli import (
         actions,
         consent,
@@ -73,12 +103,51 @@ def _register() -> None:
     app.command("runs")(actions.runs)
 
 
+def _database_url() -> str | None:
+    """The database of this process, if its settings were loaded (to name it in a message)."""
+    from bootstrap.app import process_app
+
+    if process_app.cache_info().currsize == 0:
+        return None
+    return process_app().settings.database_url
+
+
+def _translate(exc: Exception) -> NudgeflowError | None:
+    """The user's error ``exc`` stands for, or ``None`` if it is a bug."""
+    if isinstance(exc, NudgeflowError):
+        return exc
+    if isinstance(exc, DBAPIError):
+        from store.diagnosis import describe_database_error
+
+        return describe_database_error(exc, _database_url())
+    return None
+
+
+def report(exc: Exception, debug: bool) -> int:
+    """Print ``exc`` as one line per problem on stderr (after its traceback when ``debug``)
+    and return the exit status."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    error = _translate(exc)
+    if error is None:
+        hint = (
+            "" if debug else f"; run again with --debug (or {DEBUG_VARIABLE}=1) for the traceback"
+        )
+        summary = " ".join(str(exc).split()) or "no message"
+        err_console.print(
+            f"internal error: {type(exc).__name__}: {summary}{hint}", markup=False, soft_wrap=True
+        )
+        return INTERNAL_ERROR_EXIT
+    for line in str(error).splitlines() or [type(error).__name__]:
+        err_console.print(f"error: {line}", markup=False, soft_wrap=True)
+    return error.exit_code
+
+
 def main() -> None:
     _register()
     try:
-        # Standalone mode: click reports usage errors itself (exit 2) and honours typer.Exit.
+        # Standalone mode: click reports usage errors itself (exit 2) and honours typer.Exit
+        # and Ctrl-C; everything else comes here.
         app()
-    except NudgeflowError as exc:
-        for line in str(exc).splitlines() or [type(exc).__name__]:
-            err_console.print(f"error: {line}", markup=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+    except Exception as exc:
+        sys.exit(report(exc, OPTIONS.debug or debug_requested()))

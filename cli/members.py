@@ -18,18 +18,21 @@ from rich.progress import (
 )
 
 from cli.context import console, err_console, process_app
+from cli.help_format import CommandApp
 from store.importer import Progress as ProgressCallback
 from store.importer import import_file
 from store.rows import Kind
 
-app = typer.Typer(help="Members: the people campaigns target.", no_args_is_help=True)
+app = CommandApp(help="Members: the people campaigns target.", no_args_is_help=True)
 
 FileArgument = Annotated[
     Path, typer.Argument(metavar="FILE", help="A .csv, .jsonl or .ndjson file.", show_default=False)
 ]
 FormatOption = Annotated[
     str | None,
-    typer.Option("--format", help="csv or jsonl (default: from the file's extension)."),
+    typer.Option(
+        "--format", metavar="FORMAT", help="csv or jsonl (default: from the file's extension)."
+    ),
 ]
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
+from typing import Annotated
 
 import typer
 
 from cli.context import console, process_app
+from cli.options import RequiredAsOf
 from cli.render import plural
 from domain.plan import CampaignPlan, Plan
 from night.explain import explain_member
@@ -25,7 +27,6 @@ from nudgeflow.errors import NotFoundError
 from nudgeflow.money import Money
 from planning.campaign_files import CampaignSet
 
-DATE = ["%Y-%m-%d"]
 LISTED = 20  # actions listed per campaign in the table; --json lists every one
 
 
@@ -53,15 +54,17 @@ def _only(plan: Plan, campaign_id: str | None, campaign_set: CampaignSet) -> lis
 
 
 def plan(
-    as_of: datetime = typer.Option(..., "--as-of", formats=DATE, help="Business date to plan."),
-    campaign_id: str | None = typer.Option(None, "--campaign", help="Only this campaign."),
+    as_of: RequiredAsOf,
+    campaign_id: str | None = typer.Option(
+        None, "--campaign", metavar="ID", help="Only this campaign."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON with every action."),
 ) -> None:
     """Show what the nightly run would plan for a date, without writing anything."""
-    with _rehearsal(as_of.date()) as rehearsal:
+    with _rehearsal(as_of) as rehearsal:
         chosen = _only(rehearsal.night.plan, campaign_id, rehearsal.campaign_set)
     if as_json:
-        document = {"as_of": as_of.date().isoformat(), "campaigns": [c.as_dict() for c in chosen]}
+        document = {"as_of": as_of.isoformat(), "campaigns": [c.as_dict() for c in chosen]}
         typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
     console.print(f"Plan for {as_of:%Y-%m-%d} (nothing written)", markup=False)
@@ -111,11 +114,11 @@ def _total(chosen: list[CampaignPlan]) -> str:
 
 
 def why(
-    member_id: str = typer.Argument(..., help="The member's member_id."),
-    as_of: datetime = typer.Option(..., "--as-of", formats=DATE, help="Business date."),
+    member_id: Annotated[str, typer.Argument(metavar="MEMBER_ID", help="The member's member_id.")],
+    as_of: RequiredAsOf,
 ) -> None:
     """Explain, campaign by campaign, why a member is or is not selected on a date."""
-    with _rehearsal(as_of.date()) as rehearsal:
+    with _rehearsal(as_of) as rehearsal:
         lines = explain_member(rehearsal, member_id)
     console.print(f"{member_id} on {as_of:%Y-%m-%d}:", markup=False)
     for campaign_id, text in lines:

@@ -85,7 +85,7 @@ def _member_document(connection: Connection, member_id: str, today: date) -> dic
 
 
 def show_member(
-    member_id: str = typer.Argument(..., help="The member's member_id."),
+    member_id: str = typer.Argument(..., metavar="MEMBER_ID", help="The member's member_id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show a member's profile, tags, and stage and tag history."""

@@ -9,25 +9,31 @@ from pathlib import Path
 import typer
 
 from cli.context import console, err_console, process_app
+from cli.help_format import CommandApp
 from night.reconcile import reconcile as compare
 from night.rewards import sync_rewards_now
 from nudgeflow.errors import NudgeflowError
+from nudgeflow.userfiles import not_a_file
 from providers.gifts import format_gifts, list_gifts, mark_shipped, read_shipping_file
 from store import ledger
 
-gifts_app = typer.Typer(
+gifts_app = CommandApp(
     help="Gift fulfilment: export requests, record shipping.", no_args_is_help=True
 )
-stripe_app = typer.Typer(help="Stripe: redemptions and expiry.", no_args_is_help=True)
+stripe_app = CommandApp(help="Stripe: redemptions and expiry.", no_args_is_help=True)
 
 STATUSES = ("pending", "shipped", "cancelled", "all")
 
 
 @gifts_app.command("export")
 def export_gifts(
-    status: str = typer.Option("pending", help="pending, shipped, cancelled or all."),
-    fmt: str = typer.Option("csv", "--format", help="csv or json."),
-    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    status: str = typer.Option(
+        "pending", "--status", metavar="STATUS", help="pending, shipped, cancelled or all."
+    ),
+    fmt: str = typer.Option("csv", "--format", metavar="FORMAT", help="csv or json."),
+    out: Path | None = typer.Option(
+        None, "--out", metavar="FILE", help="Write here instead of stdout."
+    ),
 ) -> None:
     """List gift requests for the team that ships them (one row per gift, with the address)."""
     if status not in STATUSES:
@@ -50,19 +56,17 @@ def export_gifts(
 @gifts_app.command("mark-shipped")
 def mark_shipped_command(
     targets: list[str] = typer.Argument(
-        ..., help="A CSV file with an id column (and optionally tracking), or gift ids."
+        ...,
+        metavar="FILE_OR_ID",
+        help="A CSV file with an id column (and optionally tracking), or gift ids.",
     ),
 ) -> None:
     """Record gifts as shipped. Running it again changes nothing."""
     shipments: dict[int, str | None] = {}
     for target in targets:
         path = Path(target)
-        if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise NudgeflowError(f"{target}: cannot read: {exc}") from None
-            shipments.update(read_shipping_file(text))
+        if path.exists() or path.is_symlink():
+            shipments.update(read_shipping_file(_shipping_text(path)))
             continue
         for part in filter(None, re.split(r"[,\s]+", target)):
             if not part.isdigit():
@@ -81,6 +85,20 @@ def mark_shipped_command(
         err_console.print(f"gift {gift_id}: no such gift", markup=False)
     if result.unknown or result.cancelled:
         raise typer.Exit(1)
+
+
+def _shipping_text(path: Path) -> str:
+    """The shipping file's text; a directory, a FIFO (which would wait for a writer) or bytes
+    that are not UTF-8 are one line each."""
+    problem = not_a_file(path)
+    if problem is not None:
+        raise NudgeflowError(f"{path}: {problem}")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise NudgeflowError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except OSError as exc:
+        raise NudgeflowError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 @stripe_app.command("sync")

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
+from typing import Annotated
 
 import typer
 
 from cli.context import console, process_app
+from cli.options import AsOf, date_option, default_as_of
 from cli.render import print_funnel, print_night_report
 from night.lease import night_lease
 from night.runs import nights_to_rewind
-from nudgeflow.timeutil import previous_business_day
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
-
-DATE = ["%Y-%m-%d"]
 
 
 def run(
-    as_of: datetime | None = typer.Option(
-        None, "--as-of", formats=DATE, help="Business date to run (default: yesterday)."
-    ),
-    start: datetime | None = typer.Option(
-        None, "--from", formats=DATE, help="First date of a backfill (with --to)."
-    ),
-    end: datetime | None = typer.Option(
-        None, "--to", formats=DATE, help="Last date of a backfill, inclusive."
-    ),
+    as_of: AsOf = None,
+    start: Annotated[
+        date | None, date_option("--from", "First date of a backfill (with --to).")
+    ] = None,
+    end: Annotated[date | None, date_option("--to", "Last date of a backfill, inclusive.")] = None,
     dry_run: bool = typer.Option(
         False,
         "--dry-run",
@@ -52,6 +47,10 @@ def run(
     if dry_run and start is not None:
         raise typer.BadParameter("--dry-run plans one night: use --as-of, not --from/--to")
     app = process_app()
+    if not dry_run:
+        # Before Prefect starts and before any action is touched: the signing key, and a
+        # sender that can be built (an outbox path that is a file stops here, not per email).
+        app.check_sending()
     # Fail on a bad campaign, lifecycle or policy file before Prefect starts.
     lifecycle = app.load_campaigns().lifecycle
     _ = app.engine  # migrate before the flow starts
@@ -65,8 +64,7 @@ def run(
         )
     from flows.nightly import backfill, nightly
 
-    first = start.date() if start is not None else (as_of.date() if as_of else None)
-    day = first or previous_business_day(app.clock(), app.zone)
+    day = start if start is not None else default_as_of(as_of, app)
     if dry_run:  # writes nothing, so it takes no lease either
         summaries = [nightly(day, dry_run=True)]
     else:
@@ -78,7 +76,7 @@ def run(
         # after starting a server; the flow sees this process already holds it.
         with night_lease(app.engine, day, app.clock):
             if start is not None and end is not None:
-                summaries = backfill(start.date(), end.date(), rewind=rewind)
+                summaries = backfill(start, end, rewind=rewind)
             else:
                 summaries = [nightly(day, rewind=rewind)]
     for summary in summaries:

@@ -14,6 +14,7 @@ def serve(
     cron: str | None = typer.Option(
         None,
         "--cron",
+        metavar="CRON",
         help="Cron expression in the business time zone "
         "(default: NUDGEFLOW_SCHEDULE__CRON, else '0 2 * * *').",
     ),
@@ -49,6 +50,7 @@ def serve(
     # Fail now on a bad campaign, lifecycle or policy file, not at 02:00.
     app.load_campaigns()
     _ = app.engine  # migrate before the first run
+    app.check_sending()  # every night it serves sends: the key and the outbox, now
 
     console.print(f"deployment: {scheduled_nightly.name}/{DEPLOYMENT_NAME}")
     console.print(f"schedule:   {expression} ({settings.timezone}), previous business day")

@@ -91,7 +91,7 @@ def schema(
         "campaign", metavar="KIND", help="Which file: campaign (the default), lifecycle or policy."
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="Write the schema to this file instead of printing it."
+        None, "--out", metavar="FILE", help="Write the schema to this file instead of printing it."
     ),
 ) -> None:
     """Print the JSON Schema of campaign, lifecycle or policy files (for editors).
@@ -106,6 +106,9 @@ def schema(
     if out is None:
         typer.echo(text, nl=False)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise NudgeflowError(f"--out: cannot write {out}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {out}")

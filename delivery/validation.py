@@ -29,6 +29,7 @@ from delivery.template_checks import inspect_source, inspect_template
 from delivery.template_context import sample_contexts, template_view
 from domain.campaign import Campaign
 from nudgeflow.errors import FileProblem
+from nudgeflow.userfiles import not_a_file
 from planning.campaign_files import read_campaign_files
 from planning.schemas import campaign_json_schema as campaign_json_schema
 from planning.schemas import campaign_schema_text as campaign_schema_text
@@ -138,7 +139,18 @@ def _syntax_problems(env: Environment, templates_dir: Path) -> list[FileProblem]
     """Every template file that does not parse, at its own path and line."""
     problems = []
     for path in sorted(templates_dir.glob("*.j2")):
-        for error in inspect_source(env, path.read_text(encoding="utf-8"), str(path)):
+        # A FIFO would make validate wait for a writer; a directory or bad bytes, fail.
+        problem = not_a_file(path)
+        if problem is not None:
+            problems.append(FileProblem(str(path), 1, 1, "", problem))
+            continue
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc.strerror
+            problems.append(FileProblem(str(path), 1, 1, "", f"cannot read: {reason}"))
+            continue
+        for error in inspect_source(env, source, str(path)):
             if error.reason == "syntax":
                 problems.append(FileProblem(str(path), error.line or 1, 1, "", error.detail))
     return problems

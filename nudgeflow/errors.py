@@ -6,7 +6,8 @@
     ├── SettingsError                 a bad NUDGEFLOW_* variable or .env line
     ├── CampaignFileError             bad campaign, lifecycle or policy files (all problems)
     ├── ImportFileError               an import file that cannot be read (encoding, columns)
-    ├── StoreError                    the database is unreachable, unsupported or not migrated
+    ├── StoreError                    the database is unreachable, read-only, corrupt or too new
+    │   └── DatabaseLocked            another process holds the write lock (store.diagnosis); exit 3
     ├── NotFoundError                 a member, campaign or run that does not exist
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
@@ -29,13 +30,23 @@
 User errors (settings, files, rows, unknown ids) are reported by the CLI as one line per
 problem with a non-zero exit; they never print a traceback. A bad import *row* is not an
 exception to the user: ``store.rows.RowError`` is caught per row and written to the rejects
-file.
+file. Errors that come from outside nudgeflow's code (a database that refuses, a file that
+cannot be read) are translated into these classes where they arise; anything else that
+reaches the CLI is a bug, reported as one "internal error" line.
+
+Exit statuses: 0 done; 1 the command ran and found problems (campaign files, an unknown
+id, rejected rows, a broken ledger); 2 it could not start or was used wrongly (a setting,
+the database, an argument); 3 someone else is at work (another run holds the lease, or
+another process holds the database's write lock): try again later; 70
+(``INTERNAL_ERROR_EXIT``, EX_SOFTWARE) a bug.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+
+INTERNAL_ERROR_EXIT = 70
 
 
 class NudgeflowError(Exception):
@@ -82,6 +93,12 @@ class ImportFileError(NudgeflowError):
 
 class StoreError(NudgeflowError):
     """The database cannot be used (unreachable, wrong schema, bad URL)."""
+
+
+class DatabaseLocked(StoreError):
+    """Another process held the database's write lock for longer than we wait."""
+
+    exit_code = 3
 
 
 class NotFoundError(NudgeflowError):

@@ -69,3 +69,29 @@ def previous_business_day(instant: datetime, zone: ZoneInfo) -> date:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(zone).date() - timedelta(days=1)
+
+
+# The business dates a command accepts: instants are seconds since 1970 (so nothing earlier
+# can be stored), and a year ahead is room enough to rehearse a campaign; anything outside
+# is a typo, and far enough out it would overflow ``date`` (9999-12-31 has no next day).
+EARLIEST_BUSINESS_DATE = date(1970, 1, 1)
+
+
+def latest_business_date(today: date) -> date:
+    """A year after ``today`` (28 February for a 29 February)."""
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:
+        return today.replace(year=today.year + 1, day=28)
+
+
+def check_business_date(day: date, today: date) -> date:
+    """``day`` if it lies from 1970-01-01 to a year after ``today``; else ``ValueError``
+    saying the range."""
+    latest = latest_business_date(today)
+    if not EARLIEST_BUSINESS_DATE <= day <= latest:
+        raise ValueError(
+            f"{day.isoformat()} is out of range: use a date from "
+            f"{EARLIEST_BUSINESS_DATE.isoformat()} to {latest.isoformat()} (a year from today)"
+        )
+    return day

@@ -20,6 +20,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from nudgeflow.errors import CampaignFileError, FileProblem
+from nudgeflow.userfiles import not_a_file
 from planning.problem_text import describe
 from planning.yaml_limits import LimitExceeded, ValueBudget, nesting_problem, size_problem
 
@@ -117,17 +118,23 @@ def load_yaml(path: Path, display: str | None = None) -> SourceFile:
     """Read one YAML document, refusing duplicate keys; raise ``CampaignFileError`` on any
     syntax problem."""
     name = display or str(path)
+    problem = not_a_file(path)  # before opening: a FIFO would wait for a writer
+    if problem == "no such file":
+        problem = "file not found"
+    if problem is not None:
+        raise CampaignFileError([FileProblem(name, 1, 1, "", problem)])
     try:
         too_large = size_problem(path.stat().st_size)
         if too_large is not None:
             raise CampaignFileError([FileProblem(name, 1, 1, "", too_large)])
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CampaignFileError([FileProblem(name, 1, 1, "", "file not found")]) from None
     except UnicodeDecodeError as exc:
         raise CampaignFileError(
             [FileProblem(name, 1, 1, "", f"not UTF-8 text ({exc.reason})")]
         ) from None
+    except OSError as exc:
+        message = f"cannot read: {exc.strerror or exc}"
+        raise CampaignFileError([FileProblem(name, 1, 1, "", message)]) from None
     return parse_yaml(text, name)
 
 

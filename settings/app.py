@@ -1,11 +1,18 @@
 """``AppSettings``: every ``NUDGEFLOW_*`` variable, typed, validated once at start-up.
 
 Nested groups use ``__``: ``NUDGEFLOW_EMAIL__TRANSPORT=file``. A ``.env`` file in the
-working directory is read too; real environment variables win over it.
+working directory is read too; real environment variables win over it. A ``.env`` that is
+not UTF-8, cannot be read or is a FIFO (reading it would wait for a writer) is a
+``SettingsError``; a directory named ``.env`` (a virtualenv, often) is not a settings file
+and is ignored.
+
+``NUDGEFLOW_DEBUG`` is read apart (``debug_requested``): it must work even when the
+settings themselves cannot be loaded.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +25,11 @@ from nudgeflow.money import normalise_currency
 
 ENV_PREFIX = "NUDGEFLOW_"
 MIN_KEY_LENGTH = 16  # characters of a ledger key, which is meant to be random
+ENV_FILE = ".env"
+# What .env.example ships: fine for the demo, refused by the commands that reach members.
+DEFAULT_SIGNING_KEY = "change-me"
+NEW_KEY_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+DEBUG_VARIABLE = "NUDGEFLOW_DEBUG"
 
 
 class EmailSettings(BaseModel):
@@ -89,7 +101,7 @@ class AppSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
-        env_file=".env",
+        env_file=ENV_FILE,
         env_file_encoding="utf-8",
         extra="ignore",
     )
@@ -100,7 +112,7 @@ class AppSettings(BaseSettings):
     timezone: str = "UTC"
     currency: str = "USD"
     public_base_url: str = "http://localhost:8000"
-    signing_key: SecretStr = SecretStr("change-me")
+    signing_key: SecretStr = SecretStr(DEFAULT_SIGNING_KEY)
     import_chunk_size: int = Field(default=5000, ge=100, le=50000)
     email: EmailSettings = EmailSettings()
     sendgrid: SendGridSettings = SendGridSettings()
@@ -126,6 +138,13 @@ class AppSettings(BaseSettings):
     def _currency_code(cls, value: str) -> str:
         return normalise_currency(value)
 
+    @field_validator("signing_key")
+    @classmethod
+    def _some_signing_key(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError(f"must not be empty: set a long random secret ({NEW_KEY_HINT})")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
@@ -140,13 +159,28 @@ class AppSettings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def signing_key_is_default(self) -> bool:
+        return self.signing_key.get_secret_value() == DEFAULT_SIGNING_KEY
+
 
 def _variable_name(loc: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
 
 
+def _refuse_a_fifo(env_file: Path) -> None:
+    # pydantic-settings reads a FIFO .env too, and reading one nobody writes to never ends.
+    if env_file.is_fifo():
+        raise SettingsError(
+            f"{env_file}: is a FIFO, not a settings file; replace it with a file or remove it"
+        )
+
+
 def load_settings(**overrides: Any) -> AppSettings:
-    """Build settings from the environment; a bad value raises ``SettingsError`` naming it."""
+    """Build settings from the environment and ``.env``; a bad value raises ``SettingsError``
+    naming it, and so does a ``.env`` that cannot be read."""
+    env_file = Path(ENV_FILE)
+    _refuse_a_fifo(env_file)
     try:
         return AppSettings(**overrides)
     except ValidationError as exc:
@@ -155,3 +189,19 @@ def load_settings(**overrides: Any) -> AppSettings:
             message = str(error["msg"]).removeprefix("Value error, ")
             lines.append(f"{_variable_name(error['loc'])}: {message}")
         raise SettingsError("; ".join(lines)) from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise SettingsError(
+            f"{env_file}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+            "save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(
+            f"{exc.filename or env_file}: cannot read: {exc.strerror or exc}"
+        ) from None
+
+
+def debug_requested() -> bool:
+    """Whether ``NUDGEFLOW_DEBUG`` asks for tracebacks (set, and not 0, false, no or off)."""
+    value = os.environ.get(DEBUG_VARIABLE, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")

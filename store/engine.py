@@ -6,21 +6,29 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from nudgeflow.errors import StoreError
+from store.diagnosis import SETTING, busy_timeout_seconds
+
+# How long to wait for a PostgreSQL server that does not answer (a wrong host or a firewall
+# that drops packets), unless the URL says ?connect_timeout=: long enough for a busy server.
+CONNECT_TIMEOUT_SECONDS = 10
+URL_FORMS = "sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:5432/database"
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _on_sqlite_connect(busy_timeout_ms: int, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # First, so that the statements below wait for another process's lock as long as any.
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Sorts of millions of rows (the refresh's GROUP BY and NTILEs) spill to temporary files,
     # which the OS caches anyway: in memory they would push a 1 M-member refresh past 1 GiB.
@@ -29,20 +37,56 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_store_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``; for a SQLite file, create its folder first."""
+def _parse(url: str) -> URL:
     try:
-        parsed = make_url(url)
+        return make_url(url)
     except ArgumentError:
-        raise StoreError(f"NUDGEFLOW_DATABASE_URL: cannot parse {url!r}") from None
+        raise StoreError(f"{SETTING}: not a database URL; expected {URL_FORMS}") from None
+    except ValueError:  # the only thing make_url converts is the port
+        raise StoreError(f"{SETTING}: the port is not a number; expected {URL_FORMS}") from None
+
+
+def _create(parsed: URL, **kwargs: Any) -> Engine:
+    try:
+        return create_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ImportError) as exc:
+        # e.g. postgresql:// asks for psycopg2, which nudgeflow does not install.
+        raise StoreError(
+            f"{SETTING}: no database driver for {parsed.drivername!r} ({exc}); expected {URL_FORMS}"
+        ) from None
+
+
+def _create_folder(database: str) -> None:
+    folder = Path(database).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"{SETTING}: cannot create the folder {folder} for the SQLite database "
+            f"({exc.strerror or exc}); create it, or choose another path"
+        ) from None
+
+
+def create_store_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url``; for a SQLite file, create its folder first. A URL that
+    cannot be used raises ``StoreError`` naming ``NUDGEFLOW_DATABASE_URL``.
+
+    SQLite waits up to 30 s for another process's write lock (``?timeout=SECONDS`` in the
+    URL changes it), then fails with ``DatabaseLocked``; PostgreSQL gives up connecting
+    after 10 s (``?connect_timeout=SECONDS``)."""
+    parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, **kwargs)
-        event.listen(engine, "connect", _on_sqlite_connect)
+            _create_folder(database)
+        busy_ms = round(busy_timeout_seconds(parsed) * 1000)
+        engine = _create(parsed, **kwargs)
+        event.listen(engine, "connect", partial(_on_sqlite_connect, busy_ms))
         return engine
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if "connect_timeout" not in parsed.query:
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+    return _create(parsed, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 _WRITE_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()

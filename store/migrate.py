@@ -1,4 +1,8 @@
-"""Apply Alembic migrations from code: on first use and by ``nudgeflow db upgrade``."""
+"""Apply Alembic migrations from code: on first use and by ``nudgeflow db upgrade``.
+
+A database that cannot be opened, or was migrated by a newer nudgeflow (a revision this code
+does not know), raises ``StoreError`` before anything is written.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from nudgeflow.errors import StoreError
+from store.diagnosis import SETTING, database_label, describe_database_error
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,23 +28,59 @@ def _config(engine: Engine) -> Config:
     return config
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory(str(MIGRATIONS))
+
+
 def head_revision() -> str:
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None
     return head
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in _scripts().walk_revisions()}
+
+
+def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
+    problem = describe_database_error(exc, engine.url)
+    if problem is not None:
+        return problem
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    return StoreError(f"cannot use {database_label(engine.url)} ({reason}); check {SETTING}")
 
 
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as exc:
-        raise StoreError(f"cannot open the database: {exc.orig}") from None
+    except DBAPIError as exc:
+        raise _store_error(exc, engine) from None
+
+
+def check_revision(current: str | None, engine: Engine) -> None:
+    """Refuse a database at a revision this code does not know: a newer nudgeflow migrated
+    it, and this one would misread (or damage) what it cannot see."""
+    if current is None or current in known_revisions():
+        return
+    raise StoreError(
+        f"{database_label(engine.url)} was migrated by a newer nudgeflow (schema revision "
+        f"{current}; this version knows up to {head_revision()}): upgrade nudgeflow, or point "
+        f"{SETTING} at another database"
+    )
 
 
 def upgrade(engine: Engine) -> bool:
     """Bring the schema to the newest revision; return whether anything was applied."""
-    if current_revision(engine) == head_revision():
+    current = current_revision(engine)
+    if current == head_revision():
         return False
-    command.upgrade(_config(engine), "head")
+    check_revision(current, engine)
+    try:
+        command.upgrade(_config(engine), "head")
+    except DBAPIError as exc:
+        problem = describe_database_error(exc, engine.url)
+        if problem is None:
+            raise  # a migration that does not fit the database: a bug
+        raise problem from None
     return True

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from nudgeflow.errors import ImportFileError
+from nudgeflow.userfiles import not_a_file
 from store.importer.csv_records import CsvRecords
 from store.rows import Kind, RowError, check_columns, column_name, load_json
 
@@ -75,7 +76,12 @@ def check_utf8(path: Path) -> None:
 
 
 def open_file(path: Path) -> IO[bytes]:
-    """The file opened for reading bytes; ``ImportFileError`` says why it cannot be."""
+    """The file opened for reading bytes; ``ImportFileError`` says why it cannot be. A FIFO or
+    a device is refused before it is opened: opening would wait for a writer, and an import
+    reads its file twice."""
+    problem = not_a_file(path)
+    if problem is not None:
+        raise ImportFileError(f"{path}: {problem}")
     try:
         return path.open("rb")
     except FileNotFoundError:
