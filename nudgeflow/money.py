@@ -2,8 +2,16 @@
 
 ``Money.parse("10.00 USD")`` and ``to_minor_units("12.5", "USD")`` are the only ways text
 becomes money, so every file and import agrees on rounding (there is none: too many
-decimals is an error), on the currencies there are (``nudgeflow.currencies``) and on how large
-an amount may be (``MAX_MINOR_UNITS``).
+decimals is an error), on the currencies there are (``CURRENCIES``) and on how large an amount
+may be (``MAX_MINOR_UNITS``).
+
+``CURRENCIES`` holds the codes of ISO 4217 list one as published on 2026-01-01, without the
+entries that are not money a member pays with (gold, silver, platinum and palladium, the
+bond-market and accounting units, the SDR, the testing code XTS and XXX), plus the codes
+withdrawn since 2021, so that older exports still import: ANG (replaced by XCG), BGN (the
+euro), CUC, HRK (the euro), SLL (replaced by SLE) and ZWL (replaced by ZWG). A code that is
+not there (a typo such as ``USS``, an invented ``XYZ``) is refused wherever text becomes
+money, so a ledger, a budget or a member's spend never holds a currency no provider knows.
 """
 
 from __future__ import annotations
@@ -12,7 +20,27 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
 
-from nudgeflow.currencies import CURRENCIES, EXPONENTS
+# Currencies whose minor unit is not 1/100; every other code below has two decimals.
+EXPONENTS = {
+    **dict.fromkeys(
+        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
+    ),
+    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
+    **dict.fromkeys("CLF UYW".split(), 4),
+}
+
+_TWO_DECIMALS = """
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+    CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
+    GEL GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK
+    LBP LKR LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO
+    NOK NPR NZD PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS
+    SRD SSP STN SVC SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST
+    XCD XCG YER ZAR ZMW ZWG
+"""
+_WITHDRAWN_SINCE_2021 = "ANG BGN CUC HRK SLL ZWL"
+
+CURRENCIES = frozenset(EXPONENTS) | frozenset((_TWO_DECIMALS + _WITHDRAWN_SINCE_2021).split())
 
 # Amounts stay below 10^15 minor units (9,999,999,999,999.99 USD): exact as a double (and so
 # as a JSON number anywhere), far inside a 64-bit column, and a member's spend can add up

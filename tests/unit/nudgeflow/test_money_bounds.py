@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from nudgeflow.currencies import CURRENCIES
-from nudgeflow.money import MAX_MINOR_UNITS, Money, currency_exponent, normalise_currency
+from nudgeflow.money import (
+    CURRENCIES,
+    MAX_MINOR_UNITS,
+    Money,
+    currency_exponent,
+    normalise_currency,
+)
 from nudgeflow.money import to_minor_units as minor
 
 
