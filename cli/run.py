@@ -68,10 +68,14 @@ def run(
     if dry_run:  # writes nothing, so it takes no lease either
         summaries = [nightly(day, dry_run=True)]
     else:
-        rewound = nights_to_rewind(app.engine, day, rewind=rewind)  # refused before Prefect
+        rewound = nights_to_rewind(  # refused before Prefect starts
+            app.engine, day, rewind=rewind, through=end
+        )
         if rewound:
             listed = ", ".join(night.isoformat() for night in rewound)
-            console.print(f"rewinding the nights after {day}: {listed} (run them again after)")
+            console.print(
+                f"rewinding the nights after {end or day}: {listed} (run them again after)"
+            )
         # The lease is taken before Prefect starts, so a second run fails in a second, not
         # after starting a server; the flow sees this process already holds it.
         with night_lease(app.engine, day, app.clock):

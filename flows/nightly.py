@@ -253,8 +253,11 @@ def backfill(start: date, end: date, rewind: bool = False) -> list[dict[str, Any
     nights = []
     app = process_app()
     with night_lease(app.engine, start, app.clock):
+        # The nights from start to end run again in order; only those after end would be
+        # left rewound, so only they need --rewind.
+        nights_to_rewind(app.engine, start, rewind=rewind, through=end)
         day = start
         while day <= end:
-            nights.append(nightly(day, rewind=rewind))
+            nights.append(nightly(day, rewind=True))
             day += timedelta(days=1)
     return nights

@@ -23,12 +23,19 @@ class RewindRefused(NudgeflowError):
     """A real run of a night before nights already run, without ``--rewind``."""
 
 
-def nights_to_rewind(engine: Engine, as_of: date, *, rewind: bool) -> list[date]:
-    """The completed nights after ``as_of`` that running it would rewind (their profiles and
-    stage history are recomputed from ``as_of``, so they must be run again). Raise
-    ``RewindRefused`` naming them unless ``rewind`` says to go ahead."""
+def nights_to_rewind(
+    engine: Engine, as_of: date, *, rewind: bool, through: date | None = None
+) -> list[date]:
+    """The completed nights after ``as_of`` (after ``through`` for a catch-up that runs
+    ``as_of``..``through``, which runs the nights in between again) that running it would
+    rewind: their profiles and stage history are recomputed from ``as_of``, so they must be
+    run again. Raise ``RewindRefused`` naming them unless ``rewind`` says to go ahead."""
     with engine.connect() as connection:
-        later = later_completed_nights(connection, as_of)
+        later = [
+            day
+            for day in later_completed_nights(connection, as_of)
+            if through is None or day > through
+        ]
     if later and not rewind:
         listed = ", ".join(day.isoformat() for day in later)
         raise RewindRefused(
