@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -64,7 +64,7 @@ def _document(state: Consent) -> dict[str, Any]:
 
 
 def consent(
-    member_id: str = typer.Argument(..., help="The member's member_id."),
+    member_id: Annotated[str, typer.Argument(metavar="MEMBER_ID", help="The member's member_id.")],
     restore: bool = typer.Option(
         False,
         "--restore",
@@ -72,10 +72,16 @@ def consent(
         "(needs --reason). Recorded as a consent_restored event.",
     ),
     reason: str | None = typer.Option(
-        None, "--reason", help="Why consent is restored (recorded), e.g. the member's request."
+        None,
+        "--reason",
+        metavar="TEXT",
+        help="Why consent is restored (recorded), e.g. the member's request.",
     ),
     by: str | None = typer.Option(
-        None, "--by", help="Who restores it (recorded). Default: the account running this."
+        None,
+        "--by",
+        metavar="NAME",
+        help="Who restores it (recorded). Default: the account running this.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

@@ -51,7 +51,10 @@ def _as_json(report: ValidationReport, notes: list[str]) -> str:
 
 def validate(
     fmt: str = typer.Option(
-        "text", "--format", help="text (one problem a line) or json (for tools and CI)."
+        "text",
+        "--format",
+        metavar="FORMAT",
+        help="text (one problem a line) or json (for tools and CI).",
     ),
 ) -> None:
     """Check every campaign, the lifecycle, the policy and every email template.
