@@ -18,6 +18,9 @@ class Trigger:
     of: str = "joined_at"  # anniversary: joined_at | first_purchase
     years: int = 1  # anniversary: at least this many years
     for_days: int | None = None  # inactivity: no such event for this long
+    direction: str = "up"  # stage_entry: a move up, down, or any move into the stage
+    # stage_entry: the lifecycle's stage ids from low to high, which say what "up" means
+    stage_order: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ class TriggerFacts:
     stage_entered_on: date | None
     stage_entry_initial: bool
     events: Sequence[EventFact]  # later events than the night's end are ignored
+    previous_stage: str | None = None  # the stage left when the open one began, if any
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def trigger_miss(
         case "stage_entry":
             if audience.entered_within_days is not None:
                 # entered_stage.within (in the audience) already asks for a recent real entry.
-                return None
+                return _direction_miss(trigger, member)
             entered, previous, stage = member.stage_entered_on, night.previous_as_of, member.stage
             if entered is None or member.stage_entry_initial:
                 return f"{stage or 'no stage'} was found by the first run, not entered"
@@ -103,7 +104,7 @@ def trigger_miss(
                 return f"entered {stage} on {entered}, before the previous run ({previous})"
             elif entered > as_of:
                 return f"entered {stage} on {entered}, after {as_of}"
-            return None
+            return _direction_miss(trigger, member)
         case "event":
             start = event_window_start(as_of, night.previous_as_of, night.zone)
             if not any(
@@ -152,3 +153,27 @@ def _inactivity_miss(trigger: Trigger, member: TriggerFacts, night: TriggerNight
             f"{trigger.for_days} days"
         )
     return None
+
+
+def stage_move(order: Sequence[str], previous: str | None, stage: str | None) -> str:
+    """``up`` (from a lower stage, or from none), ``down`` (from a higher one) or ``same``
+    (stages the order does not rank apart), by the lifecycle's ``order`` (low to high)."""
+    if previous is None:
+        return "up"
+    rank = {name: index for index, name in enumerate(order)}
+    here, before = rank.get(stage or "", -1), rank.get(previous, -1)
+    return "up" if here > before else "down" if here < before else "same"
+
+
+def _direction_miss(trigger: Trigger, member: TriggerFacts) -> str | None:
+    """Why a stage entry does not fire for its direction (``None`` when it does)."""
+    if trigger.direction == "any" or not trigger.stage_order:
+        return None  # without the lifecycle's order no move is up or down: any counts
+    move = stage_move(trigger.stage_order, member.previous_stage, member.stage)
+    if move == trigger.direction:
+        return None
+    came = f"from {member.previous_stage}" if member.previous_stage else "from no stage"
+    return (
+        f"entered {member.stage} {came}: a move {move}, and the campaign fires on moves "
+        f"{trigger.direction}"
+    )

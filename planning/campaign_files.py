@@ -3,7 +3,7 @@ reported at once (a compiler, not a first-error-wins parser)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -192,5 +192,14 @@ def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
     if found.problems:
         raise CampaignFileError(list(found.problems))
     assert found.lifecycle is not None and found.policy is not None
-    campaigns = sorted(found.campaigns, key=lambda c: (-c.priority, c.id))
+    order = found.lifecycle.stage_ids
+    campaigns = sorted(
+        (with_stage_order(c, order) for c in found.campaigns), key=lambda c: (-c.priority, c.id)
+    )
     return CampaignSet(found.lifecycle, found.policy, tuple(campaigns), found.sources)
+
+
+def with_stage_order(campaign: Campaign, order: tuple[str, ...]) -> Campaign:
+    """The campaign with the lifecycle's stage order on its trigger, which says what a move
+    up or down is for ``stage_entry``."""
+    return replace(campaign, trigger=replace(campaign.trigger, stage_order=order))

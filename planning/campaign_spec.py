@@ -88,7 +88,7 @@ class AudienceSpec(RuleSpec):
 TriggerKind = Literal["schedule", "stage_entry", "event", "anniversary", "birthday", "inactivity"]
 TRIGGER_KEYS: dict[str, set[str]] = {
     "schedule": set(),
-    "stage_entry": set(),
+    "stage_entry": {"direction"},
     "birthday": set(),
     "event": {"types"},
     "anniversary": {"of", "years"},
@@ -114,6 +114,10 @@ class TriggerSpec(FileSpec):
     `years: 3`."""
     for_: Days | None = Field(default=None, alias="for")
     """For `inactivity`: how long without any of `types` (required). Example: `for: 120d`."""
+    direction: Literal["up", "down", "any"] | None = None
+    """For `stage_entry`: which moves into the stage fire it: `up` (from a lower stage or
+    from none: the default), `down` (a member who dropped from a higher stage, e.g. a
+    win-back) or `any`. Example: `direction: down`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:

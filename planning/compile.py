@@ -64,6 +64,7 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
         of=t.of or "joined_at",
         years=t.years or 1,
         for_days=t.for_,
+        direction=t.direction or "up",
     )
     e = spec.eligibility
     return Campaign(

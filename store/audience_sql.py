@@ -181,6 +181,36 @@ def _real_entry() -> ColumnElement[bool]:
     return and_(open_stage.c.id.is_not(None), open_stage.c.initial == false())
 
 
+def left_stage() -> Any:
+    """The stage a member left when their open stage began (``None``: they came from no
+    stage), correlated to ``open_stage`` and found by the (member_pk, left_on) index."""
+    left = stage_history.alias("left_stage")
+    return (
+        select(left.c.stage)
+        .where(
+            left.c.member_pk == open_stage.c.member_pk, left.c.left_on == open_stage.c.entered_on
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _moved(trigger: Trigger) -> ColumnElement[bool]:
+    """Whether the move into the open stage goes the trigger's way (``domain.triggers.
+    stage_move``): up from a lower stage or from none, down from a higher one, or any."""
+    if trigger.direction == "any" or not trigger.stage_order:
+        return true()  # without the lifecycle's order no move is up or down: any counts
+    ranks = {stage: rank for rank, stage in enumerate(trigger.stage_order)}
+
+    def rank(expression: Any) -> Any:
+        return case(ranks, value=expression, else_=-1)
+
+    left = left_stage()
+    if trigger.direction == "down":
+        return and_(left.is_not(None), rank(open_stage.c.stage) < rank(left))
+    return or_(left.is_(None), rank(open_stage.c.stage) > rank(left))
+
+
 def trigger_condition(
     connection: Connection,
     compiler: RuleCompiler,
@@ -199,14 +229,14 @@ def trigger_condition(
         case "stage_entry":
             if audience.entered_within_days is not None:
                 # entered_stage.within (in the audience) already asks for a recent real entry.
-                return true()
+                return _moved(trigger)
             if previous_as_of is not None:
                 since = and_(
                     open_stage.c.entered_on > previous_as_of, open_stage.c.entered_on <= as_of
                 )
             else:
                 since = open_stage.c.entered_on == as_of
-            return and_(_real_entry(), since)
+            return and_(_real_entry(), since, _moved(trigger))
         case "event":
             start = event_window_start(as_of, previous_as_of, zone)
             # Non-correlated IN: the (type, occurred_at) index finds tonight's few events once.

@@ -14,7 +14,7 @@ from audience.criteria import ProfileFacts
 from audience.facts import EventFact, MemberFacts
 from audience.rules import MEMBER_FIELDS
 from domain.triggers import TriggerFacts
-from store.audience_sql import open_stage
+from store.audience_sql import left_stage, open_stage
 from store.schema import events, member_tags, members, profiles
 
 
@@ -112,11 +112,12 @@ def trigger_facts(
             profiles.c.stage,
             open_stage.c.entered_on,
             open_stage.c.initial,
+            left_stage(),
         )
     ).first()
     if row is None:
         return None
-    first_purchase_at, birth_month, birth_day, stage, entered_on, initial = row
+    first_purchase_at, birth_month, birth_day, stage, entered_on, initial, left = row
     return TriggerFacts(
         joined_at=member.joined_at,
         first_purchase_at=None if first_purchase_at is None else int(first_purchase_at),
@@ -126,4 +127,5 @@ def trigger_facts(
         stage_entered_on=entered_on,
         stage_entry_initial=bool(initial),
         events=member.events,
+        previous_stage=left,
     )

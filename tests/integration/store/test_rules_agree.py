@@ -296,6 +296,10 @@ QUIET = (1, 7, 30)  # inactivity periods
 CLOCK = ((0, 0, 0), (0, 30, 0), (12, 0, 0), (20, 30, 0), (23, 59, 59))
 
 
+# Low to high, as a lifecycle lists its stages: what a move up or down means.
+STAGE_ORDER = ("adopter", "loyalist", "advocate")
+
+
 @dataclass(frozen=True)
 class TriggerCase:
     night: TriggerNight
@@ -349,15 +353,31 @@ def trigger_cases(draw: st.DrawFn) -> TriggerCase:
                 first_purchase_at=draw(optional(_instants_near(as_of))),
                 birth_month=month,
                 birth_day=day,
-                stage="adopter",
+                stage=draw(st.sampled_from(STAGE_ORDER)),
                 stage_entered_on=None if entered is None else as_of + timedelta(days=entered),
                 stage_entry_initial=draw(st.booleans()),
                 events=tuple(draw(st.lists(events, max_size=4))),
+                # The stage left when the open one began (only with an open stage row).
+                previous_stage=None
+                if entered is None
+                else draw(st.sampled_from((None, *STAGE_ORDER))),
             )
         )
     triggers = st.one_of(
         st.just(Trigger("schedule")),
         st.just(Trigger("stage_entry")),
+        st.builds(
+            Trigger,
+            kind=st.just("stage_entry"),
+            direction=st.sampled_from(("up", "down", "any")),
+            stage_order=st.just(()),
+        ),
+        st.builds(
+            Trigger,
+            kind=st.just("stage_entry"),
+            direction=st.sampled_from(("up", "down", "any")),
+            stage_order=st.just(STAGE_ORDER),
+        ),
         st.just(Trigger("birthday")),
         st.builds(Trigger, kind=st.just("event"), types=_names(TYPES, min_size=1)),
         st.builds(
@@ -417,17 +437,18 @@ def store_trigger_facts(engine: sa.Engine, case: TriggerCase) -> None:
                 "score": 0.0,
             }
         )
-        if m.stage_entered_on is not None:
-            # A closed row before the open one: only the open row may count.
+        if m.stage_entered_on is not None and m.previous_stage is not None:
+            # The stage left when the open one began: it says which way the member moved.
             rows[stage_history].append(
                 {
                     "member_pk": pk,
-                    "stage": "new",
+                    "stage": m.previous_stage,
                     "entered_on": m.stage_entered_on - timedelta(days=30),
                     "left_on": m.stage_entered_on,
                     "initial": False,
                 }
             )
+        if m.stage_entered_on is not None:
             rows[stage_history].append(
                 {
                     "member_pk": pk,
