@@ -44,7 +44,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy nudgeflow settings audience domain planning store delivery providers night bootstrap demo flows cli
+	$(BIN)/mypy nudgeflow settings audience domain planning store delivery providers night inbound bootstrap demo flows web cli
 	$(BIN)/lint-imports --no-cache --no-logo
 
 test: $(STAMP) lint

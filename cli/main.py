@@ -77,6 +77,7 @@ def _register() -> None:
         run,
         serve,
         validate,
+        web,
     )
 
     app.add_typer(db.app, name="db")
@@ -91,6 +92,7 @@ def _register() -> None:
     app.command("demo-data")(demo.demo_data)
     app.command("run")(run.run)
     app.command("serve")(serve.serve)
+    app.command("web")(web.web)
     app.command("stages")(profiles.stages)
     app.command("plan")(plan.plan)
     app.command("why")(plan.why)

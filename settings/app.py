@@ -40,12 +40,32 @@ class EmailSettings(BaseModel):
 
 class SendGridSettings(BaseModel):
     api_key: SecretStr | None = None
+    # The Event Webhook's verification key, as SendGrid's dashboard shows it (base64 of the
+    # public key's DER, no PEM armour): checked here so a bad one fails at start-up.
+    webhook_public_key: str | None = None
     base_url: str = "https://api.sendgrid.com"
     unsubscribe_group_id: int | None = None
     sandbox_mode: bool = False
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_requests_per_second: float = Field(default=100.0, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=20)
+
+    @field_validator("webhook_public_key")
+    @classmethod
+    def _usable_public_key(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from sendgrid.helpers.eventwebhook import EventWebhook  # type: ignore[import-untyped]
+
+        key = "".join(value.split())
+        try:
+            EventWebhook(key)
+        except (ValueError, TypeError):
+            raise ValueError(
+                "not a public key: paste the Event Webhook's verification key as SendGrid "
+                "shows it (Settings > Mail Settings > Signed Event Webhook)"
+            ) from None
+        return key
 
 
 class DispatchSettings(BaseModel):
@@ -59,8 +79,42 @@ class RewardSettings(BaseModel):
 
 class StripeSettings(BaseModel):
     api_key: SecretStr | None = None
+    # The signing secret of the webhook endpoint (whsec_…), from Stripe's dashboard.
+    webhook_secret: SecretStr | None = None
     base_url: str = "https://api.stripe.com"
     max_requests_per_second: float = Field(default=20.0, gt=0)
+
+
+class WebSettings(BaseModel):
+    """``nudgeflow web``: where it listens, and how large a request body may be."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=5_000_000, ge=1024)
+
+
+class IngestSettings(BaseModel):
+    """Bearer keys of the ingestion API, comma-separated so a key can be rotated: add the new
+    one, move the senders over, remove the old one."""
+
+    api_keys: SecretStr | None = None
+
+    @field_validator("api_keys")
+    @classmethod
+    def _long_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",") if key.strip()]
+        if any(len(key) < MIN_KEY_LENGTH for key in keys):
+            raise ValueError(
+                f"every key has at least {MIN_KEY_LENGTH} characters; make one with {NEW_KEY_HINT}"
+            )
+        return SecretStr(",".join(keys)) if keys else None
+
+    def keys(self) -> tuple[str, ...]:
+        if self.api_keys is None:
+            return ()
+        return tuple(self.api_keys.get_secret_value().split(","))
 
 
 class ScheduleSettings(BaseModel):
@@ -121,6 +175,8 @@ class AppSettings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     dispatch: DispatchSettings = DispatchSettings()
     ledger: LedgerSettings = LedgerSettings()
+    web: WebSettings = WebSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,66 @@
+"""``create_app``: the ASGI application of ``nudgeflow web``.
+
+Starlette rather than FastAPI: every endpoint here needs the raw body (signatures are over
+the exact bytes, and a body over the limit must be refused before it is read in full), the
+pages are plain HTML forms, and the ingestion API follows Segment's published shape rather
+than a schema of ours; FastAPI's validation and generated docs would sit unused on top of
+the Starlette it is built on. Both come with Prefect; Starlette is the smaller dependency.
+
+The application builds its ``App`` (settings, engine) at start-up, in the lifespan: a bad
+setting stops the server before it accepts a request, naming the setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bootstrap.app import App, build_app
+from web import ingest, pages, webhooks
+
+
+def the_app(request: Request) -> App:
+    """The ``App`` the service was started with."""
+    app: App = request.app.state.nudgeflow
+    return app
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers, 503 (with the reason) when it does not."""
+
+    def probe() -> None:
+        with the_app(request).engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(probe)
+    except Exception as exc:  # any failure to reach the database is "unavailable"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(build: Callable[[], App] | None = None) -> Starlette:
+    """The service; ``build`` makes its ``App`` at start-up (by default from the environment)."""
+
+    @asynccontextmanager
+    async def lifespan(starlette: Starlette) -> AsyncIterator[None]:
+        app = (build or build_app)()
+        _ = app.engine  # connect and migrate now: a bad database stops the start-up
+        starlette.state.nudgeflow = app
+        yield
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *pages.routes,
+        *webhooks.routes,
+        *ingest.routes,
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
