@@ -45,6 +45,10 @@ class MemberState:
     withdrawal: tuple[str, int] | None = None
     # Fatigued: the last day of the rest (None: until further notice).
     resting_until: date | None = None
+    # The preference centre: the categories the member left, with when (epoch s), and a
+    # pause of every nudge that covers tonight: when it ends (epoch s). Both are no consent.
+    categories_out: tuple[tuple[str, int], ...] = ()
+    paused_until: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +104,13 @@ class PlannedAction:
 
 @dataclass(frozen=True)
 class NoConsent:
-    """``consent``: opted out of email (no ``withdrawal``), or withdrawn by an event."""
+    """``consent``: opted out of email (no ``withdrawal``), or withdrawn by an event; or,
+    with email consent given, a preference: a pause of every nudge, or the campaign's
+    category left."""
 
     withdrawal: tuple[str, int] | None  # the first such event: (type, epoch seconds)
+    paused_until: int | None = None  # paused every nudge: when the pause ends (epoch s)
+    category_out: tuple[str, int] | None = None  # the category left, and when (epoch s)
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,14 @@ class Plan:
         campaign = campaign_plan.campaign
         state = night.members[member_pk]
         if reason == "consent":
-            return NoConsent(state.withdrawal)
+            if not state.consent:
+                return NoConsent(state.withdrawal)
+            if state.paused_until is not None:
+                return NoConsent(None, paused_until=state.paused_until)
+            category = campaign.category
+            since = dict(state.categories_out)
+            assert category is not None and category in since
+            return NoConsent(None, category_out=(category, since[category]))
         if reason == "fatigued":
             return Resting(state.resting_until)
         if reason == "already_received":

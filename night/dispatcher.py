@@ -34,6 +34,7 @@ from night.batch import (
 )
 from night.settle import (
     SPENT_WHEN_SENT,
+    consent_lost,
     draws_on_budget,
     fail_action,
     issued_reward,
@@ -107,7 +108,12 @@ class Dispatcher:
         """Dispatch one batch with at most ``max_workers`` threads; raise
         ``DispatchStopped`` once the batch is done if a provider refused our key."""
         with self._write() as connection:
-            batch = outbox.load(connection, action_ids)
+            batch = outbox.load(
+                connection,
+                action_ids,
+                now=self.clock(),
+                categories={cid: c.category for cid, c in self.campaigns.items()},
+            )
             outbox.begin_attempt(connection, [a.action_id for a in batch])
         result = BatchResult()
         lock = threading.Lock()
@@ -144,7 +150,7 @@ class Dispatcher:
             return self._fail_before_sending(action, None, reason)
         campaign = planned_terms(current, action)
         if not action.consent:
-            reason = "consent withdrawn since planning (unsubscribed, bounced or opted out)"
+            reason = consent_lost(action.preference)
             return self._fail_before_sending(action, campaign, reason)
         state = action.state
         issued: IssuedReward | None = None

@@ -92,6 +92,11 @@ def _unmatched(
 def describe_exclusion(exclusion: Exclusion, zone: ZoneInfo) -> str:
     """A guard's reason, with the facts behind it, in words."""
     match exclusion:
+        case NoConsent(paused_until=int() as until):
+            last = business_date(until - 1, zone)
+            return f"no consent (paused all nudges until {last} in the preference centre)"
+        case NoConsent(category_out=(category, at)):
+            return f"no consent (unsubscribed from {category} on {business_date(at, zone)})"
         case NoConsent(withdrawal=None):
             return "no consent (opted out of email)"
         case NoConsent(withdrawal=(kind, at)):

@@ -41,6 +41,17 @@ def draws_on_budget(campaign: Campaign, action: OutboxAction) -> bool:
     return bool(budgeted) if budgeted is not None else campaign.budget is not None
 
 
+def consent_lost(preference: str | None) -> str:
+    """Why an action is failed instead of sent: consent (``OutboxAction.consent``) was lost
+    since planning, by email consent withdrawn or by a preference (``preference``)."""
+    if preference == "paused":
+        return "the member paused all nudges in the preference centre since planning"
+    if preference is not None:
+        category = preference.removeprefix("category:")
+        return f"the member unsubscribed from {category} in the preference centre since planning"
+    return "consent withdrawn since planning (unsubscribed, bounced or opted out)"
+
+
 def reward_member(action: OutboxAction) -> RewardMember:
     """The member as the reward issuers see them."""
     m = action.member
@@ -122,7 +133,7 @@ def resolve_unknown(
     (credits and invites are then spent); otherwise it fails, its reward is withdrawn and
     its reservation voided. Returns the new state; ``DispatchError`` explains a refusal."""
     with engine.connect() as connection:
-        loaded = outbox.load(connection, [action_id])
+        loaded = outbox.load(connection, [action_id], now=now)
     if not loaded:
         raise ResolveError(f"no action {action_id}")
     action = loaded[0]

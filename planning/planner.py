@@ -149,7 +149,9 @@ class _Night:
     def __init__(self, night: NightInput, policy: Policy) -> None:
         members = night.members
         over_cap = _over_cap_test(night.as_of, policy)
-        self.no_consent: set[int] = set()
+        self.no_consent: set[int] = set()  # email consent withdrawn, or paused
+        # category → the members who left it in the preference centre (few)
+        self.left: dict[str, set[int]] = {}
         self.fatigued: set[int] = set()
         # Taken tonight: a stored nudge of any campaign (held-out actions do not take the
         # member); grows as campaigns select.
@@ -159,10 +161,13 @@ class _Night:
         # reaches the cap guard this run has selected nothing for them.
         self.capped: dict[int, Cap] = {}
         for pk, state in members.items():
-            if not state.consent:
+            if not state.consent or state.paused_until is not None:
                 self.no_consent.add(pk)
             elif state.fatigued:
                 self.fatigued.add(pk)
+            if state.categories_out:
+                for category, _ in state.categories_out:
+                    self.left.setdefault(category, set()).add(pk)
             if state.taken_by is not None:
                 self.taken.add(pk)
             if over_cap is not None:
@@ -217,6 +222,8 @@ def _plan_campaign(
 
     # Phase 1: guards that are facts about the member, in EXCLUSION_REASONS order.
     exclude(rest & shared.no_consent, "consent")
+    if campaign.category is not None and campaign.category in shared.left:
+        exclude(rest & shared.left[campaign.category], "consent")
     exclude(rest & shared.fatigued, "fatigued")
     prior = night.prior.get(campaign.id)
     if prior:

@@ -1,8 +1,9 @@
 """What the planner's guards need to know about tonight's candidates, set-based.
 
 ``gather_guards`` reads, in a handful of queries over whole tables, each candidate's consent,
-rest, recent nudges and tonight's actions (``domain.plan.MemberState``, with the facts behind
-each guard for ``nudgeflow why``) and the earlier actions of each campaign;
+preferences (``store.preferences``), rest, recent nudges and tonight's actions
+(``domain.plan.MemberState``, with the facts behind each guard for ``nudgeflow why``) and
+the earlier actions of each campaign;
 ``StoredBudgets`` says what each budget has left. No query runs per member.
 """
 
@@ -19,6 +20,7 @@ from domain.campaign import Campaign, Policy
 from domain.keys import occurrence_for
 from domain.plan import MemberState, PriorAction
 from store.consent import standing_withdrawals
+from store.preferences import Preferences, standing_preferences
 from store.schema import actions, member_tags, members
 
 # Action states that count as a nudge for frequency caps and fatigue: everything that is or
@@ -92,6 +94,8 @@ def gather_guards(
         return {}, {c: {} for c in candidates}
 
     withdrawals = _first_withdrawals(connection, as_of_end)
+    # Few members have any: one dict lookup each, and the rest is done for those few.
+    preferences: dict[int, Preferences] = standing_preferences(connection, as_of_end)
     resting: dict[int, date | None] = {
         pk: None if until is None else _day(until)
         for pk, until in connection.execute(
@@ -129,6 +133,7 @@ def gather_guards(
             if pk in wanted:
                 sent = sends_on.get(pk)
                 withdrawal = withdrawals.get(pk) if opt_in else None
+                prefs = preferences.get(pk)
                 states[pk] = MemberState(
                     member_id,
                     bool(opt_in) and withdrawal is None,
@@ -137,6 +142,8 @@ def gather_guards(
                     tonight.get(pk),
                     withdrawal,
                     resting.get(pk),
+                    () if prefs is None else tuple(sorted(prefs.categories_out.items())),
+                    None if prefs is None else prefs.paused_until,
                 )
     return states, _prior_actions(connection, campaigns, candidates, as_of)
 

@@ -16,14 +16,16 @@ never both make the same move. ``PENDING`` are the states a dispatcher continues
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, case, false, func, select, update
 
+from nudgeflow.timeutil import to_epoch
 from store.consent import withdrawn_by_events
+from store.preferences import left_category_now, paused_now
 from store.schema import actions, members, profiles
 
 PENDING = ("planned", "reserved", "reward_issued")
@@ -60,7 +62,12 @@ class OutboxAction:
     reward_ref: str | None
     attempts: int
     member: dict[str, Any]  # member_id, email, names, country, timezone, attributes, …
-    consent: bool  # False: opted out, unsubscribed, bounced or complained since planning
+    # False: opted out, unsubscribed, bounced or complained since planning, or (in the
+    # preference centre) paused every nudge or left the campaign's category
+    consent: bool
+    # With email consent given, the preference that stops the email: "paused" or
+    # "category:<name>"; None otherwise
+    preference: str | None = None
 
 
 def pending_ids(connection: Connection, as_of: date) -> list[str]:
@@ -74,12 +81,27 @@ def pending_ids(connection: Connection, as_of: date) -> list[str]:
     return [row[0] for row in connection.execute(query)]
 
 
-def load(connection: Connection, action_ids: Sequence[str]) -> list[OutboxAction]:
-    """The given actions, joined with their members, profiles and consent, in one query."""
+def load(
+    connection: Connection,
+    action_ids: Sequence[str],
+    *,
+    now: datetime,
+    categories: Mapping[str, str | None] | None = None,
+) -> list[OutboxAction]:
+    """The given actions, joined with their members, profiles and consent as of ``now``, in
+    one query. Consent includes the preference centre: a pause in force at ``now``, and the
+    category of the action's campaign (``categories``: campaign id → its category) left."""
     if not action_ids:
         return []
     a, m, p = actions.c, members.c, profiles.c
     withdrawn = withdrawn_by_events(a.member_pk)
+    paused = paused_now(a.member_pk, to_epoch(now))
+    named = {cid: category for cid, category in (categories or {}).items() if category}
+    left = (
+        left_category_now(a.member_pk, case(named, value=a.campaign_id, else_=None))
+        if named
+        else false()
+    )
     query = (
         select(
             a.action_id,
@@ -105,6 +127,8 @@ def load(connection: Connection, action_ids: Sequence[str]) -> list[OutboxAction
             p.stage,
             p.score,
             withdrawn.label("withdrawn"),
+            paused.label("paused"),
+            left.label("left"),
         )
         .join(members, m.id == a.member_pk)
         .outerjoin(profiles, p.member_pk == a.member_pk)
@@ -112,6 +136,12 @@ def load(connection: Connection, action_ids: Sequence[str]) -> list[OutboxAction
     )
     found = {}
     for row in connection.execute(query).mappings():
+        given = bool(row["email_opt_in"]) and not row["withdrawn"]
+        preference = None
+        if row["paused"]:
+            preference = "paused"
+        elif row["left"]:
+            preference = f"category:{named[row['campaign_id']]}"
         member = {
             "member_id": row["member_id"],
             "email": row["email"],
@@ -137,7 +167,8 @@ def load(connection: Connection, action_ids: Sequence[str]) -> list[OutboxAction
             reward_ref=row["reward_ref"],
             attempts=int(row["attempts"]),
             member=member,
-            consent=bool(row["email_opt_in"]) and not row["withdrawn"],
+            consent=given and preference is None,
+            preference=preference if given else None,
         )
     return [found[i] for i in action_ids if i in found]
 

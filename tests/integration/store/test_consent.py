@@ -61,7 +61,7 @@ def dispatch_consent(engine: sa.Engine) -> dict[str, bool]:
         connection.execute(sa.delete(actions))
         rows = [action(pks, "c", member, AFTER, "planned") for member in sorted(pks)]
         connection.execute(sa.insert(actions), rows)
-        loaded = outbox.load(connection, [row["action_id"] for row in rows])
+        loaded = outbox.load(connection, [row["action_id"] for row in rows], now=RESTORED_AT)
     by_pk = {pk: member for member, pk in pks.items()}
     return {by_pk[a.member_pk]: a.consent for a in loaded}
 

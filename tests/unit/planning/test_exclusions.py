@@ -51,6 +51,22 @@ def test_consent_and_fatigue_carry_the_members_facts() -> None:
     ]
 
 
+def test_consent_says_which_preference() -> None:
+    states = [
+        # Email consent withdrawn comes first, whatever the preferences.
+        state(1, consent=False, paused_until=1_800_000_000, categories_out=(("surveys", 5),)),
+        state(2, paused_until=1_800_000_000, categories_out=(("surveys", 5),)),
+        state(3, categories_out=(("rewards", 4), ("surveys", 5))),
+    ]
+    c = campaign("c", category="surveys")
+    why = facts(night([c], {"c": [1, 2, 3]}, states))
+    assert [why("c", pk) for pk in (1, 2, 3)] == [
+        NoConsent(None),
+        NoConsent(None, paused_until=1_800_000_000),
+        NoConsent(None, category_out=("surveys", 5)),
+    ]
+
+
 def test_already_received_names_the_latest_action_that_counts() -> None:
     once = campaign("once")
     cooldown = campaign("cool", once_per_member=False, cooldown_days=7)

@@ -168,6 +168,37 @@ def test_consent_comes_before_fatigue() -> None:
     assert counts(cp) == {"consent": 1}
 
 
+def test_a_pause_is_no_consent_for_every_campaign() -> None:
+    paused = state(1, paused_until=1_800_000_000, fatigued=True)
+    n = night(
+        [campaign("a", category="surveys"), campaign("b")], {"a": [1, 2], "b": [1, 2]}, [paused]
+    )
+    plan = plan_night(n, NO_CAPS, FixedBudgets())
+    assert [cp.outcomes for cp in plan.campaigns] == [
+        {1: "consent", 2: "selected"},
+        {1: "consent", 2: "lower_priority"},
+    ]
+
+
+def test_a_category_left_is_no_consent_for_that_category_only() -> None:
+    left = state(1, categories_out=(("surveys", 1_700_000_000),), fatigued=True)
+    survey = campaign("survey", category="surveys", priority=10)
+    reward = campaign("reward", category="rewards", priority=5)
+    plain = campaign("plain", priority=1)
+    n = night(
+        [survey, reward, plain],
+        {"survey": [1, 2], "reward": [1, 3], "plain": [1, 4]},
+        [left, state(3, categories_out=(("rewards", 1), ("surveys", 2)))],
+    )
+    plan = plan_night(n, NO_CAPS, FixedBudgets())
+    assert {cp.campaign.id: cp.outcomes for cp in plan.campaigns} == {
+        "survey": {1: "consent", 2: "selected"},
+        "reward": {1: "fatigued", 3: "consent"},  # fatigue applies where consent does not
+        "plain": {1: "fatigued", 4: "selected"},
+    }
+    assert {cp.campaign.id: counts(cp) for cp in plan.campaigns}["survey"] == {"consent": 1}
+
+
 def _prior(*actions: tuple[str, date]) -> list[PriorAction]:
     return [PriorAction(occurrence, day) for occurrence, day in actions]
 
