@@ -2,14 +2,17 @@
 
 ``members show`` lists the tags that apply as of the member's profile (the last night
 refreshed; today's business date before any): a fatigue tag that was cleared or whose rest
-is over is not listed. Its history, every time it was set or cleared, is shown below.
+is over is not listed. Its history, every time it was set or cleared, is shown below. So
+are the member's choices in the preference centre as of now (``store.preferences``): the
+categories they unsubscribed from, and a pause in force with its last day.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy import Connection, select
@@ -18,7 +21,9 @@ from cli.context import console, process_app
 from cli.render import NO_STAGE, print_funnel
 from nudgeflow.errors import NotFoundError
 from nudgeflow.money import format_minor_units
+from nudgeflow.timeutil import business_date
 from planning.lifecycle_file import load_lifecycle
+from store.preferences import preferences_of
 from store.profiles import funnel, member_stage_history
 from store.schema import members, profiles
 from store.tags import tag_changes, tags_on
@@ -26,7 +31,36 @@ from store.tags import tag_changes, tags_on
 TAG_CHANGES_SHOWN = 5  # the most recent tag changes in the text view; --json has them all
 
 
-def _member_document(connection: Connection, member_id: str, today: date) -> dict[str, Any]:
+def _preferences(
+    connection: Connection, member_pk: int, now: datetime, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The preference centre's choices as of ``now``, dated in the business time zone."""
+    prefs = preferences_of(connection, member_pk, now)
+    until = prefs.paused_until
+    return {
+        "categories_out": {
+            category: business_date(at, zone).isoformat()
+            for category, at in sorted(prefs.categories_out.items())
+        },
+        "paused_until": None if until is None else business_date(until - 1, zone).isoformat(),
+    }
+
+
+def _preferences_text(preferences: dict[str, Any]) -> str:
+    parts = []
+    if preferences["paused_until"]:
+        parts.append(f"all nudges paused until {preferences['paused_until']}")
+    out = preferences["categories_out"]
+    if out:
+        left = ", ".join(f"{category} (since {day})" for category, day in out.items())
+        parts.append(f"unsubscribed from {left}")
+    return "; ".join(parts) or "none (every category, not paused)"
+
+
+def _member_document(
+    connection: Connection, member_id: str, now: datetime, zone: ZoneInfo
+) -> dict[str, Any]:
+    today = now.astimezone(zone).date()
     row = (
         connection.execute(
             select(members, profiles)
@@ -81,6 +115,7 @@ def _member_document(connection: Connection, member_id: str, today: date) -> dic
             for c in changes
         ],
         "attributes": row["attributes"] or {},
+        "preferences": _preferences(connection, row["id"], now, zone),
     }
 
 
@@ -88,17 +123,18 @@ def show_member(
     member_id: str = typer.Argument(..., metavar="MEMBER_ID", help="The member's member_id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a member's profile, tags, and stage and tag history."""
+    """Show a member's profile, tags, preferences, and stage and tag history."""
     app = process_app()
-    today = app.clock().astimezone(app.zone).date()
     with app.engine.connect() as connection:
-        doc = _member_document(connection, member_id, today)
+        doc = _member_document(connection, member_id, app.clock(), app.zone)
     if as_json:
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     name = " ".join(filter(None, [doc["first_name"], doc["last_name"]])) or doc["member_id"]
     console.print(f"[bold]{name}[/bold] <{doc['email']}>  ({doc['member_id']})")
+    preferences = ("preferences", _preferences_text(doc["preferences"]))
     if doc["profile_as_of"] is None:
+        console.print(f"  {preferences[0]:<14}{preferences[1]}", markup=False)
         console.print("no profile yet: run `nudgeflow run` first")
         return
     money = doc["monetary"]
@@ -117,6 +153,7 @@ def show_member(
         ("rfm", f"r={rfm['r']} f={rfm['f']} m={rfm['m']} segment={rfm['segment'] or '-'}"),
         ("score", str(doc["score"])),
         ("tags", ", ".join(doc["tags"]) or "-"),
+        preferences,
     ]
     for label, value in lines:
         console.print(f"  {label:<14}{value}", markup=False)

@@ -19,11 +19,13 @@ import sqlalchemy as sa
 
 from audience.facts import EventFact
 from bootstrap.app import App, build_app
+from delivery.tokens import UnsubscribeToken
+from inbound.preferences import PreferenceChange, change_preferences
 from night.batch import DispatchStopped
 from night.plan import plan
 from night.refresh import refresh
 from night.settle import ResolveError, resolve_unknown
-from nudgeflow.timeutil import day_end
+from nudgeflow.timeutil import Clock, day_end, from_epoch, system_clock
 from planning.campaign_files import load_campaign_set
 from providers.sendgrid import SendGridSender
 from settings import load_settings
@@ -47,6 +49,7 @@ CAMPAIGNS = {
     "credit": """
 id: credit
 name: Credit
+category: rewards
 priority: 40
 audience: {tags: {any_of: [credit]}}
 trigger: {on: schedule}
@@ -102,7 +105,7 @@ email: {template: broken, subject: "Broken"}
 response: {counts_as: [email_clicked], within: 7d}
 """,
 }
-POLICY = "frequency_caps: [{max: 5, per: 7d}]\n"
+POLICY = "frequency_caps: [{max: 5, per: 7d}]\ncategories: [rewards, surveys]\n"
 TEMPLATES = {
     "nudge.txt.j2": '{% extends "_layout.txt.j2" %}{% block content %}Hi {{ member.member_id }}'
     "{% if reward %}: {{ reward.value }} {{ reward.code or reward.link }}{% endif %}"
@@ -135,7 +138,7 @@ class World:
     def outbox_dir(self) -> Path:
         return self.root / "outbox"
 
-    def app(self, **overrides: Any) -> App:
+    def app(self, clock: Clock = system_clock, **overrides: Any) -> App:
         settings = {
             "database_url": self.db_url,
             "campaigns_dir": self.campaigns_dir,
@@ -146,7 +149,7 @@ class World:
             "dispatch": {"batch_size": 3, "max_workers": 4},
             **overrides,
         }
-        app = build_app(load_settings(**settings))
+        app = build_app(load_settings(**settings), clock)
         self.apps.append(app)
         return app
 
@@ -529,6 +532,53 @@ def test_consent_withdrawn_after_planning_fails_the_action_and_sends_nothing(
     assert reward_state(app, planned["credit-1"]) is None
     files = list(world.outbox_dir.rglob("*.eml"))
     assert [f.stem for f in files] == [planned["credit-0"]]
+    verify_ok(app)
+
+
+def test_a_preference_made_after_planning_fails_the_action_and_sends_nothing(
+    world: World,
+) -> None:
+    """Planned at midnight; at 00:01 one member pauses everything and another leaves the
+    credit's category (rewards); dispatch at 02:00 sends to the other two only."""
+    night_end = day_end(AS_OF, ZONE)
+    app = world.app(clock=lambda: from_epoch(night_end + 2 * 3600))
+    planned = prepare(world, app, members_for("credit", "plain"))
+    choices = {
+        "credit-0": PreferenceChange(categories_out=frozenset({"surveys"})),
+        "credit-1": PreferenceChange(categories_out=frozenset({"rewards"})),
+        "plain-0": PreferenceChange(pause_days=30),
+    }
+    for member_id, change in choices.items():
+        token = UnsubscribeToken(member_id, "credit")
+        with app.engine.begin() as connection:
+            change_preferences(
+                connection,
+                token,
+                change,
+                ("rewards", "surveys"),
+                at=from_epoch(night_end + 60),
+                zone=ZONE,
+            )
+
+    run = nights.dispatch(app, AS_OF)
+
+    assert run.result.total("sent") == 2 and run.result.total("failed") == 2
+    rows = action_rows(app)
+    assert {m: r["state"] for m, r in rows.items()} == {
+        "credit-0": "sent",
+        "credit-1": "failed",
+        "plain-0": "failed",
+        "plain-1": "sent",
+    }
+    assert rows["credit-1"]["reason"] == (
+        "the member unsubscribed from rewards in the preference centre since planning"
+    )
+    assert rows["plain-0"]["reason"] == (
+        "the member paused all nudges in the preference centre since planning"
+    )
+    assert ledger_kinds(app, planned["credit-1"]) == []
+    files = sorted(f.stem for f in world.outbox_dir.rglob("*.eml"))
+    assert files == sorted([planned["credit-0"], planned["plain-1"]])
     verify_ok(app)
 
 
