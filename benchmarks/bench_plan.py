@@ -4,8 +4,10 @@
 
 Builds a synthetic SQLite database with bulk inserts (members with join dates, birthdays and
 opt-outs; ~6 events each over two years: purchases, logins, clicks, reviews, a few
-unsubscribes), refreshes the profiles for two nights, plans and stores the first night so
-the second sees earlier actions (caps, cooldowns, budgets), and then times the second
+unsubscribes; the preference centre's choices of 1.5% of them: categories left, some
+rejoined, pauses in force and over), refreshes the profiles for two nights, plans and
+stores the first night so the second sees earlier actions (caps, cooldowns, budgets), and
+then times the second
 night's plan — ``select_candidates`` + ``gather_guards`` + ``StoredBudgets`` +
 ``plan_night`` — which is the figure with a limit (30 s for 1 M members × 20 campaigns).
 Next to it: one bare aggregate pass over ``events`` in the same database, the floor that
@@ -167,6 +169,9 @@ VARIANTS: list[dict[str, Any]] = [
 ]
 
 
+CATEGORIES = ("rewards", "surveys", "community")
+
+
 def build_campaigns(count: int) -> list[Campaign]:
     campaigns = []
     for i in range(count):
@@ -174,6 +179,7 @@ def build_campaigns(count: int) -> list[Campaign]:
         document = {
             "id": f"c{i:02d}",
             "name": f"Campaign {i}",
+            "category": CATEGORIES[i % len(CATEGORIES)],
             "priority": (i * 37) % 100,
             "email": {"template": f"t{i % len(VARIANTS)}", "subject": "Hello"},
             "response": {"counts_as": ["email_clicked", "purchase"], "within": "7d"},
@@ -224,6 +230,23 @@ def _events(count: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
             yield (f"e{n}", pk, "unsubscribed", end - rng.randrange(365 * DAY), None, None)
 
 
+def _preferences(count: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    """Every 100th member left a category (every 4th of them rejoined it later); every
+    200th paused, half of them in force tonight."""
+    end = day_end(AS_OF, ZONE)
+    for pk in range(100, count + 1, 100):
+        category = CATEGORIES[pk % 3]
+        at = end - rng.randrange(365 * DAY)
+        said = f'{{"category": "{category}", "source": "preference-centre"}}'
+        yield (f"p{pk}-out", pk, "category_unsubscribed", at, said)
+        if pk % 400 == 0:
+            yield (f"p{pk}-in", pk, "category_resubscribed", at + DAY, said)
+    for pk in range(50, count + 1, 200):
+        at = end - rng.randrange(20 * DAY) - (0 if pk % 400 == 50 else 120 * DAY)
+        said = f'{{"until": {at + 30 * DAY}, "days": 30, "source": "preference-centre"}}'
+        yield (f"p{pk}-pause", pk, "nudges_paused", at, said)
+
+
 def build_database(path: Path, members: int, seed: int = 1) -> tuple[sa.Engine, int]:
     """A migrated SQLite database with synthetic members and events (bulk inserts)."""
     for suffix in ("", "-wal", "-shm"):
@@ -244,6 +267,11 @@ def build_database(path: Path, members: int, seed: int = 1) -> tuple[sa.Engine, 
             " VALUES (?, ?, ?, ?, ?, ?)",
             _events(members, rng),
         )
+        cursor.executemany(
+            "INSERT INTO events (event_id, member_pk, type, occurred_at, properties)"
+            " VALUES (?, ?, ?, ?, ?)",
+            _preferences(members, rng),
+        )
         events = cursor.execute("SELECT count(*) FROM events").fetchone()[0]
     with engine.connect() as connection:
         connection.exec_driver_sql("ANALYZE")
@@ -263,7 +291,10 @@ def run(members: int, campaigns: int, workdir: Path) -> dict[str, float]:
     lifecycle = load_lifecycle(ROOT / "campaigns")
     policy = compile_policy(
         PolicySpec.model_validate(
-            {"frequency_caps": [{"max": 2, "per": "7d"}, {"max": 4, "per": "30d"}]}
+            {
+                "frequency_caps": [{"max": 2, "per": "7d"}, {"max": 4, "per": "30d"}],
+                "categories": list(CATEGORIES),
+            }
         )
     )
     chosen = build_campaigns(campaigns)
