@@ -46,7 +46,7 @@ def test_a_gift_email_that_prints_a_code_is_reported_at_its_line(
     campaigns, templates = shipped
     line = _insert(templates / "adopter_thank_you_gift.txt.j2", 7, "Your code: {{ reward.code }}")
     assert _messages(campaigns, templates) == [
-        f"adopter-thank-you-gift.yaml:21: {templates}/adopter_thank_you_gift.txt.j2:{line}: "
+        f"adopter-thank-you-gift.yaml:22: {templates}/adopter_thank_you_gift.txt.j2:{line}: "
         "reward.code has no value for a gift reward: show it inside "
         "{% if reward.code %}…{% endif %}"
     ]
