@@ -113,5 +113,6 @@ def accept_invite(engine: Engine, token: str, key: str, *, at: datetime) -> Invi
             )
             # Two tabs pressing Accept at once: the second insert finds the first.
             .on_conflict_do_nothing(index_elements=["event_id"])
-        )
-        return InviteState(invite, accepted=True, just_now=inserted.rowcount == 1)
+            .returning(events.c.id)
+        ).first()
+        return InviteState(invite, accepted=True, just_now=inserted is not None)
