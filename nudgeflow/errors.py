@@ -9,6 +9,7 @@
     ├── StoreError                    the database is unreachable, read-only, corrupt or too new
     │   └── DatabaseLocked            another process holds the write lock (store.diagnosis); exit 3
     ├── NotFoundError                 a member, campaign or run that does not exist
+    ├── InvalidPreferenceChange       inbound.preferences: an unknown category, a bad pause
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use

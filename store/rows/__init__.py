@@ -9,7 +9,17 @@ PostgreSQL cannot store) is refused by the importer for the whole record, before
 from __future__ import annotations
 
 from store.rows.columns import EVENT_COLUMNS, MEMBER_COLUMNS, Kind, check_columns, column_name
-from store.rows.events import CONSENT_RESTORED, EventRow, csv_event_parser, parse_event
+from store.rows.events import (
+    CATEGORY_RESUBSCRIBED,
+    CATEGORY_UNSUBSCRIBED,
+    CONSENT_RESTORED,
+    NUDGES_PAUSED,
+    NUDGES_RESUMED,
+    PREFERENCE_EVENTS,
+    EventRow,
+    csv_event_parser,
+    parse_event,
+)
 from store.rows.json_values import MAX_DEPTH, load_json
 from store.rows.members import (
     CONTENT_COLUMNS,
@@ -22,12 +32,17 @@ from store.rows.members import (
 from store.rows.values import FIELD_LIMIT, RowError, RowProblem, json_scalar
 
 __all__ = [
+    "CATEGORY_RESUBSCRIBED",
+    "CATEGORY_UNSUBSCRIBED",
     "CONSENT_RESTORED",
     "CONTENT_COLUMNS",
     "EVENT_COLUMNS",
     "FIELD_LIMIT",
     "MAX_DEPTH",
     "MEMBER_COLUMNS",
+    "NUDGES_PAUSED",
+    "NUDGES_RESUMED",
+    "PREFERENCE_EVENTS",
     "EventRow",
     "Kind",
     "MemberRow",

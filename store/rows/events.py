@@ -5,7 +5,10 @@ Beyond the shapes of its values, an event is held to what the later steps can us
 ``purchase`` is never negative (a refund is an event of its own type, which no spend
 adds up), amounts and currencies are those of ``nudgeflow.money``, ``properties`` is strict
 JSON of at most ``FIELD_LIMIT`` characters, and ``consent_restored``, which gives a member
-back their consent, is never imported: only ``nudgeflow members consent --restore`` records it.
+back their consent, is never imported: only ``nudgeflow members consent --restore`` (or the
+member's preference centre) records it. Nor are the preference centre's own events
+(``PREFERENCE_EVENTS``: categories left and rejoined, pauses started and ended): only the
+member sets their preferences (``store.preferences``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ from store.rows.values import (
 # The event that restores a member's withdrawn consent (``store.consent``): recorded by an
 # operator's command (or, later, the member's preference centre), never by an import.
 CONSENT_RESTORED = "consent_restored"
+
+# The preference centre's events (``store.preferences``): never imported either.
+CATEGORY_UNSUBSCRIBED = "category_unsubscribed"
+CATEGORY_RESUBSCRIBED = "category_resubscribed"
+NUDGES_PAUSED = "nudges_paused"
+NUDGES_RESUMED = "nudges_resumed"
+PREFERENCE_EVENTS = frozenset(
+    (CATEGORY_UNSUBSCRIBED, CATEGORY_RESUBSCRIBED, NUDGES_PAUSED, NUDGES_RESUMED)
+)
 
 # event_id, member_id, type, occurred_at (epoch s), amount_minor, currency, properties
 EventRow = tuple[str, str, str, int, int | None, str | None, dict[str, Any] | None]
@@ -76,6 +88,11 @@ def _event(
             "type",
             f"{CONSENT_RESTORED} is recorded by `nudgeflow members consent --restore`, "
             "never imported",
+        )
+    if event_type in PREFERENCE_EVENTS:
+        raise RowError(
+            "type",
+            f"{event_type} is recorded by the member's preference centre, never imported",
         )
     occurred = instant_seconds("occurred_at", required_value("occurred_at", occurred_at))
     amount_minor = None

@@ -16,6 +16,7 @@ MODULES = (
     "providers.email",
     "delivery.tokens",
     "flows.schedule",
+    "inbound.preferences",
     "providers.invites",
     "providers.rewards",
     "store.lease",

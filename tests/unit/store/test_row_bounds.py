@@ -162,6 +162,16 @@ def test_an_import_never_carries_consent_restored() -> None:
     assert "nudgeflow members consent --restore" in error.reason
 
 
+@pytest.mark.parametrize(
+    "kind",
+    ["category_unsubscribed", "category_resubscribed", "nudges_paused", "nudges_resumed"],
+)
+def test_an_import_never_carries_a_preference(kind: str) -> None:
+    error = refused(event, type=kind, amount=None)
+    assert error.field == "type"
+    assert "preference centre" in error.reason
+
+
 # --- consent ----------------------------------------------------------------------------------
 
 
