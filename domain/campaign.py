@@ -128,6 +128,9 @@ class Campaign:
     response_types: tuple[str, ...]
     response_within_days: int
     owner: str | None = None
+    # What kind of nudge it is (policy.yaml's categories): members may leave a category in
+    # the preference centre. None: in no category, so only consent and pauses apply.
+    category: str | None = None
 
     @property
     def occurrence_kind(self) -> str:
@@ -154,3 +157,5 @@ class Policy:
     send_start: str
     send_end: str
     send_timezone: str
+    # The categories campaigns may name, in the order the preference centre lists them.
+    categories: tuple[str, ...] = ()

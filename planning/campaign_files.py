@@ -22,7 +22,7 @@ from planning.campaign_spec import (
 from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import LIFECYCLE_FILE
 from planning.policy_spec import PolicySpec
-from planning.references import KnownNames, reference_problems
+from planning.references import KnownNames, category_problems, reference_problems
 from planning.sourcefile import SourceFile, load_yaml, validate_source
 
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -172,6 +172,8 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
             campaigns.append(compile_campaign(spec, str(path)))
     if known is not None:
         problems.extend(reference_problems(parsed, known))
+    if policy is not None:
+        problems.extend(category_problems(parsed, policy.categories))
     return CampaignFiles(
         lifecycle,
         lifecycle_source,

@@ -280,6 +280,10 @@ class CampaignSpec(FileSpec):
     `owner: lifecycle-marketing`."""
     description: str | None = None
     """Free text. Example: `description: Thanks members who just became loyalists.`"""
+    category: Identifier | None = None
+    """What kind of nudge this is, one of policy.yaml's `categories`: a member who
+    unsubscribed from the category in the preference centre is not nudged. None: only
+    email consent and a pause apply. Example: `category: surveys`."""
     enabled: bool = True
     """false keeps the file (and validates it) but never plans it. Example: `enabled: false`."""
     priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)

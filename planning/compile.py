@@ -87,6 +87,7 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
         response_types=tuple(spec.response.counts_as),
         response_within_days=spec.response.within,
         owner=spec.owner,
+        category=spec.category,
     )
 
 
@@ -99,4 +100,5 @@ def compile_policy(spec: PolicySpec) -> Policy:
         send_start=spec.send_window.start,
         send_end=spec.send_window.end,
         send_timezone=spec.send_window.timezone,
+        categories=tuple(spec.categories),
     )

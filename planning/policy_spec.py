@@ -83,3 +83,14 @@ class PolicySpec(FileSpec):
     send_window: SendWindowSpec = SendWindowSpec()
     """When in the day emails arrive. Example:
     `send_window: {start: "09:00", end: "18:00", timezone: member}`."""
+    categories: list[Identifier] = Field(default_factory=list, max_length=50)
+    """The categories a campaign may name in its `category`, in the order the preference
+    centre lists them; a member may unsubscribe from each one. Example:
+    `categories: [rewards, surveys, community]`."""
+
+    @classmethod
+    def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
+        categories = valid.get("categories") or []
+        twice = sorted({c for c in categories if categories.count(c) > 1})
+        if twice:
+            yield "categories", f"listed more than once: {', '.join(twice)}"

@@ -1,5 +1,5 @@
-"""References from campaign files to the lifecycle (stages, RFM segments), checked across
-every file at once.
+"""References from campaign files to the lifecycle (stages, RFM segments) and to the
+policy (categories), checked across every file at once.
 
 The names are read from the documents as written, so they are checked even when other
 keys of a campaign, or of the lifecycle itself, are wrong: a lifecycle with a typo in a
@@ -10,8 +10,8 @@ campaign that names the stage correctly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from typing import Any
 
 from audience.lifecycle import Lifecycle
@@ -53,7 +53,7 @@ class KnownNames:
 class _Use:
     source: SourceFile
     key: KeyPath
-    kind: str  # "stage" or "RFM segment"
+    kind: str  # "stage", "RFM segment" or "category"
     name: str
 
 
@@ -93,17 +93,40 @@ def _elsewhere(others: list[FileProblem]) -> str:
 
 def reference_problems(sources: list[SourceFile], known: KnownNames) -> list[FileProblem]:
     """One problem per unknown stage or segment name, at its first use in file order."""
+    return _unknown(
+        [use for source in sources for use in _uses(source)],
+        lambda kind: known.stages if kind == "stage" else known.segments,
+    )
+
+
+def _category_uses(source: SourceFile) -> Iterator[_Use]:
+    data = source.data if isinstance(source.data, dict) else {}
+    category = data.get("category")
+    if isinstance(category, str):
+        yield _Use(source, ("category",), "category", category)
+
+
+def category_problems(sources: list[SourceFile], categories: tuple[str, ...]) -> list[FileProblem]:
+    """One problem per category the policy does not list, at its first use in file order."""
+    problems = _unknown(
+        [use for source in sources for use in _category_uses(source)], lambda _: categories
+    )
+    if not categories:
+        hint = "; policy.yaml lists no categories (add them under categories:)"
+        problems = [replace(p, message=p.message + hint) for p in problems]
+    return problems
+
+
+def _unknown(uses: list[_Use], names_of: Callable[[str], tuple[str, ...]]) -> list[FileProblem]:
     found: dict[tuple[str, str], list[FileProblem]] = {}
-    for source in sources:
-        for use in _uses(source):
-            names = known.stages if use.kind == "stage" else known.segments
-            if use.name not in names:
-                where = source.problem(use.key, "")
-                found.setdefault((use.kind, use.name), []).append(where)
+    for use in uses:
+        if use.name not in names_of(use.kind):
+            where = use.source.problem(use.key, "")
+            found.setdefault((use.kind, use.name), []).append(where)
     problems = []
     for (kind, name), places in found.items():
         first, *others = sorted(places, key=lambda p: (p.path, p.line, p.column))
-        names = known.stages if kind == "stage" else known.segments
+        names = names_of(kind)
         message = f"unknown {kind} '{name}'{suggest(name, names)}{_elsewhere(others)}"
         problems.append(FileProblem(first.path, first.line, first.column, first.key, message))
     return problems

@@ -112,3 +112,50 @@ def test_files_with_errors_still_offer_their_email_for_template_checks(tmp_path:
     )
     assert campaign.reward is not None and campaign.reward.kind == "credit"
     assert [Path(d.path).name for d in found.documents] == ["a.yaml", "b.yaml"]
+
+
+# --- categories -----------------------------------------------------------------------------
+
+POLICY = "categories: [rewards, surveys, community]\n"
+
+
+def test_a_campaign_names_a_category_of_the_policy(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        {
+            "policy.yaml": POLICY,
+            "a.yaml": _campaign("a", category="survey"),
+            "b.yaml": _campaign("b", category="survey"),
+            "c.yaml": _campaign("c", category="rewards"),
+            "d.yaml": _campaign("d"),  # no category: fine
+        },
+    )
+    assert problems == [
+        "a.yaml:6:1: category: unknown category 'survey' (did you mean 'surveys'?); "
+        "also named in 1 other place: b.yaml:6:1"
+    ]
+    found = read_campaign_files(tmp_path)
+    assert found.policy is not None and found.policy.categories == (
+        "rewards",
+        "surveys",
+        "community",
+    )
+    assert {c.id: c.category for c in found.campaigns} == {
+        "a": "survey",
+        "b": "survey",
+        "c": "rewards",
+        "d": None,
+    }
+
+
+def test_a_category_without_categories_in_the_policy(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, {"a.yaml": _campaign("a", category="rewards")})
+    assert problems == [
+        "a.yaml:6:1: category: unknown category 'rewards'; policy.yaml lists no categories "
+        "(add them under categories:)"
+    ]
+
+
+def test_a_category_listed_twice_in_the_policy(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, {"policy.yaml": "categories: [rewards, surveys, rewards]\n"})
+    assert problems == ["policy.yaml:1:1: categories: listed more than once: rewards"]
