@@ -20,7 +20,7 @@ name), and are sent with headers that keep them out of frames, caches and referr
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from pathlib import Path
@@ -37,7 +37,8 @@ from starlette.routing import BaseRoute, Route
 from bootstrap.app import App
 from delivery.tokens import BadTokenError
 from inbound import invites, links
-from nudgeflow.errors import NotFoundError
+from inbound.preferences import PAUSE_DAYS, InvalidPreferenceChange, PreferenceView
+from nudgeflow.errors import CampaignFileError, NotFoundError
 from providers.invites import InvalidInvite, InviteExpired
 from web.bodies import read_body
 
@@ -58,6 +59,20 @@ _jinja = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def _day(value: date | datetime) -> str:
+    """21 December 2026 (whatever the platform's strftime supports)."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def _label(category: str) -> str:
+    """A category's name as a person reads it: ``gift_cards`` → Gift cards."""
+    return category.replace("_", " ").replace("-", " ").capitalize()
+
+
+_jinja.filters["day"] = _day
+_jinja.filters["label"] = _label
 
 
 def page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -157,6 +172,15 @@ def answers_errors(handler: Handler) -> Handler:
             )
         except InvalidInvite:
             return error_page(400, "This invitation link is not valid", BAD_LINK[1])
+        except InvalidPreferenceChange:
+            return error_page(400, *BAD_FORM)
+        except CampaignFileError:
+            # The operator broke a campaign file: the page cannot list the categories.
+            return error_page(
+                503,
+                "This page is not available right now",
+                "Please try again later, or reply to the email to tell us what you would like.",
+            )
         except HTTPException as exc:
             if exc.status_code == 413:
                 return error_page(413, "That request was too large", str(exc.detail))
@@ -196,6 +220,63 @@ async def unsubscribe(request: Request) -> Response:
     return page("unsubscribe", done=True, already=not state.changed, token=token)
 
 
+# ---- the preference centre ----------------------------------------------------------------
+
+
+def _categories(app: App) -> tuple[str, ...]:
+    """The categories of policy.yaml, read per request: an edit takes effect at once."""
+    return app.load_campaigns().policy.categories
+
+
+def _said(action: str, view: PreferenceView) -> str:
+    if action.startswith(links.PAUSE) and view.paused_until is not None:
+        return f"Paused: no emails from us until {_day(view.paused_until)}, included."
+    return {
+        links.SAVE: "Your choices are saved.",
+        links.RESUME: "Your emails are on again.",
+        links.UNSUBSCRIBE_ALL: "Done: you are unsubscribed from all our emails.",
+        links.RESUBSCRIBE: "Welcome back: you are subscribed again.",
+    }.get(action, "Saved.")
+
+
+def preferences_response(view: PreferenceView, said: str | None = None) -> HTMLResponse:
+    return page("preferences", view=view, said=said, pause_days=PAUSE_DAYS)
+
+
+@answers_errors
+async def preferences_page(request: Request) -> Response:
+    app, token = _app(request), request.path_params["token"]
+    now = app.clock()
+
+    def read() -> PreferenceView:
+        categories = _categories(app)
+        return links.open_preferences(
+            app.engine, token, _key(app), categories, now=now, zone=app.zone
+        )
+
+    return preferences_response(await run_in_threadpool(read))
+
+
+@answers_errors
+async def change_preferences(request: Request) -> Response:
+    app, token = _app(request), request.path_params["token"]
+    form = await read_form(request)
+    action = first(form, BUTTON)
+    if action is None:
+        return error_page(400, *BAD_FORM)
+    change = links.PageChange(action, frozenset(form.get("category", [])))
+    at = app.clock()
+
+    def write() -> PreferenceView:
+        categories = _categories(app)
+        return links.update_preferences(
+            app.engine, token, _key(app), change, categories, at=at, zone=app.zone
+        )
+
+    view = await run_in_threadpool(write)
+    return preferences_response(view, _said(action, view))
+
+
 # ---- VIP invites ---------------------------------------------------------------------------
 
 
@@ -225,6 +306,8 @@ async def accept_invite(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/u/{token}", unsubscribe_page, methods=["GET"]),
     Route("/u/{token}", unsubscribe, methods=["POST"]),
+    Route("/preferences/{token}", preferences_page, methods=["GET"]),
+    Route("/preferences/{token}", change_preferences, methods=["POST"]),
     Route("/vip/{token}", invite_page, methods=["GET"]),
     Route("/vip/{token}", accept_invite, methods=["POST"]),
 ]
