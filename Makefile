@@ -40,6 +40,15 @@ demo: $(STAMP)
 	@echo "  $(BIN)/nudgeflow ledger export --from $(DEMO_PREV) --to $(DEMO_END) --format csv"
 	@echo "  $(BIN)/nudgeflow gifts export --status pending --format csv"
 	@echo "  $(BIN)/nudgeflow why MEMBER_ID --as-of $(DEMO_END)   why a member was or was not nudged"
+	@echo
+	@echo "The pages the emails link to (unsubscribe, preferences, VIP invites): start the service,"
+	@echo "  $(strip $(DEMO_KEY) $(BIN)/nudgeflow web)        (Ctrl-C stops it)"
+	@eml=$$(ls var/outbox/$(DEMO_END)/*.eml 2>/dev/null | head -n 1); \
+	if [ -n "$$eml" ]; then \
+	  link=$$(grep -m 1 '^List-Unsubscribe:' "$$eml" | sed -E 's/^[^<]*<([^>]*)>.*/\1/'); \
+	  echo "then open the unsubscribe link of $$eml in a browser:"; \
+	  echo "  $$link"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

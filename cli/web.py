@@ -3,9 +3,13 @@ webhooks and the ingestion API) under uvicorn."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+
 import typer
 
 from cli.context import console, err_console, process_app
+from nudgeflow.errors import SettingsError
 
 
 def web(
@@ -39,13 +43,44 @@ def web(
         err_console.print(warning)
     bind_host = host if host is not None else settings.web.host
     bind_port = port if port is not None else settings.web.port
+    listening = listen(bind_host, bind_port)
     console.print(f"serving http://{bind_host}:{bind_port} (Ctrl-C stops)")
     console.print(f"links in emails point at {settings.public_base_url}")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(lambda: app),
-        host=bind_host,
-        port=bind_port,
         log_level="info",
         proxy_headers=True,
         server_header=False,
     )
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it: the way to stop the
+    # service, not a failure.
+    with listening, contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[listening])
+    console.print("stopped")
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn to serve on: bound here, so that a port
+    in use or an address this machine does not have is one line naming the setting, not
+    uvicorn's log of a failed start-up."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise SettingsError(
+            f"NUDGEFLOW_WEB__HOST / --host: cannot listen on {host!r} ({exc})"
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise SettingsError(
+            f"NUDGEFLOW_WEB__PORT / --port: cannot listen on {host}:{port}: {reason.lower()}"
+            " (another nudgeflow web, or another server, may hold it; choose another port)"
+        ) from None
+    return sock

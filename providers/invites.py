@@ -27,6 +27,10 @@ class InvalidInvite(RewardError):
     """The invite link is forged, damaged, signed with another key, or expired."""
 
 
+class InviteExpired(InvalidInvite):
+    """The invite link is genuine but past its expiry (or ``max_age``)."""
+
+
 @dataclass(frozen=True)
 class InvitePayload:
     member_id: str
@@ -68,7 +72,7 @@ def verify_invite(
     try:
         data = _serializer(key).loads(token, max_age=seconds)
     except SignatureExpired:
-        raise InvalidInvite("this invite link has expired") from None
+        raise InviteExpired("this invite link has expired") from None
     except BadSignature:
         raise InvalidInvite("this invite link is not valid (damaged or not ours)") from None
     try:
@@ -82,7 +86,7 @@ def verify_invite(
     except (KeyError, TypeError, ValueError):
         raise InvalidInvite("this invite link is not valid (unexpected contents)") from None
     if (now or utc_now()) >= payload.expires_at:
-        raise InvalidInvite("this invite link has expired")
+        raise InviteExpired("this invite link has expired")
     return payload
 
 
