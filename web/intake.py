@@ -3,7 +3,7 @@
 ``accept`` stores one request (one INSERT, committed) and wakes the worker; the answer goes
 out only after. ``InboxWorker`` is the thread the lifespan starts: it works the inbox when
 woken after a store and every ``poll_seconds`` anyway (rows a crash left behind, retries),
-and stops cleanly at shutdown, finishing the batch it is in.
+and stops cleanly at shutdown after a last pass.
 """
 
 from __future__ import annotations
@@ -74,10 +74,14 @@ class InboxWorker:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
+        # At least one pass, and one more after ``stop``: the backlog found at start-up and
+        # the requests accepted just before shutdown are worked, not left for the night.
+        while True:
             self._wake.clear()
             try:
                 self._work()
             except Exception:  # a database that went away: logged, tried again at the next poll
                 logger.exception("working the inbox failed; trying again shortly")
+            if self._stopping.is_set():
+                return
             self._wake.wait(self._poll)

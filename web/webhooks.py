@@ -115,7 +115,8 @@ def _stripe_event(payload: bytes, header: str, secret: str) -> dict[str, Any] | 
         return problem(401, f"signature: {exc.user_message or exc}")
     except (ValueError, UnicodeDecodeError) as exc:
         return problem(400, f"malformed JSON: {exc}")
-    found = {name: event.get(name) for name in ("id", "type", "created")}
+    values = event.to_dict()
+    found = {name: values.get(name) for name in ("id", "type", "created")}
     if not isinstance(found["id"], str) or not isinstance(found["type"], str):
         return problem(400, "expected a Stripe event (id, type, created)")
     if not isinstance(found["created"], int):
