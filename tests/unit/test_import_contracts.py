@@ -33,9 +33,11 @@ ALLOWED_IMPORTS = {
     "providers": ("delivery", "store", "domain"),
     "night": ("providers", "delivery", "store", "planning"),
     "demo": ("store", "domain"),
-    "bootstrap": ("night", "providers", "settings"),
+    "inbound": ("night", "providers", "delivery", "store"),
+    "bootstrap": ("inbound", "night", "providers", "settings"),
     "flows": ("bootstrap", "night", "settings"),
-    "cli": ("flows", "bootstrap", "demo", "settings"),
+    "web": ("bootstrap", "inbound", "settings"),
+    "cli": ("flows", "web", "bootstrap", "demo", "settings"),
 }
 
 
