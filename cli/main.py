@@ -69,6 +69,7 @@ def _register() -> None:
         demo,
         email,
         events,
+        inbox,
         ledger,
         members,
         plan,
@@ -86,6 +87,7 @@ def _register() -> None:
     members.app.command("consent")(consent.consent)
     app.add_typer(events.app, name="events")
     app.add_typer(ledger.app, name="ledger")
+    app.add_typer(inbox.app, name="inbox")
     ledger.app.command("reconcile")(rewards.reconcile)
     app.add_typer(rewards.gifts_app, name="gifts")
     app.add_typer(rewards.stripe_app, name="stripe")

@@ -33,9 +33,9 @@ def run(
         "and must be run again.",
     ),
 ) -> None:
-    """Run the nightly flow: refresh every member's profile, sync rewards, clear the fatigue
-    tags of members who responded, plan the campaigns, dispatch the night's actions (rewards
-    and emails), tag members who ignored their recent nudges.
+    """Run the nightly flow: work the service's inbox, refresh every member's profile, sync
+    rewards, clear the fatigue tags of members who responded, plan the campaigns, dispatch
+    the night's actions (rewards and emails), tag members who ignored their recent nudges.
 
     Only one run per database at a time: a second one exits 3."""
     if as_of is not None and (start or end):
@@ -84,6 +84,14 @@ def run(
             else:
                 summaries = [nightly(day, rewind=rewind)]
     for summary in summaries:
+        inbox = summary.get("inbox", {})
+        if inbox.get("worked"):
+            console.print(f"night {summary['as_of']}: {inbox['worked']:,} inbox requests worked")
+        if inbox.get("pending"):
+            console.print(
+                f"inbox: {inbox['pending']:,} requests pending; a real run works them before "
+                "it plans (this dry run did not)"
+            )
         console.print(f"night {summary['as_of']}: {summary['members']:,} profiles refreshed")
     last = summaries[-1]
     print_funnel(last, lifecycle.stage_ids)

@@ -1,13 +1,15 @@
-"""The ``nightly`` flow: refresh every profile for a business date, bring the reward ledger
-up to date (funding, Stripe redemptions, expiry), clear the fatigue tags of members who
-responded, plan and store the night's actions, dispatch them, tag the members who ignored
-their recent nudges, and report; and ``backfill``, which runs many nights in
-date order in one process, so each night sees the actions of the ones before it.
+"""The ``nightly`` flow: work the inbox (what the HTTP service accepted and has not worked
+yet), refresh every profile for a business date, bring the reward ledger up to date
+(funding, Stripe redemptions, expiry), clear the fatigue tags of members who responded, plan
+and store the night's actions, dispatch them, tag the members who ignored their recent
+nudges, and report; and ``backfill``, which runs many nights in date order in one process,
+so each night sees the actions of the ones before it.
 
-The steps are the use cases in ``night/``; here each becomes a task that is handed the
-night (``night.context.Night``: the engine, the campaign set loaded once for the run, the
-zone, the clock). Prefect sees a handful of tasks per night plus one per batch of actions
-(``DISPATCH__BATCH_SIZE``, 200 by default), never one per member or email.
+The steps are the use cases in ``night/`` (and ``inbound/`` for the inbox); here each becomes
+a task that is handed the night (``night.context.Night``: the engine, the campaign set
+loaded once for the run, the zone, the clock). Prefect sees a handful of tasks per night
+plus one per batch of actions (``DISPATCH__BATCH_SIZE``, 200 by default), never one per
+member or email.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from bootstrap.app import App, process_app
+from inbound.inbox import backlog, work_inbox
 from night.batch import OUTCOMES, BatchResult
 from night.context import Night
 from night.dispatch import dispatch_night
@@ -70,6 +73,26 @@ def sync_rewards_task(app: App, night: Night) -> dict[str, int]:
         counts["expired"],
     )
     return counts
+
+
+@task(name="work-inbox", cache_policy=NO_CACHE)
+def work_inbox_task(app: App) -> dict[str, int]:
+    """Before anything reads the members: work what the HTTP service accepted and has not
+    worked yet (webhooks, live events), so the night never plans on stale consent."""
+    result = work_inbox(app.engine, app.zone, app.clock)
+    logger = get_run_logger()
+    for problem in result.problems:
+        logger.warning("inbox: %s", problem)
+    logger.info("inbox: %d requests worked, %d failed", result.done, result.failed)
+    return {"worked": result.done, "failed": result.failed, "retrying": result.retrying}
+
+
+@task(name="inbox-backlog", cache_policy=NO_CACHE)
+def inbox_backlog_task(app: App) -> dict[str, int]:
+    """A dry run works nothing: it says how many requests a real run would work first."""
+    pending = backlog(app.engine)
+    get_run_logger().info("inbox: %d requests pending (a real run works them first)", pending)
+    return {"pending": pending}
 
 
 @task(name="rehearse-night", cache_policy=NO_CACHE)
@@ -154,19 +177,24 @@ def night_run_name() -> str:
 
 @flow(name="nightly", flow_run_name=night_run_name)
 def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[str, Any]:
-    """One business night: refresh profiles, bring the ledger up to date, clear the fatigue
-    tags of members who responded, plan, dispatch, tag the members who ignored their recent
-    nudges; then record how the night ended in the run's summary and in two artifacts.
-    ``dry_run`` rehearses refresh, recovery and plan in a transaction that is rolled back:
-    it writes nothing at all, not even a run record or the lease. A night before nights
-    already run is refused (``RewindRefused``) unless ``rewind`` says to rewind them.
+    """One business night: work the inbox, refresh profiles, bring the ledger up to date,
+    clear the fatigue tags of members who responded, plan, dispatch, tag the members who
+    ignored their recent nudges; then record how the night ended in the run's summary and in
+    two artifacts. ``dry_run`` rehearses refresh, recovery and plan in a transaction that is
+    rolled back: it writes nothing at all, not even a run record or the lease, and reports
+    the inbox's backlog instead of working it. A night before nights already run is refused
+    (``RewindRefused``) unless ``rewind`` says to rewind them.
 
     Holds the ``nightly`` lease throughout: a second run meanwhile raises ``RunInProgress``.
     """
     app = process_app()
     night = app.night(as_of)  # the campaign files are read once, here, for the whole run
     if dry_run:
-        summary = {**rehearse_night_task(night), "flow_run_id": flow_run.get_id()}
+        summary = {
+            **rehearse_night_task(night),
+            "inbox": inbox_backlog_task(app),
+            "flow_run_id": flow_run.get_id(),
+        }
         publish_artifacts(summary)
         return summary
     with night_lease(app.engine, as_of, app.clock):
@@ -189,6 +217,7 @@ def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[st
 
 
 def _night(app: App, night: Night) -> dict[str, Any]:
+    inbox = work_inbox_task(app)
     refreshed = refresh_profiles_task(night)
     rewards = sync_rewards_task(app, night)
     recovered = recover_fatigue_task(night)
@@ -198,6 +227,7 @@ def _night(app: App, night: Night) -> dict[str, Any]:
     return {
         **night_funnel(night),
         "members": refreshed["members"],
+        "inbox": inbox,
         "rewards": rewards,
         "plan": planned,
         "dispatch": dispatched,

@@ -10,6 +10,9 @@ a ``reward_redeemed`` event for the member (a response for fatigue and impact). 
 crash before the cursor was stored) records nothing new. ``expire_overdue`` marks discounts
 not used by their expiry as expired and releases their estimate back to the budget.
 
+``record_stripe_fact`` records one fact; the sync and the Stripe webhook (worked from the
+inbox by ``inbound.inbox``) both go through it.
+
 ``sync_rewards`` is the night's step (funding, then Stripe, then expiry at the end of the
 business day); ``sync_rewards_now`` is ``nudgeflow stripe sync`` (Stripe, then expiry now).
 """
@@ -29,7 +32,7 @@ from nudgeflow.errors import RewardError
 from nudgeflow.money import Money
 from nudgeflow.timeutil import business_date, day_end, to_epoch
 from providers.rewards import utc_now
-from providers.stripe_reads import DiscountApplied, InvoicePaid, events_after
+from providers.stripe_reads import DiscountApplied, InvoicePaid, StripeEvent, events_after
 from store import ledger
 from store.reward_tables import get_cursor, rewards, set_cursor, set_reward_state
 from store.schema import events
@@ -163,6 +166,31 @@ def _redeem(
     return redeemed, problems
 
 
+@dataclass(frozen=True)
+class FactRecorded:
+    """What recording one Stripe fact changed."""
+
+    linked: int = 0
+    redeemed: int = 0
+    problems: tuple[str, ...] = ()
+
+
+def record_stripe_fact(
+    engine: sa.Engine, fact: StripeEvent, zone: ZoneInfo, now: datetime
+) -> FactRecorded:
+    """Record one redemption fact, however it arrived: read by ``sync_stripe`` or sent to
+    the webhook (``inbound.inbox``). Idempotent, so a fact arriving both ways (or twice
+    either way) is counted once: a discount already linked is left alone, a reward already
+    redeemed is skipped, the ledger posts one redeem per action, and the ``reward_redeemed``
+    event's id is derived from Stripe's event id. Other event types record nothing."""
+    if isinstance(fact, DiscountApplied):
+        return FactRecorded(linked=int(_link_discount(engine, fact, now)))
+    if isinstance(fact, InvoicePaid):
+        redeemed, problems = _redeem(engine, fact, zone, now)
+        return FactRecorded(redeemed=redeemed, problems=tuple(problems))
+    return FactRecorded()
+
+
 def sync_stripe(
     engine: sa.Engine,
     api: StripeApi,
@@ -186,16 +214,14 @@ def sync_stripe(
     held = False  # the cursor stops before the first event that could not be recorded
     for event in events_after(api, since, last_id):
         result.events += 1
-        if isinstance(event, DiscountApplied):
-            result.linked += _link_discount(engine, event, now)
-        elif isinstance(event, InvoicePaid):
-            redeemed, problems = _redeem(engine, event, zone, now)
-            result.redeemed += redeemed
-            result.problems.extend(problems)
-            # Keep the event in reach of the next sync instead of losing its redemption:
-            # later events are still processed (recording them is idempotent) and are
-            # simply read again next time.
-            held = held or bool(problems)
+        recorded = record_stripe_fact(engine, event, zone, now)
+        result.linked += recorded.linked
+        result.redeemed += recorded.redeemed
+        result.problems.extend(recorded.problems)
+        # Keep the event in reach of the next sync instead of losing its redemption: later
+        # events are still processed (recording them is idempotent) and are simply read
+        # again next time.
+        held = held or bool(recorded.problems)
         if held:
             continue
         result.cursor, mark = event.created, (event.created, event.event_id)

@@ -214,3 +214,31 @@ run_lease = Table(
     Column("heartbeat_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
+
+# Every request the HTTP service accepted, stored before it is answered (migration 0009):
+# SendGrid's and Stripe's webhooks as their verified raw JSON, the ingestion API's accepted
+# items as checked. Worked by ``inbound.inbox`` (the service's worker, the night's
+# ``work-inbox`` step, ``nudgeflow inbox work``): ``pending`` → ``done`` in the transaction of
+# its effects, or ``failed`` with its error after too many attempts. See ``store.inbox``.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(16), nullable=False),  # sendgrid | stripe | ingest
+    Column("received_at", BigInteger, nullable=False),  # epoch seconds, UTC
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("processed_at", BigInteger),  # epoch seconds, UTC: when it was done or failed
+    Index("ix_inbox_state_id", "state", "id"),
+)
+
+# Keys of inbox items that take effect once but leave no row keyed by them (an identify call's
+# messageId): the item is applied only by the transaction that inserts its key.
+inbox_keys = Table(
+    "inbox_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("seen_at", BigInteger, nullable=False),  # epoch seconds, UTC
+)

@@ -23,7 +23,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bootstrap.app import App, build_app
+from inbound.inbox import work_inbox
 from web import ingest, pages, webhooks
+from web.intake import InboxWorker
 
 
 def the_app(request: Request) -> App:
@@ -47,15 +49,26 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(build: Callable[[], App] | None = None) -> Starlette:
-    """The service; ``build`` makes its ``App`` at start-up (by default from the environment)."""
+def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = True) -> Starlette:
+    """The service; ``build`` makes its ``App`` at start-up (by default from the environment).
+    The inbox worker (``web.intake.InboxWorker``) runs from start-up to shutdown unless
+    ``inbox_worker`` is False (tests that leave requests in the inbox on purpose)."""
 
     @asynccontextmanager
     async def lifespan(starlette: Starlette) -> AsyncIterator[None]:
         app = (build or build_app)()
         _ = app.engine  # connect and migrate now: a bad database stops the start-up
         starlette.state.nudgeflow = app
-        yield
+        worker = None
+        if inbox_worker:
+            worker = InboxWorker(lambda: work_inbox(app.engine, app.zone, app.clock))
+            worker.start()
+        starlette.state.inbox_worker = worker
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await run_in_threadpool(worker.stop)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -1,7 +1,161 @@
-"""Routes of the service (filled in by their issue work)."""
+"""``POST /webhooks/sendgrid`` and ``POST /webhooks/stripe``: verify, store, answer.
+
+The request path is kept lean on purpose (SendGrid posts thousands of events a minute):
+check the signature with the provider's own library, check the body is the JSON it must
+be, INSERT it into the inbox, commit, answer 200. Mapping events to members happens in the
+inbox worker (``inbound.inbox``). Nothing is stored for a request that is refused.
+
+Answers (every error is ``{"error": reason}``):
+
+- 200: stored (``{"accepted": n}``; Stripe: also for an event type we do not act on, which
+  is not stored: ``{"ignored": type}``);
+- 400: a body that is not UTF-8, not JSON, or not the shape (SendGrid: an array of objects);
+- 401: missing or forged signature, or a timestamp more than 5 minutes from now (a replayed
+  request: 401 rather than 400, because it fails authentication like a forged one, and the
+  sender is told nothing more about which check failed than the reason);
+- 413: a body over ``NUDGEFLOW_WEB__MAX_BODY_BYTES``, refused before it is read in full;
+- 503: the endpoint's key or secret is not configured. 503 rather than 404 because both
+  providers retry a 5xx for hours: events sent before an operator sets the key still arrive.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from functools import lru_cache
+from typing import Any
 
-routes: list[BaseRoute] = []
+import stripe
+from sendgrid.helpers.eventwebhook import EventWebhook  # type: ignore[import-untyped]
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from nudgeflow.timeutil import to_epoch
+from providers.stripe_reads import EVENT_TYPES
+from store.rows import RowError, load_json
+from web.bodies import read_body
+from web.intake import app_of, problem, store, wake_worker
+
+SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
+TOLERANCE_SECONDS = 300  # SendGrid: how far the signed timestamp may be from now; Stripe's too
+
+
+@lru_cache(maxsize=4)
+def _verifier(public_key: str) -> Any:
+    return EventWebhook(public_key)
+
+
+def _signature_holds(public_key: str, text: str, signature: str, timestamp: str) -> bool:
+    verifier = _verifier(public_key)
+    try:
+        return bool(verifier.verify_signature(text, signature, timestamp))
+    except (ValueError, TypeError):  # not base64, not a DER signature
+        return False
+
+
+async def _body(request: Request, limit: int) -> bytes | Response:
+    try:
+        return await read_body(request, limit)
+    except HTTPException as exc:
+        return problem(exc.status_code, str(exc.detail))
+
+
+async def sendgrid_events(request: Request) -> Response:
+    app = app_of(request)
+    public_key = app.settings.sendgrid.webhook_public_key
+    if public_key is None:
+        return problem(
+            503,
+            "the SendGrid Event Webhook is not configured: set NUDGEFLOW_SENDGRID__"
+            "WEBHOOK_PUBLIC_KEY to the verification key SendGrid shows",
+        )
+    signature = request.headers.get(SIGNATURE)
+    timestamp = request.headers.get(TIMESTAMP)
+    if not signature or not timestamp:
+        return problem(401, f"unsigned: the {SIGNATURE} and {TIMESTAMP} headers are required")
+    try:
+        signed_at = int(timestamp)
+    except ValueError:
+        return problem(401, f"{TIMESTAMP} is not a number of seconds")
+    now = to_epoch(app.clock())
+    if abs(now - signed_at) > TOLERANCE_SECONDS:
+        return problem(401, f"stale: signed more than {TOLERANCE_SECONDS} seconds from now")
+    body = await _body(request, app.settings.web.max_body_bytes)
+    if isinstance(body, Response):
+        return body
+
+    def accept() -> Response:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return problem(400, "the body is not UTF-8")
+        if not _signature_holds(public_key, text, signature, timestamp):
+            return problem(401, "the signature does not match the body and timestamp")
+        try:
+            events = load_json("body", text)
+        except RowError as exc:
+            return problem(400, f"malformed JSON: {exc.reason}")
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            return problem(400, "expected a JSON array of event objects")
+        store(app, "sendgrid", text, now)
+        return JSONResponse({"accepted": len(events)})
+
+    response = await run_in_threadpool(accept)
+    if response.status_code == 200:
+        wake_worker(request)
+    return response
+
+
+def _stripe_event(payload: bytes, header: str, secret: str) -> dict[str, Any] | Response:
+    try:
+        event = stripe.Webhook.construct_event(payload, header, secret, tolerance=300)
+    except stripe.SignatureVerificationError as exc:
+        return problem(401, f"signature: {exc.user_message or exc}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        return problem(400, f"malformed JSON: {exc}")
+    values = event.to_dict()
+    found = {name: values.get(name) for name in ("id", "type", "created")}
+    if not isinstance(found["id"], str) or not isinstance(found["type"], str):
+        return problem(400, "expected a Stripe event (id, type, created)")
+    if not isinstance(found["created"], int):
+        return problem(400, "expected a Stripe event (id, type, created)")
+    return found
+
+
+async def stripe_events(request: Request) -> Response:
+    app = app_of(request)
+    secret = app.settings.stripe.webhook_secret
+    if secret is None:
+        return problem(
+            503,
+            "the Stripe webhook is not configured: set NUDGEFLOW_STRIPE__WEBHOOK_SECRET to "
+            "the endpoint's signing secret (whsec_…)",
+        )
+    header = request.headers.get("stripe-signature")
+    if not header:
+        return problem(401, "unsigned: the Stripe-Signature header is required")
+    body = await _body(request, app.settings.web.max_body_bytes)
+    if isinstance(body, Response):
+        return body
+
+    def accept() -> Response:
+        event = _stripe_event(body, header, secret.get_secret_value())
+        if isinstance(event, Response):
+            return event
+        if event["type"] not in EVENT_TYPES:
+            return JSONResponse({"ignored": event["type"]})
+        store(app, "stripe", body.decode("utf-8"), to_epoch(app.clock()))
+        return JSONResponse({"accepted": 1})
+
+    response = await run_in_threadpool(accept)
+    if response.status_code == 200:
+        wake_worker(request)
+    return response
+
+
+routes: list[BaseRoute] = [
+    Route("/webhooks/sendgrid", sendgrid_events, methods=["POST"]),
+    Route("/webhooks/stripe", stripe_events, methods=["POST"]),
+]

@@ -14,10 +14,14 @@ Faults are queued per request: ``fail_next(status)`` (429 comes with rate-limit 
 before the fault, which is SendGrid accepting an email whose response never arrives
 (``dropped`` lists those). ``fault_rate(rate, seed)`` gives a seeded share of all requests
 a random fault (``injected`` lists the kinds drawn).
+
+``EventWebhookSigner`` is SendGrid's other side: the Signed Event Webhook, with a generated
+key pair, events carrying our custom args, and correctly signed POSTs of them.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import random
@@ -360,3 +364,76 @@ class FakeSendGrid:
                     self._answer(202, None, {"X-Message-Id": received.message_id or ""})
 
         return Handler
+
+
+# -- the Event Webhook ---------------------------------------------------------------------
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+class EventWebhookSigner:
+    """SendGrid's side of the Signed Event Webhook: a generated ECDSA P-256 key pair, the
+    public key exported as SendGrid's dashboard shows it (base64 of the DER
+    SubjectPublicKeyInfo, no PEM armour), and signed POSTs: the signature is ECDSA/SHA-256
+    over the timestamp header's text followed by the raw body, base64 of its DER form."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self._seq = 0
+
+    @property
+    def public_key(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
+        der = self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
+
+    def sign(self, body: bytes, timestamp: int) -> dict[str, str]:
+        """The two headers SendGrid sends with ``body`` at ``timestamp`` (epoch seconds)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        stamp = str(timestamp)
+        signature = self._key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        return {
+            SIGNATURE_HEADER: base64.b64encode(signature).decode(),
+            TIMESTAMP_HEADER: stamp,
+        }
+
+    def event(
+        self,
+        kind: str,
+        action_id: str | None,
+        *,
+        campaign_id: str = "welcome",
+        timestamp: int = 1_767_225_600,
+        email: str = "member@example.com",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """One event as SendGrid posts it: our custom_args echoed as top-level keys, a fresh
+        ``sg_event_id``."""
+        self._seq += 1
+        event: dict[str, Any] = {
+            "email": email,
+            "timestamp": timestamp,
+            "event": kind,
+            "sg_event_id": f"sg_{self._seq:06d}_{random.getrandbits(40):010x}",
+            "sg_message_id": f"msg_{self._seq:06d}.filter0001",
+            "smtp-id": f"<{self._seq}@example.com>",
+        }
+        if action_id is not None:
+            event["action_id"] = action_id
+            event["campaign_id"] = campaign_id
+        event.update(extra)
+        return event
+
+    def request(self, events: list[dict[str, Any]], timestamp: int) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one Event Webhook POST of ``events``."""
+        body = json.dumps(events, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", **self.sign(body, timestamp)}
+        return body, headers

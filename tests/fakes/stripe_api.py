@@ -12,6 +12,8 @@ a timeout, a connection reset, or a response dropped *after* the object was crea
 :meth:`StripeFake.set_rate_limit` (a token bucket answering 429 with rate-limit headers) and
 :meth:`StripeFake.fault_rate` (a seeded share of all requests get a random fault;
 ``fake.injected`` lists them).
+:meth:`StripeFake.signed_webhook` gives the signed webhook POST of any event it lists, as
+Stripe would send it to an endpoint whose secret is ``fake.webhook_secret``.
 Every request is recorded (``fake.requests``) and every object kept (``fake.coupons``,
 ``fake.promotion_codes``, …) so tests can assert "exactly one object per action".
 
@@ -25,6 +27,8 @@ Endpoints::
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 import random
 import re
@@ -180,6 +184,8 @@ class StripeFake:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._seq = 0
+        # The signing secret of a webhook endpoint pointed at the service (``signed_webhook``).
+        self.webhook_secret = "whsec_" + secrets.token_hex(16)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -399,6 +405,26 @@ class StripeFake:
                 ],
             }
             return self.emit("invoice.paid", invoice, created=created)
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def signed_webhook(
+        self, event_id: str, *, timestamp: int | None = None, secret: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of Stripe's webhook POST of the event ``event_id`` (the same
+        object ``/v1/events`` lists): ``Stripe-Signature: t=…,v1=…``, the HMAC-SHA256 of
+        ``"{t}.{body}"`` with the endpoint's secret (``webhook_secret`` unless given)."""
+        [event] = [event for event in self.events if event["id"] == event_id]
+        body = json.dumps(event, indent=2).encode()
+        stamp = self.clock() if timestamp is None else timestamp
+        mac = hmac.new(
+            (secret or self.webhook_secret).encode(), f"{stamp}.".encode() + body, hashlib.sha256
+        )
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}",
+        }
+        return body, headers
 
     # -- request handling ----------------------------------------------------------------
 

@@ -1,0 +1,172 @@
+"""The inbox table: requests the HTTP service accepted, stored before they are answered.
+
+``store_request`` is the request path's one INSERT. The worker (``inbound.inbox``) reads
+``pending`` rows in batches (``pending_rows``), takes them inside its write transaction
+(``take``: only the ones still pending, locked against a second worker on PostgreSQL) and
+marks them ``done`` in the transaction of their effects (``mark_done``). A row whose work
+raised gets an attempt and the error (``note_failure``) and is ``failed`` after the last
+attempt; ``retry_failed`` puts failed rows back to pending for an operator. ``claim_keys``
+keeps the keys of items that leave no keyed row of their own (``inbox_keys``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+
+from store.schema import inbox, inbox_keys
+
+Kind = Literal["sendgrid", "stripe", "ingest"]
+KINDS: tuple[Kind, ...] = ("sendgrid", "stripe", "ingest")
+STATES = ("pending", "done", "failed")
+ERROR_LIMIT = 2000  # characters of an error kept on the row
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    id: int
+    kind: str
+    received_at: int
+    body: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class InboxStatus:
+    """Counts by (kind, state), and when the oldest pending request was received."""
+
+    counts: dict[tuple[str, str], int]
+    oldest_pending: int | None  # epoch seconds
+
+    def total(self, state: str) -> int:
+        return sum(n for (_, s), n in self.counts.items() if s == state)
+
+
+def store_request(connection: Connection, kind: Kind, body: str, received_at: int) -> int:
+    """Insert one accepted request (pending); its id. The caller commits before answering."""
+    key = connection.execute(
+        sa.insert(inbox).values(kind=kind, body=body, received_at=received_at)
+    ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+_COLUMNS = (inbox.c.id, inbox.c.kind, inbox.c.received_at, inbox.c.body, inbox.c.attempts)
+
+
+def pending_rows(
+    connection: Connection,
+    limit: int,
+    *,
+    after: int = 0,
+    only: Sequence[int] | None = None,
+) -> list[InboxRow]:
+    """Up to ``limit`` pending rows with ids above ``after``, oldest first (by the
+    ``(state, id)`` index); ``only`` restricts them to these ids."""
+    query = sa.select(*_COLUMNS).where(inbox.c.state == "pending", inbox.c.id > after)
+    if only is not None:
+        query = query.where(inbox.c.id.in_(list(only)))
+    rows = connection.execute(query.order_by(inbox.c.id).limit(limit)).all()
+    return [InboxRow(*row) for row in rows]
+
+
+def take(connection: Connection, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` are still pending, locked until the transaction ends (PostgreSQL:
+    ``FOR UPDATE SKIP LOCKED``, so a second worker passes them by; SQLite's write lock makes
+    the caller's transaction the only writer already)."""
+    if not ids:
+        return set()
+    query = (
+        sa.select(inbox.c.id)
+        .where(inbox.c.id.in_(list(ids)), inbox.c.state == "pending")
+        .with_for_update(skip_locked=True)
+    )
+    return set(connection.execute(query).scalars())
+
+
+def mark_done(connection: Connection, ids: Sequence[int], at: int) -> None:
+    if ids:
+        connection.execute(
+            sa.update(inbox)
+            .where(inbox.c.id.in_(list(ids)))
+            .values(state="done", processed_at=at, attempts=inbox.c.attempts + 1)
+        )
+
+
+def note_failure(
+    connection: Connection, row_id: int, error: str, at: int, max_attempts: int
+) -> bool:
+    """Count a failed attempt of a pending row and keep its error; ``failed`` (True) once it
+    has had ``max_attempts``, else it stays pending for a later attempt."""
+    attempts = connection.execute(
+        sa.select(inbox.c.attempts).where(inbox.c.id == row_id, inbox.c.state == "pending")
+    ).scalar()
+    if attempts is None:
+        return False  # worked meanwhile by someone else
+    failed = int(attempts) + 1 >= max_attempts
+    connection.execute(
+        sa.update(inbox)
+        .where(inbox.c.id == row_id)
+        .values(
+            attempts=attempts + 1,
+            last_error=error[:ERROR_LIMIT],
+            state="failed" if failed else "pending",
+            processed_at=at if failed else None,
+        )
+    )
+    return failed
+
+
+def retry_failed(connection: Connection, ids: Sequence[int] | None = None) -> int:
+    """Put failed rows (all, or those of ``ids``) back to pending with no attempts; how many."""
+    statement = sa.update(inbox).where(inbox.c.state == "failed")
+    if ids is not None:
+        statement = statement.where(inbox.c.id.in_(list(ids)))
+    result = connection.execute(statement.values(state="pending", attempts=0, processed_at=None))
+    return int(result.rowcount)
+
+
+def inbox_status(connection: Connection) -> InboxStatus:
+    counts = connection.execute(
+        sa.select(inbox.c.kind, inbox.c.state, sa.func.count()).group_by(
+            inbox.c.kind, inbox.c.state
+        )
+    ).all()
+    oldest = connection.execute(
+        sa.select(sa.func.min(inbox.c.received_at)).where(inbox.c.state == "pending")
+    ).scalar()
+    return InboxStatus(
+        {(str(kind), str(state)): int(n) for kind, state, n in counts},
+        None if oldest is None else int(oldest),
+    )
+
+
+def failed_rows(connection: Connection, limit: int = 20) -> list[tuple[int, str, int, str]]:
+    """(id, kind, attempts, last error) of the most recent failed rows."""
+    rows = connection.execute(
+        sa.select(inbox.c.id, inbox.c.kind, inbox.c.attempts, inbox.c.last_error)
+        .where(inbox.c.state == "failed")
+        .order_by(inbox.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [(int(i), str(k), int(a), str(e or "")) for i, k, a, e in rows]
+
+
+def claim_keys(connection: Connection, keys: Sequence[str], at: int) -> set[str]:
+    """Record ``keys`` in ``inbox_keys``; the ones that were new (an item keyed by one of the
+    others already took effect, so the caller skips it)."""
+    if not keys:
+        return set()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(inbox_keys)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(inbox_keys.c.key)
+    )
+    rows = [{"key": key, "seen_at": at} for key in dict.fromkeys(keys)]
+    return {str(key) for key in connection.execute(statement, rows).scalars()}
