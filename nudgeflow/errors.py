@@ -28,6 +28,7 @@
         ├── TransientRewardError      providers.rewards: retries ran out; a later run may succeed
         └── InvalidInvite             providers.invites: a bad or expired VIP invite link
             └── InviteExpired         a genuine invite past its expiry (the page answers 410)
+                └── InviteWithdrawn   inbound.invites: its reward was deactivated (410 too)
 
 User errors (settings, files, rows, unknown ids) are reported by the CLI as one line per
 problem with a non-zero exit; they never print a traceback. A bad import *row* is not an
