@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -65,8 +66,12 @@ def main() -> None:
             ("plan", "bench_plan.py", ["--members", str(args.size)]),
             ("fatigue", "bench_fatigue.py", ["--members", str(args.size)]),
             ("render", "bench_render.py", []),
+            ("webhooks", "bench_webhooks.py", ["--duration", "10"]),
         ):
             if not (HERE / script).exists():
+                continue
+            if name == "webhooks" and shutil.which("wrk") is None:
+                print("skipping bench_webhooks.py: needs wrk (apt-get install wrk)", flush=True)
                 continue
             print(f"running {script} …", flush=True)
             workdir = Path(tmp) / name
@@ -123,6 +128,14 @@ def main() -> None:
         f, rss = results["render"]
         rate = f.get("emails_per_second", float("nan"))
         _row("render emails/s (one core)", f"{rate:,.0f}", "≥ 5,000", rate >= 5_000)
+    if "webhooks" in results:
+        f, rss = results["webhooks"]
+        rate = f["batch_events_per_second"]
+        _row("webhook events/s, batches of 100", f"{rate:,.0f}", "≥ 1,000", rate >= 1_000)
+        ratio = f["single_over_bare"]
+        _row("  single events vs bare handler", f"{ratio:.2f}", "≥ 0.50", ratio >= 0.5)
+        clean = f["events_recorded"] == f["distinct_events_sent"] and f["not_done"] == 0
+        _row("  inbox: nothing lost or doubled", "yes" if clean else "NO", "", clean)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 

@@ -1,6 +1,7 @@
 """The inbox table: requests the HTTP service accepted, stored before they are answered.
 
-``store_request`` is the request path's one INSERT. The worker (``inbound.inbox``) reads
+``store_request`` is one request's INSERT; ``store_requests`` stores the requests that
+arrived together in one (the service's group commit). The worker (``inbound.inbox``) reads
 ``pending`` rows in batches (``pending_rows``), takes them inside its write transaction
 (``take``: only the ones still pending, locked against a second worker on PostgreSQL) and
 marks them ``done`` in the transaction of their effects (``mark_done``). A row whose work
@@ -54,6 +55,16 @@ def store_request(connection: Connection, kind: Kind, body: str, received_at: in
     ).inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def store_requests(connection: Connection, requests: Sequence[tuple[Kind, str, int]]) -> None:
+    """Insert several accepted requests (kind, body, received_at) at once: the group commit
+    of the service's intake (``web.intake.InboxWriter``)."""
+    if requests:
+        connection.execute(
+            sa.insert(inbox),
+            [{"kind": k, "body": body, "received_at": at} for k, body, at in requests],
+        )
 
 
 _COLUMNS = (inbox.c.id, inbox.c.kind, inbox.c.received_at, inbox.c.body, inbox.c.attempts)

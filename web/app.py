@@ -25,7 +25,7 @@ from starlette.routing import Route
 from bootstrap.app import App, build_app
 from inbound.inbox import work_inbox
 from web import ingest, pages, webhooks
-from web.intake import InboxWorker
+from web.intake import InboxWorker, InboxWriter
 
 
 def the_app(request: Request) -> App:
@@ -64,9 +64,13 @@ def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = T
             worker = InboxWorker(lambda: work_inbox(app.engine, app.zone, app.clock))
             worker.start()
         starlette.state.inbox_worker = worker
+        writer = InboxWriter(app, after_commit=worker.wake if worker else lambda: None)
+        writer.start()
+        starlette.state.inbox_writer = writer
         try:
             yield
         finally:
+            await run_in_threadpool(writer.stop)
             if worker is not None:
                 await run_in_threadpool(worker.stop)
 

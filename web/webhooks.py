@@ -1,9 +1,11 @@
 """``POST /webhooks/sendgrid`` and ``POST /webhooks/stripe``: verify, store, answer.
 
 The request path is kept lean on purpose (SendGrid posts thousands of events a minute):
-check the signature with the provider's own library, check the body is the JSON it must
-be, INSERT it into the inbox, commit, answer 200. Mapping events to members happens in the
-inbox worker (``inbound.inbox``). Nothing is stored for a request that is refused.
+check the signature with the provider's own library, check the body is the JSON it must be,
+store it in the inbox, answer 200 once it is committed (``web.intake.InboxWriter``: the
+requests that arrive while one transaction commits share the next one). Mapping events to
+members happens in the inbox worker (``inbound.inbox``). Nothing is stored for a request
+that is refused.
 
 Answers (every error is ``{"error": reason}``):
 
@@ -14,17 +16,21 @@ Answers (every error is ``{"error": reason}``):
   request: 401 rather than 400, because it fails authentication like a forged one, and the
   sender is told nothing more about which check failed than the reason);
 - 413: a body over ``NUDGEFLOW_WEB__MAX_BODY_BYTES``, refused before it is read in full;
-- 503: the endpoint's key or secret is not configured. 503 rather than 404 because both
-  providers retry a 5xx for hours: events sent before an operator sets the key still arrive.
+- 503: the request could not be stored (the database is unreachable), or the endpoint's
+  key or secret is not configured. 503 rather than 404 because both providers retry a 5xx
+  for hours: events sent before an operator sets the key, or while the database is down,
+  still arrive.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 from sendgrid.helpers.eventwebhook import EventWebhook  # type: ignore[import-untyped]
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,13 +39,16 @@ from starlette.routing import BaseRoute, Route
 
 from nudgeflow.timeutil import to_epoch
 from providers.stripe_reads import EVENT_TYPES
+from store.inbox import Kind
 from store.rows import RowError, load_json
 from web.bodies import read_body
-from web.intake import app_of, problem, store, wake_worker
+from web.intake import app_of, problem, store_accepted, wake_worker
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 TOLERANCE_SECONDS = 300  # SendGrid: how far the signed timestamp may be from now; Stripe's too
+INLINE_CHECK_BYTES = 64 * 1024  # bodies up to this size are checked without a thread hop
+_T = TypeVar("_T")
 
 
 @lru_cache(maxsize=4)
@@ -86,7 +95,7 @@ async def sendgrid_events(request: Request) -> Response:
     if isinstance(body, Response):
         return body
 
-    def accept() -> Response:
+    def check() -> tuple[str, int] | Response:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -99,13 +108,34 @@ async def sendgrid_events(request: Request) -> Response:
             return problem(400, f"malformed JSON: {exc.reason}")
         if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
             return problem(400, "expected a JSON array of event objects")
-        store(app, "sendgrid", text, now)
-        return JSONResponse({"accepted": len(events)})
+        return text, len(events)
 
-    response = await run_in_threadpool(accept)
-    if response.status_code == 200:
-        wake_worker(request)
-    return response
+    checked = await _checked(check, len(body))
+    if isinstance(checked, Response):
+        return checked
+    text, count = checked
+    return await _stored(request, "sendgrid", text, now, {"accepted": count})
+
+
+async def _checked(check: Callable[[], _T], size: int) -> _T:
+    """``check()`` here for a small body (a thread hop costs more than the check), in a
+    worker thread for a large one (parsing it would hold up every other request)."""
+    if size <= INLINE_CHECK_BYTES:
+        return check()
+    return await run_in_threadpool(check)
+
+
+async def _stored(
+    request: Request, kind: Kind, text: str, received_at: int, answer: dict[str, Any]
+) -> Response:
+    """Store the accepted request, then answer ``answer``; 503 when it cannot be stored
+    (both providers send a request again after a 5xx)."""
+    try:
+        await store_accepted(request, kind, text, received_at)
+    except (SQLAlchemyError, OSError):
+        return problem(503, "the request could not be stored; send it again")
+    wake_worker(request)
+    return JSONResponse(answer)
 
 
 def _stripe_event(payload: bytes, header: str, secret: str) -> dict[str, Any] | Response:
@@ -140,19 +170,19 @@ async def stripe_events(request: Request) -> Response:
     if isinstance(body, Response):
         return body
 
-    def accept() -> Response:
+    def check() -> dict[str, Any] | Response:
         event = _stripe_event(body, header, secret.get_secret_value())
         if isinstance(event, Response):
             return event
         if event["type"] not in EVENT_TYPES:
             return JSONResponse({"ignored": event["type"]})
-        store(app, "stripe", body.decode("utf-8"), to_epoch(app.clock()))
-        return JSONResponse({"accepted": 1})
+        return event
 
-    response = await run_in_threadpool(accept)
-    if response.status_code == 200:
-        wake_worker(request)
-    return response
+    checked = await _checked(check, len(body))
+    if isinstance(checked, Response):
+        return checked
+    text = body.decode("utf-8")
+    return await _stored(request, "stripe", text, to_epoch(app.clock()), {"accepted": 1})
 
 
 routes: list[BaseRoute] = [

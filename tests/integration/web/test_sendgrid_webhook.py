@@ -245,3 +245,29 @@ def test_the_service_works_its_inbox_within_seconds(world: World) -> None:
             assert time.monotonic() < deadline, "the worker did not work the request"
             time.sleep(0.05)
     assert len(events_of(world.engine, "email_opened")) == 1
+
+
+def test_a_request_that_cannot_be_stored_is_503_and_sent_again_later(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    from web import intake
+
+    def unreachable(connection: object, requests: object) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("could not connect"))
+
+    body, headers = world.signer.request(
+        [world.signer.event("open", world.action_ids["ada"])], STAMP
+    )
+    with serve(world.app()) as client:
+        with monkeypatch.context() as patched:
+            patched.setattr(intake, "store_requests", unreachable)
+            refused = client.post("/webhooks/sendgrid", content=body, headers=headers)
+        assert refused.status_code == 503
+        assert "send it again" in refused.json()["error"]
+        assert inbox_rows(world.engine) == []
+        # SendGrid retries a 5xx: the same request, once the database is back, is stored.
+        again = client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert again.status_code == 200
+    assert inbox_rows(world.engine) == [("sendgrid", "pending")]

@@ -1,0 +1,358 @@
+"""Webhook intake: SendGrid events accepted per second on loopback, against a bare baseline.
+
+    python benchmarks/bench_webhooks.py [--duration 15] [--connections 8] [--workdir DIR]
+                                        [--database-url URL]
+
+``nudgeflow web`` serves a database of N members with one sent action each, and ``wrk``
+(``apt-get install wrk``), a real load generator in its own process, posts correctly
+signed SendGrid Event Webhook requests to it: first batches of 100 events, then single
+events. Every request body is distinct (its own ``sg_event_id``s, signed beforehand) until
+the prepared bodies run out; then they are posted again, which is SendGrid redelivering.
+In the same run, the same uvicorn serves a bare Starlette handler that reads the body and
+answers 200: the single-event figure is quoted as a ratio to it.
+
+Afterwards the inbox is verified: every request answered 2xx is a stored inbox row (nothing
+lost), and once the service's worker has worked the inbox, every distinct ``sg_event_id``
+in the stored requests is exactly one member event (nothing doubled). The targets (issue
+#12): ≥ 1,000 events/s in batches of 100, and single events at ≥ 50 % of the bare
+baseline's requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BIN = Path(sys.executable).parent
+CAMPAIGN = "bench-campaign"
+KINDS = ("delivered", "open", "click")
+BARE_APP = """
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+
+async def hook(request):
+    await request.body()
+    return Response(status_code=200)
+
+
+app = Starlette(routes=[Route("/webhooks/sendgrid", hook, methods=["POST"])])
+"""
+BARE_SERVE = """
+import sys, uvicorn
+sys.path.insert(0, sys.argv[2])
+from bare import app
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="info",
+            proxy_headers=True, server_header=False)
+"""
+# wrk posts the prepared requests in turn: one per line, "signature<TAB>timestamp<TAB>body".
+WRK_SCRIPT = """
+local requests = {}
+for line in io.lines("%(file)s") do
+  local signature, timestamp, body = line:match("^([^\\t]*)\\t([^\\t]*)\\t(.*)$")
+  requests[#requests + 1] = wrk.format("POST", "/webhooks/sendgrid", {
+    ["Host"] = "127.0.0.1",
+    ["Content-Type"] = "application/json",
+    ["X-Twilio-Email-Event-Webhook-Signature"] = signature,
+    ["X-Twilio-Email-Event-Webhook-Timestamp"] = timestamp,
+  }, body)
+end
+local n = 0
+request = function()
+  n = n + 1
+  return requests[(n - 1) %% #requests + 1]
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(url: str, members: int) -> list[str]:
+    """N members with one sent action each; returns the action ids."""
+    from datetime import date
+
+    import sqlalchemy as sa
+
+    from store.engine import create_store_engine
+    from store.migrate import upgrade
+    from store.schema import actions
+    from store.schema import members as members_table
+
+    engine = create_store_engine(url)
+    upgrade(engine)
+    now = datetime(2026, 11, 20)
+    ids = [f"{n:032x}" for n in range(members)]
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(members_table),
+            [
+                {
+                    "id": n + 1,
+                    "member_id": f"b{n:07d}",
+                    "email": f"member{n}@example.com",
+                    "first_name": "Ada",
+                    "timezone": "Europe/Paris",
+                    "email_opt_in": True,
+                    "attributes": {},
+                    "row_hash": "x",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(members)
+            ],
+        )
+        connection.execute(
+            sa.insert(actions),
+            [
+                {
+                    "action_id": action_id,
+                    "campaign_id": CAMPAIGN,
+                    "member_pk": n + 1,
+                    "occurrence": "2026-11-20",
+                    "as_of": date(2026, 11, 20),
+                    "state": "sent",
+                    "holdout": False,
+                    "template": "tenure_courtesy_discount",
+                    "cost_minor": 0,
+                    "currency": "USD",
+                    "response_types": ["email_clicked"],
+                    "response_from": 0,
+                    "response_until": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n, action_id in enumerate(ids)
+            ],
+        )
+    engine.dispose()
+    return ids
+
+
+def signed_requests(
+    key: ec.EllipticCurvePrivateKey, action_ids: list[str], count: int, per_body: int, tag: str
+) -> list[str]:
+    """``count`` signed request lines, each a JSON array of ``per_body`` distinct events."""
+    timestamp = str(int(time.time()))
+    lines = []
+    serial = 0
+    for _ in range(count):
+        events = []
+        for _ in range(per_body):
+            action_id = action_ids[serial % len(action_ids)]
+            kind = KINDS[serial % len(KINDS)]
+            event: dict[str, Any] = {
+                "email": "member@example.com",
+                "timestamp": int(timestamp) - 60,
+                "event": kind,
+                "sg_event_id": f"{tag}-{serial}",
+                "sg_message_id": f"msg-{serial}",
+                "action_id": action_id,
+                "campaign_id": CAMPAIGN,
+            }
+            if kind == "click":
+                event["url"] = "https://example.com/shop"
+            events.append(event)
+            serial += 1
+        body = json.dumps(events, separators=(",", ":"))
+        signature = key.sign((timestamp + body).encode(), ec.ECDSA(hashes.SHA256()))
+        lines.append(f"{base64.b64encode(signature).decode()}\t{timestamp}\t{body}")
+    return lines
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> Any:
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if process.poll() is not None:
+                        raise SystemExit(f"the server stopped: see {log}") from None
+                    time.sleep(0.2)
+            yield process
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def run_wrk(
+    name: str, port: int, lines: list[str], workdir: Path, args: argparse.Namespace
+) -> dict[str, float]:
+    data = workdir / f"requests-{name}.txt"
+    data.write_text("\n".join(lines) + "\n")
+    script = workdir / f"post-{name}.lua"
+    script.write_text(WRK_SCRIPT % {"file": data})
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{args.connections}",
+            f"-d{args.duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/webhooks/sendgrid",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    done = re.search(r"(\d+) requests in ([\d.]+)s", output)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", output)
+    assert done and rate, output
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    return {
+        "requests": float(done.group(1)),
+        "seconds": float(done.group(2)),
+        "requests_per_second": float(rate.group(1)),
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+    }
+
+
+def verify(url: str, answered: float, timeout: float = 120.0) -> dict[str, float]:
+    """Wait for the worker to finish the inbox, then check it against the events."""
+    import sqlalchemy as sa
+
+    from store.engine import create_store_engine
+
+    engine = create_store_engine(url)
+    started = time.monotonic()
+    with engine.connect() as connection:
+        while True:
+            pending = connection.execute(
+                sa.text("SELECT count(*) FROM inbox WHERE state = 'pending'")
+            ).scalar_one()
+            connection.rollback()
+            if pending == 0 or time.monotonic() - started > timeout:
+                break
+            time.sleep(0.5)
+        drained = time.monotonic() - started
+        stored = connection.execute(
+            sa.text("SELECT count(*) FROM inbox WHERE kind = 'sendgrid'")
+        ).scalar_one()
+        failed = connection.execute(
+            sa.text("SELECT count(*) FROM inbox WHERE state <> 'done'")
+        ).scalar_one()
+        sent_ids: set[str] = set()
+        for (body,) in connection.execute(
+            sa.text("SELECT body FROM inbox WHERE kind = 'sendgrid'")
+        ):
+            sent_ids.update(event["sg_event_id"] for event in json.loads(body))
+        recorded = connection.execute(
+            sa.text("SELECT count(*) FROM events WHERE event_id LIKE 'sendgrid:%'")
+        ).scalar_one()
+    engine.dispose()
+    return {
+        "inbox_rows": float(stored),
+        "answered_2xx": answered,
+        "not_done": float(failed),
+        "distinct_events_sent": float(len(sent_ids)),
+        "events_recorded": float(recorded),
+        "drain_seconds": drained,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load per run")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--members", type=int, default=10_000)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in the workdir")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("needs wrk, the HTTP load generator: apt-get install wrk")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nudgeflow_bench_web_"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    action_ids = prepare(url, args.members)
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    env = {
+        **os.environ,
+        "NUDGEFLOW_DATABASE_URL": url,
+        "NUDGEFLOW_SENDGRID__WEBHOOK_PUBLIC_KEY": base64.b64encode(public).decode(),
+        "NUDGEFLOW_SIGNING_KEY": "bench-only-not-a-secret",
+        "NUDGEFLOW_CAMPAIGNS_DIR": str(ROOT / "campaigns"),
+        "NUDGEFLOW_TEMPLATES_DIR": str(ROOT / "templates" / "email"),
+    }
+    # Enough distinct bodies for a run at a few thousand requests/s; wrk then repeats them.
+    batches = signed_requests(key, action_ids, 2_000, 100, "batch")
+    singles = signed_requests(key, action_ids, 40_000, 1, "single")
+    (workdir / "bare.py").write_text(BARE_APP)
+
+    figures: dict[str, float] = {}
+    bare_port = free_port()
+    bare = [sys.executable, "-c", BARE_SERVE, str(bare_port), str(workdir)]
+    with serving(bare, env, bare_port, workdir / "bare.log"):
+        single_bare = run_wrk("bare", bare_port, singles, workdir, args)
+    port = free_port()
+    web = [str(BIN / "nudgeflow"), "web", "--port", str(port)]
+    with serving(web, env | {"PYTHONUNBUFFERED": "1"}, port, workdir / "web.log"):
+        batch = run_wrk("batch", port, batches, workdir, args)
+        single = run_wrk("single", port, singles, workdir, args)
+        answered = batch["requests"] - batch["non_2xx"] + single["requests"] - single["non_2xx"]
+        checked = verify(url, answered)
+
+    figures["bare_single_requests_per_second"] = single_bare["requests_per_second"]
+    figures["batch_requests_per_second"] = batch["requests_per_second"]
+    figures["batch_events_per_second"] = batch["requests_per_second"] * 100
+    figures["batch_p99_ms"] = batch["p99_ms"]
+    figures["single_requests_per_second"] = single["requests_per_second"]
+    figures["single_p99_ms"] = single["p99_ms"]
+    figures["single_over_bare"] = single["requests_per_second"] / max(
+        single_bare["requests_per_second"], 1e-9
+    )
+    figures["non_2xx"] = batch["non_2xx"] + single["non_2xx"] + single_bare["non_2xx"]
+    figures.update(checked)
+    for name, value in figures.items():
+        print(f"{name}: {value:,.3f}")
+    lost = checked["inbox_rows"] < answered
+    doubled = checked["events_recorded"] != checked["distinct_events_sent"]
+    print(f"nothing lost: {not lost}; nothing doubled: {not doubled}")
+    if lost or doubled or checked["not_done"]:
+        raise SystemExit("the inbox does not match what was answered")
+
+
+if __name__ == "__main__":
+    main()
