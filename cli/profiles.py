@@ -23,6 +23,7 @@ from nudgeflow.errors import NotFoundError
 from nudgeflow.money import format_minor_units
 from nudgeflow.timeutil import business_date
 from planning.lifecycle_file import load_lifecycle
+from store.consent import OPTED_OUT, consent_of
 from store.preferences import preferences_of
 from store.profiles import funnel, member_stage_history
 from store.schema import members, profiles
@@ -44,6 +45,33 @@ def _preferences(
         },
         "paused_until": None if until is None else business_date(until - 1, zone).isoformat(),
     }
+
+
+_WITHDRAWN_BY = {
+    "unsubscribed": "unsubscribed",
+    "email_bounced": "the address bounced",
+    "email_spam_report": "reported as spam",
+}
+
+
+def _consent(connection: Connection, member_id: str, zone: ZoneInfo) -> dict[str, Any]:
+    """Email consent as of now: given, or what withdrew it and when."""
+    consent = consent_of(connection, member_id)
+    since = consent.withdrawal[1] if consent.withdrawal is not None else None
+    return {
+        "given": consent.given,
+        "withdrawn_by": consent.withdrawn_by,
+        "since": None if since is None else since.astimezone(zone).date().isoformat(),
+    }
+
+
+def _consent_text(consent: dict[str, Any]) -> str:
+    if consent["given"]:
+        return "given"
+    if consent["withdrawn_by"] == OPTED_OUT:
+        return "withdrawn: opted out (email_opt_in is false)"
+    what = _WITHDRAWN_BY.get(consent["withdrawn_by"], consent["withdrawn_by"])
+    return f"withdrawn: {what} on {consent['since']}"
 
 
 def _preferences_text(preferences: dict[str, Any]) -> str:
@@ -115,6 +143,7 @@ def _member_document(
             for c in changes
         ],
         "attributes": row["attributes"] or {},
+        "email_consent": _consent(connection, member_id, zone),
         "preferences": _preferences(connection, row["id"], now, zone),
     }
 
@@ -123,7 +152,7 @@ def show_member(
     member_id: str = typer.Argument(..., metavar="MEMBER_ID", help="The member's member_id."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show a member's profile, tags, preferences, and stage and tag history."""
+    """Show a member's profile, tags, email consent, preferences, and stage and tag history."""
     app = process_app()
     with app.engine.connect() as connection:
         doc = _member_document(connection, member_id, app.clock(), app.zone)
@@ -132,8 +161,10 @@ def show_member(
         return
     name = " ".join(filter(None, [doc["first_name"], doc["last_name"]])) or doc["member_id"]
     console.print(f"[bold]{name}[/bold] <{doc['email']}>  ({doc['member_id']})")
+    consent = ("email", _consent_text(doc["email_consent"]))
     preferences = ("preferences", _preferences_text(doc["preferences"]))
     if doc["profile_as_of"] is None:
+        console.print(f"  {consent[0]:<14}{consent[1]}", markup=False)
         console.print(f"  {preferences[0]:<14}{preferences[1]}", markup=False)
         console.print("no profile yet: run `nudgeflow run` first")
         return
@@ -153,6 +184,7 @@ def show_member(
         ("rfm", f"r={rfm['r']} f={rfm['f']} m={rfm['m']} segment={rfm['segment'] or '-'}"),
         ("score", str(doc["score"])),
         ("tags", ", ".join(doc["tags"]) or "-"),
+        consent,
         preferences,
     ]
     for label, value in lines:

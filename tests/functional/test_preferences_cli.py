@@ -132,3 +132,21 @@ def test_members_show_lists_the_preferences(nudgeflow: Nudgeflow, community: sa.
         "paused_until": cat.paused_until.isoformat(),
     }
     assert cat.paused_until >= date.today() + timedelta(days=88)
+
+
+def test_members_show_says_whether_email_consent_stands(
+    nudgeflow: Nudgeflow, community: sa.Engine
+) -> None:
+    assert "  email         given\n" in nudgeflow("members", "show", "ann").stdout
+    prefer(
+        community, "ann", PreferenceChange(unsubscribe_all=True), datetime(2026, 3, 30, tzinfo=UTC)
+    )
+    shown = nudgeflow("members", "show", "ann")
+    assert shown.returncode == 0, shown.stderr
+    assert "  email         withdrawn: unsubscribed on 2026-03-30\n" in shown.stdout
+    doc = json.loads(nudgeflow("members", "show", "ann", "--json").stdout)
+    assert doc["email_consent"] == {
+        "given": False,
+        "withdrawn_by": "unsubscribed",
+        "since": "2026-03-30",
+    }
