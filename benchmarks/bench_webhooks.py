@@ -5,11 +5,13 @@
 
 ``nudgeflow web`` serves a database of N members with one sent action each, and ``wrk``
 (``apt-get install wrk``), a real load generator in its own process, posts correctly
-signed SendGrid Event Webhook requests to it: first batches of 100 events, then single
-events. Every request body is distinct (its own ``sg_event_id``s, signed beforehand) until
+signed SendGrid Event Webhook requests to it: single events, then batches of 100 events
+(singles first, so that no backlog of batches is being worked meanwhile). Every request body
 the prepared bodies run out; then they are posted again, which is SendGrid redelivering.
 In the same run, the same uvicorn serves a bare Starlette handler that reads the body and
-answers 200: the single-event figure is quoted as a ratio to it.
+answers 200: the single-event figure is quoted as a ratio to it, in requests per second and
+in the server process's CPU time per request (threads included), which is what the ratio
+would be on a machine where nothing else competes for the cores.
 
 Afterwards the inbox is verified: every request answered 2xx is a stored inbox row (nothing
 lost), and once the service's worker has worked the inbox, every distinct ``sg_event_id``
@@ -36,6 +38,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.request import urlopen
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -57,7 +60,16 @@ async def hook(request):
     return Response(status_code=200)
 
 
-app = Starlette(routes=[Route("/webhooks/sendgrid", hook, methods=["POST"])])
+async def healthz(request):
+    return Response(status_code=200)
+
+
+app = Starlette(
+    routes=[
+        Route("/webhooks/sendgrid", hook, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+)
 """
 BARE_SERVE = """
 import sys, uvicorn
@@ -189,11 +201,15 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> An
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
+            # Ready when /healthz answers: the socket may accept connections before the
+            # application has finished starting (imports, migrations), whose CPU time
+            # must not be counted as the requests'.
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                    break
+                    with urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
                 except OSError:
                     if process.poll() is not None:
                         raise SystemExit(f"the server stopped: see {log}") from None
@@ -207,13 +223,25 @@ def serving(command: list[str], env: dict[str, str], port: int, log: Path) -> An
                 process.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``), threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
-    name: str, port: int, lines: list[str], workdir: Path, args: argparse.Namespace
+    name: str,
+    port: int,
+    lines: list[str],
+    workdir: Path,
+    args: argparse.Namespace,
+    server: subprocess.Popen[bytes],
 ) -> dict[str, float]:
     data = workdir / f"requests-{name}.txt"
     data.write_text("\n".join(lines) + "\n")
     script = workdir / f"post-{name}.lua"
     script.write_text(WRK_SCRIPT % {"file": data})
+    cpu_before = cpu_seconds(server.pid)
     output = subprocess.run(
         [
             "wrk",
@@ -229,6 +257,7 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
+    cpu = cpu_seconds(server.pid) - cpu_before
     done = re.search(r"(\d+) requests in ([\d.]+)s", output)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -243,6 +272,7 @@ def run_wrk(
         "non_2xx": float(bad.group(1)) if bad else 0.0,
         "socket_errors": 1.0 if errors else 0.0,
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
+        "cpu_us_per_request": cpu / max(float(done.group(1)), 1.0) * 1e6,
     }
 
 
@@ -324,13 +354,13 @@ def main() -> None:
     figures: dict[str, float] = {}
     bare_port = free_port()
     bare = [sys.executable, "-c", BARE_SERVE, str(bare_port), str(workdir)]
-    with serving(bare, env, bare_port, workdir / "bare.log"):
-        single_bare = run_wrk("bare", bare_port, singles, workdir, args)
+    with serving(bare, env, bare_port, workdir / "bare.log") as server:
+        single_bare = run_wrk("bare", bare_port, singles, workdir, args, server)
     port = free_port()
     web = [str(BIN / "nudgeflow"), "web", "--port", str(port)]
-    with serving(web, env | {"PYTHONUNBUFFERED": "1"}, port, workdir / "web.log"):
-        batch = run_wrk("batch", port, batches, workdir, args)
-        single = run_wrk("single", port, singles, workdir, args)
+    with serving(web, env | {"PYTHONUNBUFFERED": "1"}, port, workdir / "web.log") as server:
+        single = run_wrk("single", port, singles, workdir, args, server)
+        batch = run_wrk("batch", port, batches, workdir, args, server)
         answered = batch["requests"] - batch["non_2xx"] + single["requests"] - single["non_2xx"]
         checked = verify(url, answered)
 
@@ -342,6 +372,14 @@ def main() -> None:
     figures["single_p99_ms"] = single["p99_ms"]
     figures["single_over_bare"] = single["requests_per_second"] / max(
         single_bare["requests_per_second"], 1e-9
+    )
+    # CPU per request in the server process (its threads included): what the ratio would be
+    # on a machine where nothing else competes for the cores.
+    figures["bare_cpu_us_per_request"] = single_bare["cpu_us_per_request"]
+    figures["single_cpu_us_per_request"] = single["cpu_us_per_request"]
+    figures["batch_cpu_us_per_event"] = batch["cpu_us_per_request"] / 100
+    figures["single_cpu_ratio"] = single_bare["cpu_us_per_request"] / max(
+        single["cpu_us_per_request"], 1e-9
     )
     figures["non_2xx"] = batch["non_2xx"] + single["non_2xx"] + single_bare["non_2xx"]
     figures.update(checked)

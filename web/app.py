@@ -65,12 +65,11 @@ def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = T
             worker.start()
         starlette.state.inbox_worker = worker
         writer = InboxWriter(app, after_commit=worker.wake if worker else lambda: None)
-        writer.start()
         starlette.state.inbox_writer = writer
         try:
             yield
         finally:
-            await run_in_threadpool(writer.stop)
+            await writer.drain()
             if worker is not None:
                 await run_in_threadpool(worker.stop)
 

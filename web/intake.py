@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from starlette.requests import Request
@@ -48,75 +46,62 @@ async def store_accepted(request: Request, kind: Kind, body: str, received_at: i
     """Store one accepted request before it is answered: through the service's
     ``InboxWriter`` (group commit) when it runs, else in a transaction of its own."""
     writer: InboxWriter | None = getattr(request.app.state, "inbox_writer", None)
-    if writer is None or not writer.running:
+    if writer is None:
         await asyncio.to_thread(store, app_of(request), kind, body, received_at)
         return
-    await asyncio.wrap_future(writer.submit(kind, body, received_at))
+    await writer.store(kind, body, received_at)
 
 
 class InboxWriter:
-    """Group commit for the webhooks: a thread stores the requests that arrived while the
-    previous transaction was committing, together, in one transaction; each request is
+    """Group commit for the webhooks, on the event loop: a request joins the next batch and
+    waits; one flush at a time commits a batch in a worker thread, so the requests that
+    arrive while one transaction commits are stored together in the next. Each request is
     answered only once its own transaction has committed.
 
-    One INSERT and one COMMIT per request cost more than checking a SendGrid signature: under
-    load, the requests waiting for a commit share the next one. A failed transaction fails
-    every request in it (they are answered 503, and the provider sends them again)."""
+    One INSERT and one COMMIT per request would cost more than checking a SendGrid
+    signature; here a busy moment costs one thread hop and one commit per batch. A failed
+    transaction fails every request in it (they are answered 503, and the provider sends
+    them again)."""
 
     def __init__(self, app: App, after_commit: Callable[[], None], max_batch: int = 500) -> None:
         self._app = app
         self._after_commit = after_commit
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Kind, str, int, Future[None]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread = threading.Thread(target=self._run, name="nudgeflow-intake", daemon=True)
+        self._waiting: list[tuple[Kind, str, int, asyncio.Future[None]]] = []
+        self._flushing: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._thread.start()
+    async def store(self, kind: Kind, body: str, received_at: int) -> None:
+        """Store one request; returns once it is committed (raises if it could not be)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((kind, body, received_at, done))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush())
+        await done
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
+    async def drain(self) -> None:
+        """Wait for the flush under way (shutdown)."""
+        if self._flushing is not None:
+            await self._flushing
 
-    def submit(self, kind: Kind, body: str, received_at: int) -> Future[None]:
-        """Queue a request; the future is done when it is committed (or failed)."""
-        done: Future[None] = Future()
-        self._queue.put((kind, body, received_at, done))
-        return done
+    def _commit(self, rows: list[tuple[Kind, str, int]]) -> None:
+        with write_transaction(self._app.engine) as connection:
+            store_requests(connection, rows)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Store what is queued, then stop."""
-        self._queue.put(None)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
+    async def _flush(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
             try:
-                with write_transaction(self._app.engine) as connection:
-                    store_requests(connection, [(k, body, at) for k, body, at, _ in batch])
+                await asyncio.to_thread(self._commit, [(k, b, at) for k, b, at, _ in batch])
             except Exception as exc:  # the database went away: every request here is failed
                 logger.exception("storing %d requests in the inbox failed", len(batch))
                 for *_, done in batch:
-                    done.set_exception(exc)
+                    if not done.done():  # the client may have gone
+                        done.set_exception(exc)
                 continue
             for *_, done in batch:
-                done.set_result(None)
+                if not done.done():
+                    done.set_result(None)
             self._after_commit()
 
 
