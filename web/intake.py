@@ -115,7 +115,7 @@ class InboxWorker:
     """A thread that calls ``work`` when woken, and at least every ``poll_seconds``."""
 
     def __init__(
-        self, work: Callable[[], Any], poll_seconds: float = 1.0, settle_seconds: float = 0.25
+        self, work: Callable[[], Any], poll_seconds: float = 1.0, settle_seconds: float = 1.0
     ) -> None:
         self._work = work
         self._poll = poll_seconds
