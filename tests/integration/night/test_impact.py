@@ -4,8 +4,7 @@ variants."""
 
 from __future__ import annotations
 
-import random
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,77 +16,7 @@ from nudgeflow.money import Money
 from store import ledger
 from store.schema import actions
 from tests.integration.community import DAY, Person, add_events, insert_people
-
-AS_OF = date(2026, 3, 2)
-FROM = 1_772_409_600  # 2026-03-02 00:00 UTC: the end of the night before the windows
-_NOW = datetime(2026, 3, 1)
-
-
-def _action(
-    campaign_id: str,
-    pk: int,
-    n: int,
-    *,
-    holdout: bool,
-    as_of: date = AS_OF,
-    variant: str | None = None,
-    state: str | None = None,
-    types: tuple[str, ...] = ("email_clicked",),
-) -> dict[str, Any]:
-    return {
-        "action_id": f"{campaign_id}-{n}",
-        "campaign_id": campaign_id,
-        "member_pk": pk,
-        "occurrence": "once",
-        "as_of": as_of,
-        "state": state or ("held_out" if holdout else "sent"),
-        "holdout": holdout,
-        "reward": None,
-        "cost_minor": 0,
-        "currency": None,
-        "template": "thanks",
-        "variant": None if holdout else variant,
-        "response_types": list(types),
-        "response_from": FROM,
-        "response_until": FROM + 7 * DAY,
-        "created_at": _NOW,
-        "updated_at": _NOW,
-    }
-
-
-def world(
-    engine: sa.Engine,
-    campaign_id: str,
-    *,
-    treated: int,
-    held_out: int,
-    rates: tuple[float, float],
-    seed: int,
-    variants: dict[str, float] | None = None,
-) -> dict[str, int]:
-    """Members nudged by ``campaign_id`` (treated) or held out, each responding (a click
-    inside the window, plus a 20.00 purchase) with the group's rate."""
-    rng = random.Random(seed)
-    people = [Person(f"{campaign_id}-m{i}", None) for i in range(treated + held_out)]
-    rows, clicks = [], []
-    names = list(variants or {})
-    with engine.begin() as connection:
-        keys = insert_people(connection, people)
-        for i, person in enumerate(people):
-            holdout = i >= treated
-            variant = names[i % len(names)] if names and not holdout else None
-            rate = (
-                rates[1] if holdout else (variants[variant] if variants and variant else rates[0])
-            )
-            rows.append(
-                _action(campaign_id, keys[person.member_id], i, holdout=holdout, variant=variant)
-            )
-            if rng.random() < rate:
-                clicks.append((person.member_id, EventFact("email_clicked", FROM + DAY)))
-                clicks.append((person.member_id, EventFact("purchase", FROM + DAY, 2000, "USD")))
-        connection.execute(sa.insert(actions), rows)
-        add_events(connection, keys, clicks)
-    return keys
+from tests.integration.impact_world import AS_OF, FROM, action_row, world
 
 
 def report(engine: sa.Engine, **kwargs: Any) -> Any:
@@ -127,12 +56,12 @@ def test_the_response_window_and_types_decide_as_fatigue_does(engine: sa.Engine)
         connection.execute(
             sa.insert(actions),
             [
-                _action("c", pk[0], 0, holdout=False),  # clicked inside: answered
-                _action("c", pk[1], 1, holdout=False),  # clicked before the window
-                _action("c", pk[2], 2, holdout=False),  # clicked at response_until: too late
-                _action("c", pk[3], 3, holdout=False),  # opened: not a response type
-                _action("c", pk[4], 4, holdout=True),  # held out, clicked inside: answered
-                _action("c", pk[5], 5, holdout=False, state="failed"),  # never sent: not counted
+                action_row("c", pk[0], 0, holdout=False),  # clicked inside: answered
+                action_row("c", pk[1], 1, holdout=False),  # clicked before the window
+                action_row("c", pk[2], 2, holdout=False),  # clicked at response_until: too late
+                action_row("c", pk[3], 3, holdout=False),  # opened: not a response type
+                action_row("c", pk[4], 4, holdout=True),  # held out, clicked inside: answered
+                action_row("c", pk[5], 5, holdout=False, state="failed"),  # never sent: not counted
             ],
         )
         add_events(
@@ -167,9 +96,9 @@ def test_period_and_campaign_filters(engine: sa.Engine) -> None:
         connection.execute(
             sa.insert(actions),
             [
-                _action("a", keys["m0"], 0, holdout=False, as_of=AS_OF - timedelta(days=1)),
-                _action("a", keys["m1"], 1, holdout=False),
-                _action("b", keys["m2"], 2, holdout=True),
+                action_row("a", keys["m0"], 0, holdout=False, as_of=AS_OF - timedelta(days=1)),
+                action_row("a", keys["m1"], 1, holdout=False),
+                action_row("b", keys["m2"], 2, holdout=True),
             ],
         )
     assert [(c.campaign_id, c.treated) for c in report(engine).campaigns] == [("a", 2), ("b", 0)]
