@@ -146,3 +146,18 @@ def test_bootstrap_needs_members_and_takes_zeros() -> None:
     nothing = bootstrap_mean_difference([0, 0], 10, [], 10)
     assert (nothing.estimate, nothing.low, nothing.high) == (0.0, 0.0, 0.0)
     assert RESAMPLES == 1_000
+
+
+def test_the_shortcut_for_big_groups_agrees_with_drawing_every_amount(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = random.Random(5)
+    treated = [int(rng.expovariate(1 / 4000)) + 1 for _ in range(6_000)]  # of 20,000
+    held = [int(rng.expovariate(1 / 4000)) + 1 for _ in range(500)]  # of 2,500
+    fast = bootstrap_mean_difference(treated, 20_000, held, 2_500, resamples=300)
+    monkeypatch.setattr("domain.stats._EXACT_SUM", 10**9)
+    exact = bootstrap_mean_difference(treated, 20_000, held, 2_500, resamples=300)
+    assert fast.estimate == exact.estimate
+    width = exact.high - exact.low
+    assert fast.low == pytest.approx(exact.low, abs=0.1 * width)
+    assert fast.high == pytest.approx(exact.high, abs=0.1 * width)
