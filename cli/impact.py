@@ -90,26 +90,30 @@ def _period(report: ImpactReport) -> str:
 def _table(report: ImpactReport) -> Table:
     table = Table(
         title=f"Impact, nights {_period(report)} (uplift in points, 95 % intervals; "
-        f"money in {report.currency}; ★ the winning variant)",
+        f"money in {report.currency})",
         title_justify="left",
         box=box.SIMPLE,
         pad_edge=False,
         padding=(0, 1, 0, 0),
     )
-    table.add_column("campaign", overflow="fold")
-    table.add_column("variant", no_wrap=True)
+    table.add_column("campaign", no_wrap=True)
+    # The variant column only when a campaign has variants ("all": the campaign as a whole).
+    variants = any(row.variant is not None for row in report.campaigns)
+    if variants:
+        table.add_column("variant", no_wrap=True)
     for name in ("sent", "held out"):
         table.add_column(name, justify="right")
     table.add_column("responded", justify="right", no_wrap=True)
     table.add_column("uplift", no_wrap=True)
-    table.add_column("revenue/member", no_wrap=True)
-    table.add_column("cost", justify="right")
-    table.add_column("per extra", justify="right")
+    table.add_column("revenue/member")
+    table.add_column("cost", justify="right", no_wrap=True)
+    table.add_column("per extra", justify="right", no_wrap=True)
     for row in report.campaigns:
-        variant = "all" if row.variant is None else row.variant
+        name = "all" if row.variant is None else row.variant
+        variant = [Text(f"{name} ★", style="bold green") if row.winner else name]
         table.add_row(
             row.campaign_id,
-            Text(f"{variant} ★", style="bold green") if row.winner else variant,
+            *(variant if variants else []),
             f"{row.treated:,}",
             f"{row.held_out:,}",
             f"{_percent(row.treated_rate)} vs {_percent(row.held_out_rate)}",
