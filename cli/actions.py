@@ -211,14 +211,20 @@ def _actions_table(listed: list[dict[str, Any]]) -> Table:
         table.add_column(name, overflow="fold")
     for name in ("as of", "state"):
         table.add_column(name, no_wrap=True)
+    # A/B/n variants: shown when any listed action has one.
+    variants = any(a.get("variant") for a in listed)
+    if variants:
+        table.add_column("variant", no_wrap=True)
     table.add_column("reason")
     for a in listed:
+        variant = [_blank(a.get("variant"))] if variants else []
         table.add_row(
             a["action_id"],
             a["campaign_id"],
             a["member_id"],
             a["as_of"],
             Text(a["state"], style=STATE_STYLES.get(a["state"], "")),
+            *variant,
             _blank(a["reason"]),
         )
     return table

@@ -69,6 +69,7 @@ def _register() -> None:
         demo,
         email,
         events,
+        impact,
         inbox,
         ledger,
         members,
@@ -105,6 +106,7 @@ def _register() -> None:
     app.add_typer(actions.app, name="actions")
     app.add_typer(actions.sends_app, name="sends")
     app.command("runs")(actions.runs)
+    app.command("impact")(impact.impact)
 
 
 def _database_url() -> str | None:

@@ -89,7 +89,10 @@ def _print_campaign(c: CampaignPlan) -> None:
     chosen = [a for a in c.actions if not a.holdout]
     for action in chosen[:LISTED]:
         reward = action.reward.describe() if action.reward else "no reward"
-        console.print(f"    {action.member_id:<24} {reward:<28} {action.template}", markup=False)
+        variant = f" (variant {action.variant})" if action.variant else ""
+        console.print(
+            f"    {action.member_id:<24} {reward:<28} {action.template}{variant}", markup=False
+        )
     if len(chosen) > LISTED:
         console.print(f"    … and {len(chosen) - LISTED:,} more", markup=False)
 

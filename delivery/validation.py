@@ -91,7 +91,7 @@ def validate_campaigns(
     for campaign, source in checkable:
         for problem in _campaign_template_problems(
             env, templates_dir, campaign, source, as_of, base_url
-        ):
+        ) + _variant_problems(env, templates_dir, campaign, source, as_of, base_url):
             if problem.key == "" and (problem.path, problem.line) in reported:
                 continue  # a syntax error already reported in the template itself
             problems.append(problem)
@@ -162,7 +162,7 @@ def _at_key(source: SourceFile, key: KeyPath, error: TemplateRenderError) -> Fil
     return source.problem(key, str(error))
 
 
-def _campaign_template_problems(
+def _variant_problems(
     env: Environment,
     templates_dir: Path,
     campaign: Campaign,
@@ -170,19 +170,69 @@ def _campaign_template_problems(
     as_of: date,
     base_url: str,
 ) -> list[FileProblem]:
-    problems = _subject_problems(env, campaign, source, as_of, base_url)
+    """Each variant's own template and subject, checked as the campaign's are and reported
+    at the variant's keys (what a variant leaves out is the campaign's, checked already)."""
+    data = source.data if isinstance(source.data, dict) else {}
+    written = data.get("variants")
+    if not isinstance(written, list):
+        return []
+    problems: list[FileProblem] = []
+    for index, variant in enumerate(campaign.variants):
+        given = written[index] if index < len(written) else {}
+        given = given if isinstance(given, dict) else {}
+        if "template" not in given and "subject" not in given:
+            continue
+        as_variant = replace(campaign, template=variant.template, subject=variant.subject)
+        template_key = ("variants", index, "template") if "template" in given else None
+        subject_key = ("variants", index, "subject") if "subject" in given else None
+        for problem in _campaign_template_problems(
+            env,
+            templates_dir,
+            as_variant,
+            source,
+            as_of,
+            base_url,
+            template_key=template_key or TEMPLATE_KEY,
+            subject_key=subject_key or SUBJECT_KEY,
+            check_subject=subject_key is not None,
+            check_template=template_key is not None,
+        ):
+            problems.append(problem)
+    return problems
+
+
+def _campaign_template_problems(
+    env: Environment,
+    templates_dir: Path,
+    campaign: Campaign,
+    source: SourceFile,
+    as_of: date,
+    base_url: str,
+    *,
+    template_key: KeyPath = TEMPLATE_KEY,
+    subject_key: KeyPath = SUBJECT_KEY,
+    check_subject: bool = True,
+    check_template: bool = True,
+) -> list[FileProblem]:
+    problems = (
+        _subject_problems(env, campaign, source, as_of, base_url, subject_key)
+        if check_subject
+        else []
+    )
+    if not check_template:
+        return problems
     names = [campaign.template + HTML_SUFFIX, campaign.template + TEXT_SUFFIX]
     missing = [str(templates_dir / n) for n in names if not (templates_dir / n).is_file()]
     if len(missing) == 2:
         hint = _suggest(campaign.template, tuple(sorted(_template_names(templates_dir))))
         message = f"unknown template '{campaign.template}': no {missing[0]} or {missing[1]}{hint}"
-        return [*problems, source.problem(TEMPLATE_KEY, message)]
+        return [*problems, source.problem(template_key, message)]
     if missing:
         message = f"template '{campaign.template}' has no {missing[0]}"
-        return [*problems, source.problem(TEMPLATE_KEY, message)]
+        return [*problems, source.problem(template_key, message)]
     static = [e for name in names for e in inspect_template(env, name)]
     if static:
-        return problems + [_at_key(source, TEMPLATE_KEY, e) for e in static]
+        return problems + [_at_key(source, template_key, e) for e in static]
     samples = sample_contexts(campaign, as_of, base_url)
     unsubscribe = samples[0]["links"]["unsubscribe"]
     for name, sample in product(names, samples):
@@ -190,12 +240,12 @@ def _campaign_template_problems(
         try:
             body = render_template(env, name, context)
         except TemplateRenderError as error:
-            problems.append(_at_key(source, TEMPLATE_KEY, error))
+            problems.append(_at_key(source, template_key, error))
             continue
         if unsubscribe not in body:
             problems.append(
                 source.problem(
-                    TEMPLATE_KEY,
+                    template_key,
                     f"{templates_dir / name}: no visible unsubscribe link: extend the layout "
                     "or show {{ links.unsubscribe }}",
                 )
@@ -204,16 +254,21 @@ def _campaign_template_problems(
 
 
 def _subject_problems(
-    env: Environment, campaign: Campaign, source: SourceFile, as_of: date, base_url: str
+    env: Environment,
+    campaign: Campaign,
+    source: SourceFile,
+    as_of: date,
+    base_url: str,
+    key: KeyPath = SUBJECT_KEY,
 ) -> list[FileProblem]:
     static = inspect_source(env, campaign.subject, None)
     if static:
-        return [source.problem(SUBJECT_KEY, e.detail) for e in static]
+        return [source.problem(key, e.detail) for e in static]
     for sample in sample_contexts(campaign, as_of, base_url):
         try:
             render_subject_line(env, campaign.subject, template_view(sample, strict=True))
         except TemplateRenderError as error:
-            return [source.problem(SUBJECT_KEY, error.detail)]
+            return [source.problem(key, error.detail)]
     return []
 
 

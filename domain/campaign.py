@@ -108,6 +108,16 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One arm of an A/B/n test: what differs from the campaign's email, and its share."""
+
+    id: str
+    template: str
+    subject: str
+    weight: float
+
+
+@dataclass(frozen=True)
 class Campaign:
     id: str
     name: str
@@ -131,6 +141,13 @@ class Campaign:
     # What kind of nudge it is (policy.yaml's categories): members may leave a category in
     # the preference centre. None: in no category, so only consent and pauses apply.
     category: str | None = None
+    # A/B/n variants (none: one email for everyone). Members who are not held out are
+    # assigned one by ``planning.planner.variant_for``.
+    variants: tuple[Variant, ...] = ()
+
+    def variant(self, variant_id: str | None) -> Variant | None:
+        """The variant with this id, if the campaign still has it."""
+        return next((v for v in self.variants if v.id == variant_id), None)
 
     @property
     def occurrence_kind(self) -> str:

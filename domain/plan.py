@@ -87,6 +87,7 @@ class PlannedAction:
     template: str
     cost_minor: int  # 0 for held-out actions and rewards without a cost
     currency: str | None
+    variant: str | None = None  # the A/B/n variant; None without variants and when held out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class PlannedAction:
             "holdout": self.holdout,
             "reward": self.reward.as_dict() if self.reward else None,
             "email": self.template,
+            "variant": self.variant,
         }
 
 

@@ -58,6 +58,8 @@ def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]
             action = next(a for a in campaign_plan.actions if a.member_pk == pk)
             reward = action.reward.describe() if action.reward else "no reward"
             text = f"selected: {reward}, email {action.template}"
+            if action.variant is not None:
+                text += f" (variant {action.variant})"
         elif outcome == "holdout":
             percent = campaign.holdout_percent
             text = f"held out: in the control group ({percent:g}%), recorded but not sent"

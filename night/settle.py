@@ -27,11 +27,14 @@ SPENT_WHEN_SENT = ("credit", "vip_invite")
 
 def planned_terms(campaign: Campaign, action: OutboxAction) -> Campaign:
     """The campaign as the action was planned under it: the reward (kind, amounts, cost,
-    expiry) and the template stored with the action. Dispatch issues and renders these, so
-    a file edited between planning and a retried dispatch never changes what the ledger
-    reserved or what the member is promised."""
+    expiry) and the template stored with the action (its variant's, with variants), with
+    its variant's subject line while the file still has the variant. Dispatch issues and
+    renders these, so a file edited between planning and a retried dispatch never changes
+    what the ledger reserved or what the member is promised."""
     reward = Reward.from_dict(action.reward) if action.reward else None
-    return replace(campaign, reward=reward, template=action.template)
+    variant = campaign.variant(action.variant)
+    subject = variant.subject if variant is not None else campaign.subject
+    return replace(campaign, reward=reward, template=action.template, subject=subject)
 
 
 def draws_on_budget(campaign: Campaign, action: OutboxAction) -> bool:

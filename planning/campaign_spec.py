@@ -256,6 +256,27 @@ class EmailSpec(FileSpec):
     `subject: "{{ member.first_name }}, 15% off"`."""
 
 
+class VariantSpec(FileSpec):
+    """One arm of an A/B/n test: what it changes in the email, and its share of members."""
+
+    model_config = STRICT
+    id: Identifier
+    """Unique within the campaign; names the variant in actions, `why` and `impact`.
+    Example: `id: bold-subject`."""
+    subject: str | None = Field(default=None, min_length=1, max_length=200)
+    """This variant's subject line (default: email.subject), a template too. Example:
+    `subject: "{{ member.first_name }}, this one is for you"`."""
+    template: Identifier | None = None
+    """This variant's email (default: email.template): templates/email/<template>.html.j2
+    and .txt.j2 must both exist. Example: `template: loyalist_discount_short`."""
+    weight: float = Field(default=1.0, gt=0, le=1000)
+    """Its share, relative to the other variants' weights, more than 0 (default 1).
+    Example: `weight: 2`."""
+
+
+MAX_VARIANTS = 26
+
+
 class ResponseSpec(FileSpec):
     model_config = STRICT
     counts_as: OneOrMany = Field(min_length=1)
@@ -311,6 +332,11 @@ class CampaignSpec(FileSpec):
     )
     """What counts as the member responding, for fatigue and measurement. Example:
     `response: {counts_as: [email_clicked, purchase], within: 14d}`."""
+    variants: list[VariantSpec] | None = Field(default=None, min_length=2, max_length=MAX_VARIANTS)
+    """An A/B/n test: 2 to 26 variants of the email; each member who is not held out gets
+    one, drawn by a salted hash of their id (the same member always gets the same one), in
+    proportion to the weights. `nudgeflow impact` compares them. Example:
+    `variants: [{id: plain}, {id: bold, subject: "Last chance!", weight: 1}]`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:
@@ -329,6 +355,11 @@ class CampaignSpec(FileSpec):
                 f"a {trigger.on} campaign needs eligibility.once_per_member or "
                 "eligibility.cooldown, or it would nudge the same members every night",
             )
+        variants = valid.get("variants") or []
+        ids = [v.id for v in variants]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            yield "variants", f"variant ids must be unique: {', '.join(twice)} given twice"
         if "budget" in given and "reward" not in given:
             yield "budget", "a budget needs a reward to spend it on"
         budget = valid.get("budget")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from audience.criteria import Audience
 from audience.rules import ALWAYS, AllOf, Attribute, Rule
-from domain.campaign import Budget, Campaign, FrequencyCap, Policy, Reward, Trigger
+from domain.campaign import Budget, Campaign, FrequencyCap, Policy, Reward, Trigger, Variant
 from planning.campaign_spec import CampaignSpec, RewardSpec, reward_cost
 from planning.policy_spec import PolicySpec
 
@@ -88,6 +88,15 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
         response_within_days=spec.response.within,
         owner=spec.owner,
         category=spec.category,
+        variants=tuple(
+            Variant(
+                id=v.id,
+                template=v.template or spec.email.template,
+                subject=v.subject or spec.email.subject,
+                weight=v.weight,
+            )
+            for v in spec.variants or ()
+        ),
     )
 
 

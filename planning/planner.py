@@ -27,7 +27,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
-from domain.campaign import Campaign, Policy
+from domain.campaign import Campaign, Policy, Variant
 from domain.keys import SEP, action_id, occurrence_for
 from domain.plan import (
     Budgets,
@@ -65,6 +65,43 @@ def is_held_out(salt: str, campaign_id: str, member_id: str, percent: float) -> 
     if percent <= 0:
         return False
     return _holdout_test(salt, campaign_id, percent)(member_id)
+
+
+def _variant_picker(campaign: Campaign) -> Callable[[str], Variant] | None:
+    """``member_id → variant`` for a campaign with variants (``None`` without).
+
+    A sha256 of ("variant", salt, campaign, member) read as a number in [0, 1) picks the
+    variant whose slice of the weights it falls in. The salt is the holdout's (the campaign
+    id without a holdout), so, like the control group, a member keeps their variant for as
+    long as the salt and the variants are kept, whatever the night; the hash is not the
+    holdout's, so the variants split the treated members in the weights' proportions.
+    """
+    variants = campaign.variants
+    if not variants:
+        return None
+    total = sum(v.weight for v in variants)
+    bounds: list[tuple[float, Variant]] = []
+    running = 0.0
+    for v in variants:
+        running += v.weight / total
+        bounds.append((running, v))
+    prefix = hashlib.sha256(
+        SEP.join(("variant", campaign.holdout_salt or campaign.id, campaign.id, "")).encode()
+    )
+
+    def pick(member_id: str) -> Variant:
+        h = prefix.copy()
+        h.update(member_id.encode())
+        x = int.from_bytes(h.digest()[:8], "big") / 2**64
+        return next((v for bound, v in bounds if x < bound), variants[-1])
+
+    return pick
+
+
+def variant_for(campaign: Campaign, member_id: str) -> Variant | None:
+    """The variant the member gets from the campaign (``None``: it has no variants)."""
+    pick = _variant_picker(campaign)
+    return pick(member_id) if pick is not None else None
 
 
 class FixedBudgets:
@@ -249,6 +286,7 @@ def _plan_campaign(
     left = budgets.remaining(campaign.id) if cost_money is not None else None
     result.budget_left = left
     room = _room(campaign, night, held_out)
+    pick = _variant_picker(campaign)
     cid, template, taken, actions = campaign.id, campaign.template, shared.taken, result.actions
     full: str | None = None  # once set, every later non-held-out candidate is excluded for it
     full_pks: list[int] = []
@@ -285,6 +323,7 @@ def _plan_campaign(
                 break
             full_pks.append(pk)
             continue
+        variant = pick(member_id) if pick is not None else None
         actions.append(
             PlannedAction(
                 action_id(cid, member_id, occurrence),
@@ -294,9 +333,10 @@ def _plan_campaign(
                 occurrence,
                 False,
                 reward,
-                template,
+                template if variant is None else variant.template,
                 cost,
                 currency,
+                None if variant is None else variant.id,
             )
         )
         outcomes[pk] = "selected"

@@ -72,6 +72,7 @@ def _row(
         "cost_minor": action.cost_minor,
         "currency": action.currency,
         "template": action.template,
+        "variant": action.variant,
         "response_types": response_types,
         "response_from": response_from,
         "response_until": response_until,

@@ -68,6 +68,7 @@ class OutboxAction:
     # With email consent given, the preference that stops the email: "paused" or
     # "category:<name>"; None otherwise
     preference: str | None = None
+    variant: str | None = None  # the A/B/n variant planned (its template is ``template``)
 
 
 def pending_ids(connection: Connection, as_of: date) -> list[str]:
@@ -113,6 +114,7 @@ def load(
             a.cost_minor,
             a.currency,
             a.template,
+            a.variant,
             a.reward_ref,
             a.attempts,
             m.member_id,
@@ -169,6 +171,7 @@ def load(
             member=member,
             consent=given and preference is None,
             preference=preference if given else None,
+            variant=row["variant"],
         )
     return [found[i] for i in action_ids if i in found]
 

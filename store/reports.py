@@ -168,6 +168,7 @@ _ACTION_COLUMNS = (
     actions.c.cost_minor,
     actions.c.currency,
     actions.c.template,
+    actions.c.variant,
     actions.c.reason,
     actions.c.reward_ref,
     actions.c.message_id,

@@ -119,7 +119,16 @@ def test_plan_json_shows_the_night_and_writes_nothing(
     }
     assert sorted(a["member_id"] for a in thanks["actions"]) == ["ann", "dan"]
     action = thanks["actions"][0]
-    assert set(action) == {"action_id", "member_id", "occurrence", "holdout", "reward", "email"}
+    assert set(action) == {
+        "action_id",
+        "member_id",
+        "occurrence",
+        "holdout",
+        "reward",
+        "email",
+        "variant",
+    }
+    assert action["variant"] is None  # the shipped campaign has no variants
     assert action["reward"]["item"] == "mug"
     assert action["email"] == "thanks"
     assert (winback["matched"], winback["selected"]) == (1, 0)

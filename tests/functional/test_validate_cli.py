@@ -257,3 +257,27 @@ def test_schema_prints_and_writes_the_committed_schema(
     assert printed.stdout == committed
     assert written.stdout == "wrote out/campaign.schema.json\n"
     assert (tmp_path / "out/campaign.schema.json").read_text(encoding="utf-8") == committed
+
+
+def test_variant_templates_and_subjects_are_checked_at_their_keys(nudgeflow: Nudgeflow) -> None:
+    variants = (
+        "\n  - {id: plain}"
+        "\n  - {id: short, template: thanx}"
+        '\n  - {id: bold, subject: "Hi {{ member.frist_name }}"}'
+        "\n  - {id: fine, template: short_thanks, subject: Thanks}"
+    )
+    result = _validate(
+        nudgeflow,
+        {
+            "campaigns/thanks.yaml": _campaign("thanks", variants=variants),
+            **_email("short_thanks"),
+        },
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(
+        "campaigns/thanks.yaml:8:17: variants[1].template: unknown template 'thanx'"
+    )
+    assert lines[1].startswith("campaigns/thanks.yaml:9:16: variants[2].subject:")
+    assert "frist_name" in lines[1]
+    assert len([line for line in lines if line.startswith("campaigns/")]) == 2
+    assert result.returncode == 1

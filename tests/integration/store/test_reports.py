@@ -52,6 +52,7 @@ def test_an_action_is_ready_for_json(dispatched: sa.Engine) -> None:
     assert sent["message_id"] == "sg-cat"
     assert sent["reward_ref"] == "promo_cat"
     assert sent["holdout"] is False
+    assert sent["variant"] is None  # the campaign has no variants
     assert sent["reward"] == {"kind": "credit", "amount": "5.00", "currency": "USD"}
     assert (sent["cost_minor"], sent["currency"], sent["attempts"]) == (500, "USD", 1)
     assert sent["sent_at"] == "2026-06-30T22:06:00.000000+00:00"
@@ -71,6 +72,7 @@ def test_an_action_is_ready_for_json(dispatched: sa.Engine) -> None:
             "cost_minor",
             "currency",
             "template",
+            "variant",
             "reason",
             "reward_ref",
             "message_id",
