@@ -92,7 +92,7 @@ def _engaged(member_pk: ColumnElement[Any], since: ColumnElement[Any] | int, unt
     )
 
 
-def _lists_type(connection: Connection, types: Any, event_type: Any) -> ColumnElement[bool]:
+def lists_type(connection: Connection, types: Any, event_type: Any) -> ColumnElement[bool]:
     """Whether the JSON array ``types`` (an action's response types) holds ``event_type``."""
     if connection.dialect.name == "postgresql":
         listed_pg: ColumnElement[bool] = type_coerce(types, JSONB).has_key(event_type)
@@ -117,7 +117,7 @@ def _responded(
         _nudges(),
         a.response_from <= e.occurred_at,
         a.response_until > e.occurred_at,
-        _lists_type(connection, a.response_types, e.type),
+        lists_type(connection, a.response_types, e.type),
     )
     return exists().where(
         e.member_pk == member_pk,
@@ -208,7 +208,7 @@ def fatigued_members(
         events.c.occurred_at >= nudges.c.response_from,
         events.c.occurred_at < nudges.c.response_until,
         events.c.occurred_at < as_of_end,
-        _lists_type(connection, nudges.c.response_types, events.c.type),
+        lists_type(connection, nudges.c.response_types, events.c.type),
     )
     # The nudges that decide: newest first, up to and including the n-th closed one. (A
     # second window for each member's total of closed nudges would filter earlier, but

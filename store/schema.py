@@ -178,6 +178,9 @@ actions = Table(
     Column("cost_minor", BigInteger, nullable=False),
     Column("currency", String(3)),
     Column("template", String(64), nullable=False),
+    # The A/B/n variant the member was assigned (migration 0010); NULL without variants and
+    # for held-out actions, which are the control group of every variant.
+    Column("variant", String(64)),
     # The campaign's response rule as it was when planned (fatigue reads it later).
     Column("response_types", Json, nullable=False),
     Column("response_from", BigInteger, nullable=False),  # epoch s: end of the planning night
