@@ -80,6 +80,7 @@ def _register() -> None:
         validate,
         web,
     )
+    from cli.report import report as report_command
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="members")
@@ -105,6 +106,7 @@ def _register() -> None:
     app.add_typer(actions.app, name="actions")
     app.add_typer(actions.sends_app, name="sends")
     app.command("runs")(actions.runs)
+    app.command("report")(report_command)
 
 
 def _database_url() -> str | None:
