@@ -11,9 +11,7 @@ import typer
 
 from cli.context import console, process_app
 from cli.options import date_option, default_as_of
-from night.html_report import build_report, write_report
-
-DEFAULT_DAYS = 30  # without --from: the 30 nights that end with --to
+from night.html_report import DEFAULT_DAYS, build_report, write_report
 
 
 def report(

@@ -75,7 +75,7 @@ def stacked_bars(
     span = WIDTH - LABEL - 20
     parts = []
     for index, name in enumerate(legend):
-        key = LABEL + index * 110
+        key = 10 + index * 130
         parts.append(
             f'<rect x="{key}" y="4" width="12" height="12" fill="{PALETTE[index % len(PALETTE)]}"/>'
         )

@@ -35,6 +35,7 @@ from store import ledger
 from store.report_sql import night_counts, stage_counts_on, stage_entries
 
 TEMPLATE = "report.html.j2"
+DEFAULT_DAYS = 30  # without a first date: the 30 nights that end with the last
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,8 @@ def plan_actions(engine: sa.Engine) -> None:
         member = connection.execute(
             sa.insert(members)
             .values(
-                member_id="m1",
-                email="m1@example.com",
+                member_id="statement-member",
+                email="statement-member@example.com",
                 row_hash="0" * 32,
                 created_at=STAMP,
                 updated_at=STAMP,
