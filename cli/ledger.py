@@ -17,7 +17,7 @@ from cli.context import console, err_console, process_app
 from cli.export import output, write_rows
 from cli.help_format import CommandApp
 from cli.ledger_statement import statement_command
-from cli.options import date_option
+from cli.options import AS_OF_HELP, date_option
 from nudgeflow.errors import NudgeflowError
 from nudgeflow.money import format_minor_units
 from store import ledger
@@ -59,8 +59,8 @@ def balances(
         date | None,
         date_option(
             "--as-of",
-            "The balances at the end of this business date (its transactions and the "
-            "earlier ones); default: now.",
+            f"{AS_OF_HELP}: the balances at the end of that business date (its "
+            "transactions and the earlier ones); without it, now.",
         ),
     ] = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
