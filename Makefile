@@ -9,6 +9,7 @@ SIZE   ?= 100000
 DEMO_END  ?= $(shell date -u -d yesterday +%F)
 DEMO_PREV ?= $(shell date -u -d '2 days ago' +%F)
 DEMO_DIR  := var/demo
+DEMO_REPORT := var/reports/demo.html
 # The commands that send refuse the shipped signing key (change-me): the demo signs its links
 # with a key of its own, unless one is set in the environment or in .env.
 DEMO_KEY  := $(if $(NUDGEFLOW_SIGNING_KEY)$(shell grep -s '^NUDGEFLOW_SIGNING_KEY=' .env),,NUDGEFLOW_SIGNING_KEY=demo-only-not-a-secret)
@@ -49,6 +50,10 @@ demo: $(STAMP)
 	  echo "then open the unsubscribe link of $$eml in a browser:"; \
 	  echo "  $$link"; \
 	fi
+	@echo
+	@echo "The report of the demo's nights (stages, pathways, sends and responses, spend, uplift):"
+	$(BIN)/nudgeflow report --from $(DEMO_PREV) --to $(DEMO_END) --out $(DEMO_REPORT)
+	@echo "  open $(DEMO_REPORT) in a browser: one file, it needs no network"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from audience.pathways import PathwayTarget
 from audience.rules import Rule
 
 SECONDS_PER_DAY = 86_400
@@ -19,6 +20,7 @@ class Audience:
     segments: tuple[str, ...] | None = None
     score_min: float | None = None
     score_max: float | None = None
+    pathway: PathwayTarget | None = None  # a position on a pathway (store.pathways_sql)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""``nudgeflow ledger``: the reward ledger for finance — export, balances, verify, and the
-chain's head exported to be kept outside the database."""
+"""``nudgeflow ledger``: the reward ledger for finance — export, balances (now or at a past
+date), a month's statement (``cli.ledger_statement``), verify, and the chain's head exported
+to be kept outside the database."""
 
 from __future__ import annotations
 
@@ -15,12 +16,17 @@ from rich.table import Table
 from cli.context import console, err_console, process_app
 from cli.export import output, write_rows
 from cli.help_format import CommandApp
-from cli.options import date_option
+from cli.ledger_statement import statement_command
+from cli.options import AS_OF_HELP, date_option
 from nudgeflow.errors import NudgeflowError
 from nudgeflow.money import format_minor_units
 from store import ledger
 
-app = CommandApp(help="The reward ledger: export, balances, verify, head.", no_args_is_help=True)
+app = CommandApp(
+    help="The reward ledger: export, balances, a month's statement, verify, head.",
+    no_args_is_help=True,
+)
+app.command("statement")(statement_command)
 
 
 @app.command("export")
@@ -49,20 +55,39 @@ def export(
 
 @app.command("balances")
 def balances(
+    as_of: Annotated[
+        date | None,
+        date_option(
+            "--as-of",
+            f"{AS_OF_HELP}: the balances at the end of that business date (its "
+            "transactions and the earlier ones); without it, now.",
+        ),
+    ] = None,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Balances per campaign (budget, reserved, outstanding, spent, funded) and funding."""
+    """Balances per campaign (budget remaining, reserved, outstanding, spent and funded to
+    date) and of each funding account, now or at the end of a past business date."""
     with process_app().engine.connect() as connection:
-        campaigns = ledger.campaign_balances(connection)
-        funding = [b for b in ledger.balances(connection) if b.kind == "funding"]
-    columns = ("budget", "reserved", "outstanding", "spent", "funded")
+        campaigns = ledger.campaign_balances(connection, as_of=as_of)
+        funding = [b for b in ledger.balances(connection, as_of) if b.kind == "funding"]
+    columns = {
+        "budget_remaining": "budget",
+        "reserved": "reserved",
+        "outstanding": "outstanding",
+        "spent_to_date": "spent",
+        "funded_to_date": "funded",
+    }
     if as_json:
         document = {
+            "as_of": as_of.isoformat() if as_of is not None else None,
             "campaigns": [
                 {
                     "campaign_id": c.campaign_id,
                     "currency": c.currency,
-                    **{name: format_minor_units(getattr(c, name), c.currency) for name in columns},
+                    **{
+                        name: format_minor_units(getattr(c, field), c.currency)
+                        for name, field in columns.items()
+                    },
                 }
                 for c in campaigns.values()
             ],
@@ -72,16 +97,17 @@ def balances(
         }
         typer.echo(json.dumps(document, indent=2))
         return
+    when = f" at the end of {as_of.isoformat()}" if as_of is not None else ""
     if not campaigns:
-        console.print("the ledger is empty")
+        console.print(f"the ledger is empty{when}", markup=False)
         return
-    table = Table(title="Ledger balances per campaign")
+    table = Table(title=f"Ledger balances per campaign{when}")
     table.add_column("campaign")
     table.add_column("currency")
     for name in columns:
-        table.add_column(name, justify="right")
+        table.add_column(name.replace("_", " "), justify="right")
     for c in campaigns.values():
-        amounts = (format_minor_units(getattr(c, name), c.currency) for name in columns)
+        amounts = (format_minor_units(getattr(c, field), c.currency) for field in columns.values())
         table.add_row(c.campaign_id, c.currency, *amounts)
     console.print(table)
     for b in funding:

@@ -81,6 +81,7 @@ def _register() -> None:
         validate,
         web,
     )
+    from cli.report import report as report_command
 
     app.add_typer(db.app, name="db")
     app.add_typer(members.app, name="members")
@@ -107,6 +108,7 @@ def _register() -> None:
     app.add_typer(actions.sends_app, name="sends")
     app.command("runs")(actions.runs)
     app.command("impact")(impact.impact)
+    app.command("report")(report_command)
 
 
 def _database_url() -> str | None:

@@ -32,12 +32,15 @@ from night.dispatch import dispatch_night
 from night.dispatcher import Dispatcher
 from night.dry_run import rehearse_night
 from night.fatigue import recover_rested, tag_unanswered
+from night.html_report import DEFAULT_DAYS as REPORT_DAYS
+from night.html_report import build_report, write_report
 from night.lease import night_lease
 from night.plan import plan
 from night.refresh import refresh
 from night.report import format_excluded, night_funnel, night_report, report_markdown
 from night.rewards import sync_rewards
 from night.runs import AbandonedRun, close_run, nights_to_rewind, open_run
+from nudgeflow.errors import NudgeflowError
 
 
 @task(name="refresh-profiles", cache_policy=NO_CACHE)
@@ -167,6 +170,30 @@ def tag_fatigue_task(night: Night) -> int:
     return tagged
 
 
+@task(name="html-report", cache_policy=NO_CACHE)
+def write_report_task(app: App, night: Night) -> str | None:
+    """The HTML report of the nights up to this one (``nudgeflow report``'s default period),
+    written to ``NUDGEFLOW_REPORTS_DIR`` as ``report-<night>.html``; its path, or None when
+    it could not be written (said in the log: the night's work is done either way)."""
+    out = app.settings.reports_dir / f"report-{night.as_of.isoformat()}.html"
+    try:
+        built = build_report(
+            night.engine,
+            night.campaigns,
+            start=night.as_of - timedelta(days=REPORT_DAYS - 1),
+            end=night.as_of,
+            zone=night.zone,
+            currency=night.currency,
+            now=app.clock(),
+        )
+        path = write_report(built, out)
+    except NudgeflowError as exc:
+        get_run_logger().warning("no HTML report for %s: %s", night.as_of, exc)
+        return None
+    get_run_logger().info("HTML report for %s: %s", night.as_of, path)
+    return str(path)
+
+
 def night_run_name() -> str:
     """Flow runs are named for their night: ``nightly-2026-11-28``, or
     ``nightly-2026-11-28-dry-run`` for a dry run (which leaves no other trace)."""
@@ -207,6 +234,7 @@ def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[st
                 "rewound": [day.isoformat() for day in rewound],
                 "flow_run_id": flow_run.get_id(),
             }
+            summary["html_report"] = write_report_task(app, night)
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"
             close_run(app.engine, opened.run_id, "failed", app.clock, error=error)
@@ -270,9 +298,15 @@ def publish_artifacts(summary: dict[str, Any]) -> None:
         table=table,
         description=f"nudgeflow night {day}: per campaign",
     )
+    markdown = report_markdown(summary)
+    if summary.get("html_report"):
+        markdown += (
+            f"\n\nThe HTML report of the {REPORT_DAYS} nights to {day} (stages, pathways, "
+            f"sends and responses, spend against budget, uplift): `{summary['html_report']}`\n"
+        )
     create_markdown_artifact(
         key="nightly-summary",
-        markdown=report_markdown(summary),
+        markdown=markdown,
         description=f"nudgeflow night {day}",
     )
 

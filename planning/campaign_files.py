@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from audience.lifecycle import Lifecycle, LifecycleSpec
+from audience.pathways import Pathway
 from domain.campaign import Campaign, Policy
 from nudgeflow.errors import CampaignFileError, FileProblem
 from planning.campaign_spec import (
@@ -21,6 +22,7 @@ from planning.campaign_spec import (
 )
 from planning.compile import compile_campaign, compile_policy
 from planning.lifecycle_file import LIFECYCLE_FILE
+from planning.pathway_files import read_pathway_files, target_problems, with_pathways
 from planning.policy_spec import PolicySpec
 from planning.references import KnownNames, category_problems, reference_problems
 from planning.sourcefile import SourceFile, load_yaml, validate_source
@@ -36,6 +38,7 @@ class CampaignSet:
     policy: Policy
     campaigns: tuple[Campaign, ...]  # every file, enabled or not, in priority order
     sources: dict[str, SourceFile]  # campaign id → its parsed file (for later checks)
+    pathways: tuple[Pathway, ...] = ()  # campaigns/pathways/*.yaml, in file order
 
     @property
     def enabled(self) -> tuple[Campaign, ...]:
@@ -70,6 +73,8 @@ class CampaignFiles:
     # templates are checked in the same run.
     stand_ins: tuple[tuple[Campaign, SourceFile], ...] = ()
     documents: tuple[SourceFile, ...] = ()  # every campaign file that parsed as YAML
+    pathways: tuple[Pathway, ...] = ()  # the valid pathway files
+    pathway_files: tuple[Path, ...] = ()
 
 
 def _valid(model: type[Spec], value: Any) -> Spec | None:
@@ -174,6 +179,10 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
         problems.extend(reference_problems(parsed, known))
     if policy is not None:
         problems.extend(category_problems(parsed, policy.categories))
+    stages = lifecycle.stage_ids if lifecycle is not None else known.stages if known else None
+    pathways = read_pathway_files(campaigns_dir, stages)
+    problems.extend(pathways.problems)
+    problems.extend(target_problems(parsed, pathways))
     return CampaignFiles(
         lifecycle,
         lifecycle_source,
@@ -184,6 +193,8 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
         tuple(problems),
         tuple(stand_ins),
         tuple(parsed),
+        pathways.pathways,
+        pathways.files,
     )
 
 
@@ -196,9 +207,12 @@ def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
     assert found.lifecycle is not None and found.policy is not None
     order = found.lifecycle.stage_ids
     campaigns = sorted(
-        (with_stage_order(c, order) for c in found.campaigns), key=lambda c: (-c.priority, c.id)
+        (with_pathways(with_stage_order(c, order), found.pathways) for c in found.campaigns),
+        key=lambda c: (-c.priority, c.id),
     )
-    return CampaignSet(found.lifecycle, found.policy, tuple(campaigns), found.sources)
+    return CampaignSet(
+        found.lifecycle, found.policy, tuple(campaigns), found.sources, found.pathways
+    )
 
 
 def with_stage_order(campaign: Campaign, order: tuple[str, ...]) -> Campaign:

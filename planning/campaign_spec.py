@@ -22,6 +22,7 @@ from audience.fields import (
     PositiveMoney,
 )
 from audience.filespec import Broken, FileSpec
+from audience.pathways import PathwayTargetSpec
 from audience.rules import RuleSpec
 
 # policy.yaml's shape lived here before planning.policy_spec; kept importable from here.
@@ -78,6 +79,10 @@ class AudienceSpec(RuleSpec):
     """The member's country is one of these. Example: `country: [US, CA, GB]`."""
     timezone: OneOrMany | None = None
     """The member's time zone is one of these. Example: `timezone: Europe/Paris`."""
+    pathway: PathwayTargetSpec | None = None
+    """A position on a pathway (campaigns/pathways/): started it, not at its end, has done
+    the key actions of `done` and none of `not_done`. Example:
+    `pathway: {id: retention-to-advocacy, done: answered, not_done: guest-post}`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:

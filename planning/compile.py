@@ -35,6 +35,7 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
             "score": None,
             "country": None,
             "timezone": None,
+            "pathway": None,
         }
     )
     has_rule = any(
@@ -56,6 +57,7 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
         segments=tuple(a.rfm.segment) if a.rfm else None,
         score_min=a.score.min if a.score else None,
         score_max=a.score.max if a.score else None,
+        pathway=a.pathway.compile() if a.pathway else None,
     )
     t = spec.trigger
     trigger = Trigger(

@@ -163,6 +163,8 @@ class AppSettings(BaseSettings):
     database_url: str = "sqlite:///var/nudgeflow.db"
     campaigns_dir: Path = Path("campaigns")
     templates_dir: Path = Path("templates/email")
+    # Where the nightly run writes the HTML report of each night (report-<night>.html).
+    reports_dir: Path = Path("var/reports")
     timezone: str = "UTC"
     currency: str = "USD"
     public_base_url: str = "http://localhost:8000"

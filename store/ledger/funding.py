@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 
 from domain import postings
 from domain.campaign import Campaign
@@ -55,17 +55,27 @@ class CampaignBalances:
         return self.reserved + self.outstanding + self.spent
 
 
-def balances(connection: Connection) -> list[Balance]:
-    """Every account's balance (zero for accounts without entries), one grouped query."""
+def _up_to(as_of: date | None) -> ColumnElement[bool]:
+    """Transactions dated on or before ``as_of`` (every transaction without one)."""
+    return _T.business_date <= (as_of or date.max)
+
+
+def balances(connection: Connection, as_of: date | None = None) -> list[Balance]:
+    """Every account's balance (zero for accounts without entries), one grouped query; with
+    ``as_of``, at the end of that business date (its transactions and the earlier ones)."""
     rows = connection.execute(
         select(
             _A.account,
             _A.campaign_id,
             _A.kind,
             _A.currency,
-            func.coalesce(func.sum(_E.amount_minor), 0),
+            func.coalesce(func.sum(case((_up_to(as_of), _E.amount_minor), else_=0)), 0),
         )
-        .select_from(ledger_accounts.outerjoin(ledger_entries, _E.account == _A.account))
+        .select_from(
+            ledger_accounts.outerjoin(ledger_entries, _E.account == _A.account).outerjoin(
+                ledger_transactions, _T.id == _E.transaction_id
+            )
+        )
         .group_by(_A.account, _A.campaign_id, _A.kind, _A.currency)
         .order_by(_A.campaign_id.is_(None), _A.campaign_id, _A.account)
     ).all()
@@ -73,21 +83,24 @@ def balances(connection: Connection) -> list[Balance]:
 
 
 def campaign_balances(
-    connection: Connection, month_start: date | None = None
+    connection: Connection, month_start: date | None = None, as_of: date | None = None
 ) -> dict[str, CampaignBalances]:
     """Per campaign: the four balances, what was funded, and (for per-month funding) what
-    was committed by transactions dated before ``month_start``."""
+    was committed by transactions dated before ``month_start``; with ``as_of``, at the end
+    of that business date (campaigns with no transaction by then are left out)."""
     # Without a month, nothing counts as "before" (date.min precedes every business date).
     before = _T.business_date < (month_start or date.min)
-    funding_kind = _T.kind.in_(("fund", "defund"))
+    up_to = _up_to(as_of)
+    funding_kind = and_(up_to, _T.kind.in_(("fund", "defund")))
     rows = connection.execute(
         select(
             _A.campaign_id,
             _A.kind,
             _A.currency,
-            func.coalesce(func.sum(_E.amount_minor), 0),
+            func.coalesce(func.sum(case((up_to, _E.amount_minor), else_=0)), 0),
             func.coalesce(func.sum(case((funding_kind, _E.amount_minor), else_=0)), 0),
             func.coalesce(func.sum(case((before, _E.amount_minor), else_=0)), 0),
+            func.coalesce(func.sum(case((up_to, 1), else_=0)), 0),
         )
         .select_from(
             ledger_accounts.outerjoin(ledger_entries, _E.account == _A.account).outerjoin(
@@ -99,7 +112,10 @@ def campaign_balances(
     ).all()
     sums: dict[str, dict[str, int]] = {}
     currencies: dict[str, str] = {}
-    for campaign_id, kind, currency, total, funded, earlier in rows:
+    dated: set[str] = set()
+    for campaign_id, kind, currency, total, funded, earlier, entries in rows:
+        if entries:
+            dated.add(campaign_id)
         values = sums.setdefault(campaign_id, {"committed_before": 0})
         currencies[campaign_id] = currency
         values[kind] = int(total)
@@ -119,6 +135,7 @@ def campaign_balances(
             committed_before=values["committed_before"],
         )
         for campaign_id, values in sorted(sums.items())
+        if as_of is None or campaign_id in dated
     }
 
 

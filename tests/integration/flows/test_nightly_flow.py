@@ -212,6 +212,11 @@ def test_nightly_plans_stores_actions_and_tags_fatigue_across_a_backfill(
     assert "thanks" in str(kinds["nightly-report"]["data"])
     markdown = str(kinds["nightly-summary"]["data"])
     assert "| thanks |" in markdown and "Sent 2 emails" in markdown
+    # Each night wrote its HTML report, and the summary artifact says where.
+    report = Path(nights[0]["html_report"])
+    assert report == Path(os.environ["NUDGEFLOW_REPORTS_DIR"]) / f"report-{d1.isoformat()}.html"
+    assert report.read_text().startswith("<!DOCTYPE html>")
+    assert f"`{report}`" in markdown
     assert tags == [(keys["bob"], d3)]
     # Rested from the next night: Bob is excluded as fatigued on 2 May.
     may2 = nightly(date(2026, 5, 2))
