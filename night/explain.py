@@ -83,8 +83,8 @@ def _unmatched(
     reason = explain_profile(campaign.audience, profile, r.as_of, r.as_of_end)
     target = campaign.audience.pathway
     if reason is None and target is not None and target.pathway is not None:
-        night = Night.of(r.connection, r.as_of, r.as_of_end, r.zone)
-        position = position_of(r.connection, target.pathway, night, pk)
+        as_of = Night.of(r.connection, r.as_of, r.as_of_end, r.zone)
+        position = position_of(r.connection, target.pathway, as_of, pk)
         reason = explain_position(target, position)
     if reason is None:
         reason = explain(campaign.audience.rule, facts, r.as_of_end)
