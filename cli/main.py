@@ -73,6 +73,7 @@ def _register() -> None:
         inbox,
         ledger,
         members,
+        pathways,
         plan,
         profiles,
         rewards,
@@ -100,6 +101,7 @@ def _register() -> None:
     app.command("stages")(profiles.stages)
     app.command("plan")(plan.plan)
     app.command("why")(plan.why)
+    app.command("pathways")(pathways.pathways)
     app.command("validate")(validate.validate)
     app.command("schema")(validate.schema)
     app.command("preview")(email.preview)

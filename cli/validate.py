@@ -91,13 +91,15 @@ def validate(
 
 def schema(
     kind: str = typer.Argument(
-        "campaign", metavar="KIND", help="Which file: campaign (the default), lifecycle or policy."
+        "campaign",
+        metavar="KIND",
+        help="Which file: campaign (the default), lifecycle, policy or pathway.",
     ),
     out: Path | None = typer.Option(
         None, "--out", metavar="FILE", help="Write the schema to this file instead of printing it."
     ),
 ) -> None:
-    """Print the JSON Schema of campaign, lifecycle or policy files (for editors).
+    """Print the JSON Schema of campaign, lifecycle, policy or pathway files (for editors).
 
     The shipped files point at docs/schema/<kind>.schema.json; regenerate those with
     nudgeflow schema <kind> --out docs/schema/<kind>.schema.json.

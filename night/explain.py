@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from audience.criteria import ProfileFacts, explain_profile
 from audience.evaluate import explain
 from audience.facts import MemberFacts
+from audience.pathways import explain_position
 from domain.campaign import Campaign
 from domain.plan import (
     AlreadyReceived,
@@ -29,6 +30,7 @@ from night.plan import Rehearsal
 from nudgeflow.errors import NotFoundError
 from nudgeflow.timeutil import business_date
 from store.member_facts import find_member, member_facts, profile_facts, trigger_facts
+from store.pathways_sql import Night, position_of
 
 _WITHDRAWALS = {"unsubscribed": "unsubscribed", "email_bounced": "email bounced"}
 
@@ -53,13 +55,14 @@ def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]
         campaign_plan = plans[campaign.id]
         outcome = campaign_plan.outcomes.get(pk)
         if outcome is None:
-            text = _unmatched(rehearsal, campaign, facts, profile, triggers)
+            text = _unmatched(rehearsal, campaign, pk, facts, profile, triggers)
         elif outcome == "selected":
             action = next(a for a in campaign_plan.actions if a.member_pk == pk)
             reward = action.reward.describe() if action.reward else "no reward"
             text = f"selected: {reward}, email {action.template}"
             if action.variant is not None:
                 text += f" (variant {action.variant})"
+            text += _next_step(campaign)
         elif outcome == "holdout":
             percent = campaign.holdout_percent
             text = f"held out: in the control group ({percent:g}%), recorded but not sent"
@@ -73,6 +76,7 @@ def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]
 def _unmatched(
     r: Rehearsal,
     campaign: Campaign,
+    pk: int,
     facts: MemberFacts,
     profile: ProfileFacts | None,
     triggers: TriggerFacts | None,
@@ -80,6 +84,11 @@ def _unmatched(
     if profile is None or triggers is None:
         return "not matched: the member has no profile"
     reason = explain_profile(campaign.audience, profile, r.as_of, r.as_of_end)
+    target = campaign.audience.pathway
+    if reason is None and target is not None and target.pathway is not None:
+        as_of = Night.of(r.connection, r.as_of, r.as_of_end, r.zone)
+        position = position_of(r.connection, target.pathway, as_of, pk)
+        reason = explain_position(target, position)
     if reason is None:
         reason = explain(campaign.audience.rule, facts, r.as_of_end)
     if reason is not None:
@@ -89,6 +98,16 @@ def _unmatched(
     if missed is not None:
         return f"not triggered: {missed}"
     return "not matched (the audience and trigger seem to hold: please report this)"
+
+
+def _next_step(campaign: Campaign) -> str:
+    """``; on pathway X, next step: B`` for a campaign targeting a pathway position."""
+    target = campaign.audience.pathway
+    if target is None:
+        return ""
+    if not target.not_done:
+        return f"; on pathway {target.pathway_id}"
+    return f"; on pathway {target.pathway_id}, next step: {', '.join(target.not_done)}"
 
 
 def describe_exclusion(exclusion: Exclusion, zone: ZoneInfo) -> str:

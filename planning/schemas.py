@@ -1,5 +1,5 @@
 """The JSON Schemas editors autocomplete and check the user files with, generated from the
-specs: campaign files, ``lifecycle.yaml`` and ``policy.yaml``.
+specs: campaign files, ``lifecycle.yaml``, ``policy.yaml`` and pathway files.
 
 Every key's description is its docstring in the spec (what it means, and an example). On
 top of what pydantic generates, the reward's keys are limited by its ``kind`` and the
@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from audience.lifecycle import LifecycleSpec
+from audience.pathways import PathwaySpec
 from planning.campaign_spec import REWARD_KEYS, TRIGGER_KEYS, CampaignSpec
 from planning.policy_spec import PolicySpec
 
@@ -39,6 +40,12 @@ SCHEMAS: dict[str, tuple[type[BaseModel], str, str]] = {
         PolicySpec,
         "nudgeflow policy",
         "Guards for every campaign: campaigns/policy.yaml (see docs/campaigns.md).",
+    ),
+    "pathway": (
+        PathwaySpec,
+        "nudgeflow pathway",
+        "A pathway from a starting action through key actions to an ending action: "
+        "campaigns/pathways/<id>.yaml (see docs/pathways.md).",
     ),
 }
 
@@ -90,7 +97,8 @@ def _one_line(node: Any) -> Any:
 
 
 def json_schema(kind: str) -> dict[str, Any]:
-    """The JSON Schema of one kind of file: ``campaign``, ``lifecycle`` or ``policy``."""
+    """The JSON Schema of one kind of file: ``campaign``, ``lifecycle``, ``policy`` or
+    ``pathway``."""
     spec, title, description = SCHEMAS[kind]
     schema = spec.model_json_schema(by_alias=True, mode="validation")
     defs = schema.get("$defs", {})

@@ -34,6 +34,7 @@ from audience.rules import PURCHASE, AllOf, AnyOf, EventCount, Not, Rule, Spend
 from domain.campaign import Campaign, Trigger
 from domain.triggers import anniversary_days, birthday_days, event_window_start
 from nudgeflow.timeutil import SECONDS_PER_DAY, day_end, day_start, from_epoch
+from store.pathways_sql import Night, target_condition
 from store.rulesql import RuleCompiler
 from store.schema import events, members, profiles, stage_history
 
@@ -59,9 +60,12 @@ def select_candidates(
     if not enabled:
         return found
     compiler = RuleCompiler(as_of_end, as_of)
+    targeted = any(c.audience.pathway is not None for c in enabled)
+    night = Night.of(connection, as_of, as_of_end, zone) if targeted else None
     conditions = [
         and_(
             profile_criteria(campaign.audience, as_of, as_of_end),
+            _pathway_criterion(connection, campaign.audience, night),
             compiler.predicate(campaign.audience.rule),
             trigger_condition(
                 connection,
@@ -92,6 +96,15 @@ def select_candidates(
             if flag:
                 members_of.append(member_pk)
     return found
+
+
+def _pathway_criterion(
+    connection: Connection, audience: Audience, night: Night | None
+) -> ColumnElement[bool]:
+    """``audience.pathway``: the member is at the targeted position (``store.pathways_sql``)."""
+    if audience.pathway is None or night is None:
+        return true()
+    return target_condition(connection, audience.pathway, night)
 
 
 def _event_windows(rule: Rule) -> Iterator[tuple[tuple[str, ...], int | None]]:

@@ -222,4 +222,4 @@ def test_schema_of_an_unknown_kind_is_a_usage_error(tmp_path: Path) -> None:
     result = _run(tmp_path, {}, "schema", "templates")
     assert result.returncode == 2
     said = " ".join(result.stderr.replace("│", " ").split())
-    assert "expected one of campaign, lifecycle, policy, got 'templates'" in said
+    assert "expected one of campaign, lifecycle, policy, pathway, got 'templates'" in said

@@ -48,3 +48,15 @@ def test_an_event_start_counts_from_the_min_th_event(engine: sa.Engine) -> None:
     assert figures.started == 1
     assert [a.completed for a in figures.key_actions] == [1, 1]
     assert figures.ended == 1
+
+
+def test_stage_days_begin_at_local_midnight_across_a_dst_change() -> None:
+    """The SQL offset table agrees with the time zone on both sides of the March change."""
+    from store.pathways_sql import DayClock
+
+    clock = DayClock(pc.ZONE, pc.date(2026, 3, 1), pc.date(2026, 4, 30))
+    runs = clock._offsets()
+    assert [(day.isoformat(), offset) for day, offset in runs] == [
+        ("2026-03-01", 3600),
+        ("2026-03-30", 7200),  # midnight on the 29th is before the 02:00 change
+    ]

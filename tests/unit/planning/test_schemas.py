@@ -15,10 +15,18 @@ from planning.sourcefile import load_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
 MODELINE = "# yaml-language-server: $schema="
-SHIPPED = sorted([*(ROOT / "campaigns").glob("*.yaml"), *(ROOT / "examples").rglob("*.yaml")])
+SHIPPED = sorted(
+    [
+        *(ROOT / "campaigns").glob("*.yaml"),
+        *(ROOT / "campaigns" / "pathways").glob("*.yaml"),
+        *(ROOT / "examples").rglob("*.yaml"),
+    ]
+)
 
 
 def _kind(path: Path) -> str:
+    if path.parent.name == "pathways":
+        return "pathway"
     if path.name == "lifecycle.yaml" or path.parent.name == "lifecycles":
         return "lifecycle"
     return "policy" if path.name == "policy.yaml" else "campaign"
