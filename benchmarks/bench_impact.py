@@ -7,7 +7,8 @@ Builds a synthetic SQLite database with bulk inserts: members, ~6 events each ov
 member nudged about once; 10 % held out; one campaign with three variants), treated members
 clicking and buying a little more often than held-out ones. Then it times ``impact_report``
 for the month next to one bare aggregate pass over ``events`` in the same database (the
-floor any query reading every event pays).
+floor any query reading every event pays), then the HTML report of the same month
+(``nudgeflow report``: impact, the shipped pathways, nights, spend).
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa
 
+from night.html_report import build_report
 from night.impact import impact_report
+from planning.campaign_files import load_campaign_set
 from store.engine import create_store_engine
 from store.migrate import upgrade
 from store.schema import actions, events, members
 
+ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 1, tzinfo=UTC).replace(tzinfo=None)
 START, END = date(2026, 10, 1), date(2026, 10, 31)
 DAY = 86_400
@@ -144,6 +149,21 @@ def main() -> None:
     print(f"peak memory: {peak:.0f} MB")
     for row in report.campaigns:
         print(f"  {row.campaign_id} {row.variant or 'all'}: {row.verdict}")
+    # The HTML report of the same month with the shipped campaign set (its pathways read the
+    # events too); the synthetic database has no stage history, so its stage charts are empty.
+    campaign_set = load_campaign_set(ROOT / "campaigns")
+    started = time.perf_counter()
+    html = build_report(
+        engine,
+        campaign_set,
+        start=START,
+        end=END,
+        zone=ZoneInfo("UTC"),
+        currency="USD",
+        now=NOW.replace(tzinfo=UTC),
+    ).html
+    took = time.perf_counter() - started
+    print(f"report for {START}..{END}: {took:.2f}s ({len(html):,} bytes of HTML)")
 
 
 if __name__ == "__main__":
