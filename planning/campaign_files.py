@@ -25,7 +25,7 @@ from planning.lifecycle_file import LIFECYCLE_FILE
 from planning.pathway_files import read_pathway_files, target_problems, with_pathways
 from planning.policy_spec import PolicySpec
 from planning.references import KnownNames, category_problems, reference_problems
-from planning.sourcefile import SourceFile, load_yaml, validate_source
+from planning.sourcefile import SourceFile, load_with_unique_ids, load_yaml, validate_source
 
 Spec = TypeVar("Spec", bound=BaseModel)
 
@@ -146,24 +146,9 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
     sources: dict[str, SourceFile] = {}
     stand_ins: list[tuple[Campaign, SourceFile]] = []
     parsed: list[SourceFile] = []
-    first_with_id: dict[str, str] = {}
     files = campaign_files(campaigns_dir)
-    for path in files:
-        try:
-            source = load_yaml(path)
-        except CampaignFileError as exc:
-            problems.extend(exc.problems)
-            continue
+    for path, source, duplicate in load_with_unique_ids(files, "campaign", problems):
         parsed.append(source)
-        written_id = source.data.get("id") if isinstance(source.data, dict) else None
-        duplicate = isinstance(written_id, str) and written_id in first_with_id
-        if isinstance(written_id, str) and duplicate:
-            other = first_with_id[written_id]
-            problems.append(
-                source.problem(("id",), f"campaign id '{written_id}' is also used by {other}")
-            )
-        elif isinstance(written_id, str):
-            first_with_id[written_id] = source.path
         try:
             spec = validate_source(source, CampaignSpec)
         except CampaignFileError as exc:

@@ -18,7 +18,7 @@ from audience.pathways import Pathway, PathwaySpec
 from domain.campaign import Campaign
 from nudgeflow.errors import CampaignFileError, FileProblem
 from planning.problem_text import suggest
-from planning.sourcefile import KeyPath, SourceFile, load_yaml, validate_source
+from planning.sourcefile import KeyPath, SourceFile, load_with_unique_ids, validate_source
 
 PATHWAYS_DIR = "pathways"
 
@@ -74,24 +74,9 @@ def read_pathway_files(campaigns_dir: Path, stages: tuple[str, ...] | None) -> P
     problems: list[FileProblem] = []
     pathways: list[Pathway] = []
     documents: list[SourceFile] = []
-    first_with_id: dict[str, str] = {}
     files = pathway_files(campaigns_dir)
-    for path in files:
-        try:
-            source = load_yaml(path)
-        except CampaignFileError as exc:
-            problems.extend(exc.problems)
-            continue
+    for path, source, duplicate in load_with_unique_ids(files, "pathway", problems):
         documents.append(source)
-        written_id = source.data.get("id") if isinstance(source.data, dict) else None
-        duplicate = isinstance(written_id, str) and written_id in first_with_id
-        if isinstance(written_id, str) and duplicate:
-            other = first_with_id[written_id]
-            problems.append(
-                source.problem(("id",), f"pathway id '{written_id}' is also used by {other}")
-            )
-        elif isinstance(written_id, str):
-            first_with_id[written_id] = source.path
         unknown = [
             source.problem(key, f"unknown stage '{name}'{suggest(name, stages or ())}")
             for key, name in _stage_uses(source)

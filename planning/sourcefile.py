@@ -8,7 +8,7 @@ expanding into too many values through aliases is one problem, found in millisec
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -233,3 +233,29 @@ def validate_source(source: SourceFile, model: type[Model]) -> Model:
         return model.model_validate(source.data)
     except ValidationError as exc:
         raise CampaignFileError(validation_problems(source, exc, model)) from None
+
+
+def load_with_unique_ids(
+    paths: Iterable[Path], kind: str, problems: list[FileProblem]
+) -> Iterator[tuple[Path, SourceFile, bool]]:
+    """Each of ``paths`` that parses as YAML, with whether its ``id`` repeats the id of an
+    earlier file. A file that does not parse, and a repeated id (``"{kind} id 'x' is also
+    used by FILE"``), are added to ``problems``: the loaders of campaign and pathway files
+    share this, so a repeated id reads the same in both."""
+    first_with_id: dict[str, str] = {}
+    for path in paths:
+        try:
+            source = load_yaml(path)
+        except CampaignFileError as exc:
+            problems.extend(exc.problems)
+            continue
+        written_id = source.data.get("id") if isinstance(source.data, dict) else None
+        duplicate = isinstance(written_id, str) and written_id in first_with_id
+        if isinstance(written_id, str) and duplicate:
+            other = first_with_id[written_id]
+            problems.append(
+                source.problem(("id",), f"{kind} id '{written_id}' is also used by {other}")
+            )
+        elif isinstance(written_id, str):
+            first_with_id[written_id] = source.path
+        yield path, source, duplicate
