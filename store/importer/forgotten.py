@@ -54,14 +54,18 @@ class ForgottenMembers:
             return good
         kept: list[tuple[int, Any, list[str]]] = []
         for line, row, cells in good:
-            refusal = self._check(row)
+            refusal = self.refusal(row)
             if refusal is None:
                 kept.append((line, row, cells))
             else:
                 bad.append((line, refusal, cells))
         return kept
 
-    def _check(self, row: MemberRow) -> RowError | None:
+    def refusal(self, row: MemberRow) -> RowError | None:
+        """Why ``row`` may not be written (a forgotten member), or ``None``; with ``allow``,
+        notes the references it matched for ``settle`` instead."""
+        if not self._refs:
+            return None
         candidates: list[tuple[RefKind, str]] = [("member_id", row.member_id)]
         email = row.fields.get("email")
         if email:
