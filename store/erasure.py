@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection, Engine
 
+from domain.erasure import ERASED
 from store.reward_tables import gifts, rewards
 from store.schema import (
     actions,
@@ -45,7 +46,6 @@ GIFT_ADDRESS = (
     "country",
     "tracking",
 )
-ERASED = "[erased]"
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,8 @@ def import_file(
                     if returning is not None and kind == "members"
                     else None
                 )
+                if forgotten is not None:
+                    result.unchecked_forgotten = forgotten.other_keys
                 while chunk := list(islice(records, chunk_size)):
                     _import_chunk(chunk, parse, writer, rejects, result, forgotten)
                     conn.commit()  # one short transaction per chunk: other writers can go on

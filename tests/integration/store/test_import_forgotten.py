@@ -109,3 +109,15 @@ def test_an_import_without_forgotten_members_checks_nothing(
 ) -> None:
     result = _import(engine, tmp_path / "first.csv", MEMBERS)
     assert (result.imported, result.rejected, result.returned) == (3, 0, 0)
+
+
+def test_references_of_another_signing_key_are_reported(engine: sa.Engine, tmp_path: Path) -> None:
+    _import(engine, tmp_path / "first.csv", MEMBERS)
+    _forget(engine, "m1", tmp_path / "outbox")
+    path = tmp_path / "rotated.csv"
+    path.write_text("member_id,email\nm1,ann@example.com\n", encoding="utf-8")
+    result = import_file(engine, "members", path, returning=Returning("a rotated key"))
+    assert (result.imported, result.rejected) == (1, 0)  # cannot be recognised any more
+    assert "2 references of forgotten members were made with another signing key" in (
+        result.summary()
+    )
