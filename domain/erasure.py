@@ -12,7 +12,6 @@ along.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable
@@ -41,7 +40,7 @@ def forgotten_ref(kind: RefKind, value: str, key: str | bytes) -> str:
     ``key`` of the kind and the normalised value, hex (64 characters)."""
     secret = key.encode() if isinstance(key, str) else key
     message = _CONTEXT + b"\0" + kind.encode() + b"\0" + normalise(kind, value).encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, message, "sha256").hex()
 
 
 def pseudonym(member_id: str, key: str | bytes) -> str:
