@@ -178,6 +178,15 @@ def _erase(
             bodies.append((row_id, new_body))
             dropped += items
     erasure_sql.set_inbox_bodies(connection, bodies)
+    nights = [
+        (run_id, subject.redact(summary), None if error is None else subject.redact_text(error))
+        # By email or name only: a run's summary holds campaign ids, which may look like ids.
+        for run_id, summary, error in erasure_sql.runs_mentioning(
+            connection, [n for n in looked_for if n != erasure_sql.quoted(subject.member_id)]
+        )
+    ]
+    erasure_sql.set_runs(connection, nights)
+    removed["run_records"] = len(nights)
     removed["inbox_requests"] = len(bodies)
     removed["inbox_items"] = dropped
     removed |= erasure_sql.erase_member_rows(connection, pk, subject.pseudonym, subject.email, now)

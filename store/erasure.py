@@ -32,6 +32,7 @@ from store.schema import (
     inbox,
     member_tags,
     members,
+    runs,
 )
 
 IN_FLIGHT = ("reserved", "reward_issued", "sending", "unknown")  # dispatch has begun
@@ -229,6 +230,29 @@ def set_inbox_bodies(connection: Connection, rows: Sequence[tuple[int, str]]) ->
             .where(inbox.c.id == sa.bindparam("b_id"))
             .values(body=sa.bindparam("b_body")),
             [{"b_id": pk, "b_body": body} for pk, body in rows],
+        )
+
+
+def runs_mentioning(connection: Connection, needles: Sequence[str]) -> list[tuple[int, Any, Any]]:
+    """Runs whose summary or error mentions a needle: (id, summary, error)."""
+    rows = connection.execute(
+        sa.select(runs.c.id, runs.c.summary, runs.c.error).where(
+            sa.or_(_mentions(runs.c.summary, needles), _mentions(runs.c.error, needles))
+        )
+    )
+    return [(int(pk), summary, error) for pk, summary, error in rows]
+
+
+def set_runs(connection: Connection, rows: Sequence[tuple[int, Any, Any]]) -> None:
+    if rows:
+        connection.execute(
+            sa.update(runs)
+            .where(runs.c.id == sa.bindparam("b_id"))
+            .values(
+                summary=sa.bindparam("b_summary", type_=runs.c.summary.type),
+                error=sa.bindparam("b_error"),
+            ),
+            [{"b_id": pk, "b_summary": summary, "b_error": error} for pk, summary, error in rows],
         )
 
 
