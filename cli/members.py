@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -132,6 +132,41 @@ def forget(
         markup=False,
         soft_wrap=True,
     )
+
+
+@app.command("erasures")
+def erasures(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The erasure receipts, oldest first: when, by whom, why, the pseudonym kept, and what
+    was removed (counts only: the erased data is gone)."""
+    from store.erasure import list_receipts
+
+    with process_app().engine.connect() as connection:
+        receipts = list_receipts(connection)
+    listed: list[dict[str, Any]] = [
+        {
+            "receipt": r.id,
+            "erased_at": r.erased_at.isoformat(timespec="seconds") + "Z",
+            "erased_by": r.erased_by,
+            "reason": r.reason,
+            "pseudonym": r.member_ref,
+            "removed": r.removed,
+        }
+        for r in receipts
+    ]
+    if as_json:
+        typer.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        return
+    if not listed:
+        console.print("no member has been forgotten")
+        return
+    for r in listed:
+        removed = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in r["removed"].items() if v)
+        console.print(
+            f"{r['receipt']}  {r['erased_at']}  by {r['erased_by']}  {r['pseudonym']}"
+            f"  reason: {r['reason'] or '-'}  removed: {removed}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 def _login_name() -> str:

@@ -195,8 +195,8 @@ def _erase(
         removed["outbox_files"] = remove_messages(outbox_dir, keys)
     except OSError as exc:
         raise ErasureRefused(
-            f"cannot remove an outbox file under {outbox_dir}: {exc.strerror or exc}; "
-            "nothing was forgotten"
+            f"cannot remove an outbox file under {outbox_dir}: {exc.strerror or exc}; the "
+            "database is as it was: fix the folder's permissions and forget the member again"
         ) from None
     return removed
 

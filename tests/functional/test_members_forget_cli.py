@@ -63,6 +63,15 @@ def test_export_then_forget_then_refuse_the_return(nudgeflow: Nudgeflow, tmp_pat
     assert again.stdout.startswith("member m1 was already forgotten on ")
     assert "(receipt 1); nothing changed" in again.stdout
 
+    listed = nudgeflow("members", "erasures", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (receipt,) = json.loads(listed.stdout)
+    assert (receipt["receipt"], receipt["erased_by"], receipt["reason"]) == (1, "dpo", "ticket 7")
+    assert receipt["removed"]["event_properties"] == 1
+    assert receipt["removed"]["other_members_event_properties"] == 1
+    table = nudgeflow("members", "erasures")
+    assert table.stdout.startswith("1  ") and "reason: ticket 7" in table.stdout
+
     gone = nudgeflow("members", "export", "m1")
     assert gone.returncode == 1
     assert gone.stderr.startswith("error: member 'm1' was forgotten on ")
