@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from store.importer.forgotten import ForgottenMembers, Returning
 from store.importer.statements import in_keys, keys_param
 from store.rows import RowError, parse_event, parse_member
 from store.schema import members
@@ -135,11 +136,17 @@ def identify_key(item: dict[str, Any]) -> str:
 
 
 def check_items(
-    connection: Connection, items: Sequence[Any], received_at: int, only: str | None = None
+    connection: Connection,
+    items: Sequence[Any],
+    received_at: int,
+    only: str | None = None,
+    returning: Returning | None = None,
 ) -> Checked:
     """Check ``items`` (every one of type ``only``, or each naming its ``type``) with one
-    query for the members they name."""
+    query for the members they name. With ``returning``, an identify of a forgotten member
+    (``nudgeflow members forget``) is rejected, as an import rejects their row."""
     checked = Checked()
+    forgotten = ForgottenMembers(connection, returning) if returning is not None else None
     parsed: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
     for index, item in enumerate(items):
         kind: Any = None
@@ -168,7 +175,10 @@ def check_items(
             if kind == "identify":
                 if not record.get("email") and member_id in stored:
                     record["email"] = stored[member_id]
-                parse_member(record)
+                row = parse_member(record)
+                refusal = forgotten.refusal(row) if forgotten is not None else None
+                if refusal is not None:
+                    raise refusal
                 identified.add(member_id)
                 entry = {"type": kind, "key": identify_key(item), "record": record}
             else:

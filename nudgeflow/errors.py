@@ -12,6 +12,8 @@
     ├── InvalidPreferenceChange       inbound.preferences: an unknown category, a bad pause
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
+    ├── ErasureRefused                night.erasure: an outbox file of the member cannot be removed
+    │   └── ErasureBlocked            the member has actions still in dispatch; exit 3
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from email.headerregistry import Address as MimeAddress
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
@@ -97,6 +97,24 @@ def _safe_file_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".") or "email"
 
 
+def message_path(outbox_dir: Path, as_of: date, action_id: str) -> Path:
+    """Where the file outbox keeps the email of ``action_id``, planned on the night ``as_of``."""
+    return Path(outbox_dir) / as_of.isoformat() / f"{_safe_file_name(action_id)}.eml"
+
+
+def remove_messages(outbox_dir: Path, keys: Iterable[tuple[date, str]]) -> int:
+    """Delete the outbox files of these (night, action id)s; how many there were. Any
+    other ``OSError`` than a missing file is the caller's to report."""
+    removed = 0
+    for as_of, action_id in keys:
+        try:
+            message_path(outbox_dir, as_of, action_id).unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    return removed
+
+
 class FileOutboxSender:
     """Writes each message to ``<outbox>/<as_of>/<action_id>.eml`` (like Django's file
     backend). The file appears whole or not at all (written aside, then renamed)."""
@@ -106,8 +124,7 @@ class FileOutboxSender:
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def path_for(self, message: OutgoingEmail) -> Path:
-        folder = self.outbox_dir / message.as_of.isoformat()
-        return folder / f"{_safe_file_name(message.action_id)}.eml"
+        return message_path(self.outbox_dir, message.as_of, message.action_id)
 
     def send(self, message: OutgoingEmail) -> SendResult:
         mime = to_mime(message, self._clock())

@@ -245,3 +245,31 @@ inbox_keys = Table(
     Column("key", String(200), primary_key=True),
     Column("seen_at", BigInteger, nullable=False),  # epoch seconds, UTC
 )
+
+# Erasure (migration 0012). One receipt per ``nudgeflow members forget``: when, who, why,
+# and what was removed, as counts: never the erased data. ``member_pk`` is the member row
+# kept under its pseudonym (``domain.erasure``) so that actions and profiles still count.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("member_pk", Integer, ForeignKey("members.id"), nullable=False, unique=True),
+    Column("member_ref", String(16), nullable=False),  # the ledger's pseudonym of the member
+    Column("erased_at", DateTime, nullable=False),  # naive UTC
+    Column("erased_by", String(200), nullable=False),
+    Column("reason", Text),
+    Column("removed", Json, nullable=False),  # {what: count}
+)
+
+# Keyed references of forgotten members' member_ids and emails (HMAC-SHA256 under the
+# signing key, ``domain.erasure.forgotten_ref``), never the values: an import refuses a row
+# that matches one unless it is run with --allow-returning, which deletes the references
+# the returning member matched.
+forgotten_refs = Table(
+    "forgotten_refs",
+    metadata,
+    Column("ref", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # member_id | email
+    Column("erasure_id", Integer, ForeignKey("erasures.id"), nullable=False),
+    Column("key_id", String(16), nullable=False),  # which signing key made the ref
+)

@@ -37,6 +37,7 @@ from bootstrap.app import App
 from inbound.inbox import work_inbox
 from inbound.ingest_items import check_items
 from nudgeflow.timeutil import to_epoch
+from store.importer import Returning
 from store.rows import RowError, load_json
 from web.bodies import read_body
 from web.intake import app_of, problem, store
@@ -84,7 +85,8 @@ def _items(body: Any, only: str | None) -> list[Any] | str:
 def _accept(app: App, items: list[Any], only: str | None) -> dict[str, Any]:
     received = to_epoch(app.clock())
     with app.engine.connect() as connection:
-        checked = check_items(connection, items, received, only)
+        returning = Returning(app.settings.signing_key.get_secret_value())
+        checked = check_items(connection, items, received, only, returning)
     if checked.accepted:
         body = json.dumps({"items": checked.accepted}, ensure_ascii=False)
         row_id = store(app, "ingest", body, received)

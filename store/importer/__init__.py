@@ -14,6 +14,7 @@ read in a second process (``store.importer.reader_process``).
 from __future__ import annotations
 
 from store.importer.file_import import import_file
+from store.importer.forgotten import Returning
 from store.importer.reading import EXTENSIONS, Format, Progress, check_utf8, detect_format
 from store.importer.rejects import SHOWN_PROBLEMS, ImportResult
 
@@ -23,6 +24,7 @@ __all__ = [
     "Format",
     "ImportResult",
     "Progress",
+    "Returning",
     "check_utf8",
     "detect_format",
     "import_file",

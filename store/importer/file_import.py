@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from store.importer.checking import check_records
 from store.importer.event_writer import EventWriter
+from store.importer.forgotten import ForgottenMembers, Returning
 from store.importer.member_writer import MemberWriter
 from store.importer.reading import (
     Progress,
@@ -38,8 +39,12 @@ def import_file(
     file_format: str | None = None,
     chunk_size: int = 5000,
     progress: Progress | None = None,
+    returning: Returning | None = None,
 ) -> ImportResult:
-    """Import a members or events file; raise ``ImportFileError`` if it cannot be read."""
+    """Import a members or events file; raise ``ImportFileError`` if it cannot be read.
+
+    With ``returning``, a members import refuses rows of forgotten members (or takes them
+    back when it allows them: ``store.importer.forgotten``)."""
     fmt = detect_format(path, file_format)
     check_utf8(path)
     raw = open_file(path)
@@ -59,8 +64,15 @@ def import_file(
                 writer: MemberWriter | EventWriter = (
                     MemberWriter(conn, result) if kind == "members" else EventWriter(conn, result)
                 )
+                forgotten = (
+                    ForgottenMembers(conn, returning)
+                    if returning is not None and kind == "members"
+                    else None
+                )
+                if forgotten is not None:
+                    result.unchecked_forgotten = forgotten.other_keys
                 while chunk := list(islice(records, chunk_size)):
-                    _import_chunk(chunk, parse, writer, rejects, result)
+                    _import_chunk(chunk, parse, writer, rejects, result, forgotten)
                     conn.commit()  # one short transaction per chunk: other writers can go on
                     _done(raw, progress)
             finally:
@@ -81,10 +93,16 @@ def _import_chunk(
     writer: MemberWriter | EventWriter,
     rejects: Rejects,
     result: ImportResult,
+    forgotten: ForgottenMembers | None = None,
 ) -> None:
     good, bad = check_records(chunk, parse)
+    if forgotten is not None:
+        good = forgotten.sift(good, bad)
     warnings: list[RowProblem] = []
     writer.write(good, bad, warnings)
+    if forgotten is not None:
+        forgotten.settle()
+        result.returned = forgotten.returned
     note_bad_rows(bad, warnings, rejects, result)
 
 

@@ -30,6 +30,10 @@ class ImportResult:
     warnings: int = 0
     # Rows saying email_opt_in=true for members whose consent is withdrawn: it stays withdrawn.
     consent_kept: int = 0
+    # Forgotten members an import with --allow-returning took back (store.importer.forgotten).
+    returned: int = 0
+    # Forgotten references made with another signing key: they cannot be checked.
+    unchecked_forgotten: int = 0
     problems: list[RowProblem] = field(default_factory=list)
     rejects_path: Path | None = None
 
@@ -45,6 +49,13 @@ class ImportResult:
                 f"; consent kept withdrawn for {self.consent_kept} "
                 "(rows with email_opt_in=true; an import never restores consent, "
                 "see nudgeflow members consent)"
+            )
+        if self.returned:
+            text += f"; {self.returned} forgotten members taken back (--allow-returning)"
+        if self.unchecked_forgotten:
+            text += (
+                f"; {self.unchecked_forgotten} references of forgotten members were made with "
+                "another signing key and could not be checked"
             )
         if self.rejects_path is not None:
             text += f"; rejected rows written to {self.rejects_path}"

@@ -3,11 +3,14 @@ item by item, messageId de-duplication, and what ends up stored."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from night.erasure import forget_member
 from store.schema import members
 from tests.integration.web.hooks_world import (
     INGEST_KEY,
@@ -195,3 +198,23 @@ def test_an_oversized_batch_is_413(world: World) -> None:
         response = client.post("/api/v1/batch", json={"batch": batch}, headers=AUTH)
     assert response.status_code == 413
     assert inbox_rows(world.engine) == []
+
+
+def test_an_identify_of_a_forgotten_member_is_rejected(world: World, tmp_path: Path) -> None:
+    app = world.app()
+    forget_member(
+        world.engine,
+        "ada",
+        signing_key=app.settings.signing_key.get_secret_value(),
+        outbox_dir=tmp_path,
+        erased_by="test",
+        reason=None,
+        clock=lambda: datetime(2026, 11, 20, tzinfo=UTC),
+    )
+    body = {"userId": "ada", "traits": {"email": "new-ada@example.com", "firstName": "Ada"}}
+    with serve(app) as client:
+        response = client.post("/api/v1/identify", json=body, headers=AUTH)
+    assert response.status_code == 400
+    reason = response.json()["errors"][0]["reason"]
+    assert reason.startswith("userId: this member_id belongs to a member forgotten on 2026-11-20")
+    assert member(world.engine, "ada") is None
