@@ -12,6 +12,7 @@
     ├── InvalidPreferenceChange       inbound.preferences: an unknown category, a bad pause
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
+    ├── SimulationError               night.simulate: bad dates, a missing or broken folder
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)
