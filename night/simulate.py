@@ -46,7 +46,13 @@ from night.runs import close_run, open_run
 from nudgeflow.errors import CampaignFileError, NudgeflowError
 from nudgeflow.timeutil import Clock
 from planning.campaign_files import CampaignSet, load_campaign_set
-from store.backtest import fatigue_by_campaign, mark_night_sent, night_costs, rewind_to
+from store.backtest import (
+    fatigue_by_campaign,
+    mark_night_sent,
+    night_costs,
+    refresh_statistics,
+    rewind_to,
+)
 from store.guard_facts import StoredBudgets
 from store.scratch import scratch_copy
 
@@ -208,6 +214,8 @@ def _night(night: Night) -> list[CampaignNight]:
     with night.engine.connect() as connection:
         budgets = StoredBudgets(connection, enabled, night.as_of)
     close_run(night.engine, opened.run_id, "completed", night.clock, summary={"simulated": True})
+    with night.engine.begin() as connection:
+        refresh_statistics(connection)
     return [
         CampaignNight(
             campaign_id=c["id"],
