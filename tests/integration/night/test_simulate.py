@@ -5,6 +5,8 @@ nights a real run already stored in the period are replaced, not added to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -169,3 +171,46 @@ def test_dates_and_folders_are_checked(tmp_path: Path, engine: sa.Engine) -> Non
     (broken / "gift.yaml").write_text("id: gift\nname: x\npriority: high\n")
     with pytest.raises(SimulationError, match=r"gift\.yaml:\d+:\d+: .*validate lists every"):
         load_campaigns(broken, "--campaigns")
+
+
+def test_the_copy_is_deleted_when_a_night_fails_or_is_interrupted(
+    engine: sa.Engine, folders: tuple[CampaignSet, CampaignSet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import night.simulate as module
+
+    with engine.begin() as connection:
+        populate(connection)
+    before = database_fingerprint(engine)
+    copies: list[sa.URL] = []
+    real_copy = module.scratch_copy
+
+    @contextmanager
+    def recorded(source: sa.Engine) -> Iterator[sa.Engine]:
+        with real_copy(source) as scratch:
+            copies.append(scratch.url)
+            yield scratch
+
+    nights = 0
+
+    def stopping_plan(night: Night) -> dict[str, Any]:
+        nonlocal nights
+        nights += 1
+        if nights == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second night
+        return plan(night)
+
+    monkeypatch.setattr(module, "scratch_copy", recorded)
+    monkeypatch.setattr(module, "plan", stopping_plan)
+    with pytest.raises(KeyboardInterrupt):
+        run(engine, folders[0], N1, N5)
+    (url,) = copies
+    if url.get_backend_name() == "sqlite":
+        assert not Path(url.database or "").parent.exists()
+    else:
+        with engine.connect() as connection:
+            left = connection.execute(
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = :name"),
+                {"name": url.database},
+            ).scalar()
+        assert left == 0
+    assert database_fingerprint(engine) == before
