@@ -37,9 +37,7 @@ def _script() -> str:
 
 def _run(env: dict[str, str], cwd: Path, *args: str) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        [_script(), *args], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL
-    )
+    subprocess.run([_script(), *args], cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

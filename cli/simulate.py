@@ -107,13 +107,14 @@ def _progress(day: date) -> None:
 
 
 def _header(start: date, end: date, nights: int, what: str) -> None:
+    """The assumption first, then what was simulated."""
+    console.print(f"{ASSUMPTION[0].upper()}{ASSUMPTION[1:]}.", markup=False, soft_wrap=True)
     console.print(
         f"Backtest of {what}, nights {start:%Y-%m-%d} to {end:%Y-%m-%d} ({nights:,}), in a "
         "scratch copy of the database: nothing was sent, issued or written.",
         markup=False,
         soft_wrap=True,
     )
-    console.print(f"Note: {ASSUMPTION}.", markup=False, soft_wrap=True)
 
 
 def _money(minor: int | None, currency: str | None) -> str:

@@ -76,8 +76,8 @@ def test_tables_say_what_was_assumed_first(
     assert result.returncode == 0, result.stderr
     assert fingerprint(tmp_path) == before
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Backtest of ") and "nothing was sent, issued or written" in lines[0]
-    assert lines[1].startswith("Note: assumes no new responses")
+    assert lines[0].startswith("Assumes no new responses: members respond only as the stored")
+    assert lines[1].startswith("Backtest of ") and "nothing was sent, issued or written" in lines[1]
     assert "gift (budget 10.00 USD per month)" in result.stdout
     week = next(line for line in lines if line.strip().startswith(W19) and "10.00 USD" in line)
     # week, nights, selected, held out, already received, budget, fatigue tags, cost, left
@@ -112,8 +112,8 @@ def test_compare_puts_both_folders_side_by_side(
     assert text.returncode == 0, text.stderr
     assert fingerprint(tmp_path) == before
     lines = text.stdout.splitlines()
-    assert f"A = {a} against B = {b}" in lines[0]
-    assert lines[1].startswith("Note: assumes no new responses")
+    assert lines[0].startswith("Assumes no new responses")
+    assert f"A = {a} against B = {b}" in lines[1]
     assert any(line.split()[-5:] == ["A", "B", "B", "-", "A"] for line in lines)  # the header
     cost = [line.split() for line in lines if "reward cost" in line]
     assert ["reward", "cost", "10.00", "USD", "15.00", "USD", "+5.00"] in [c[-7:] for c in cost]
