@@ -5,6 +5,7 @@ nights a real run already stored in the period are replaced, not added to."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -21,8 +22,10 @@ from night.plan import plan
 from night.refresh import refresh
 from night.runs import close_run, open_run
 from night.simulate import Backtest, SimulationError, compare_sets, load_campaigns, simulate
+from nudgeflow.errors import StoreError
 from planning.campaign_files import CampaignSet
 from store.backtest import mark_night_sent
+from store.engine import create_store_engine
 from store.schema import actions, member_tag_history, member_tags, runs
 from tests.integration.simulate_world import (
     EXPECTED_A,
@@ -214,3 +217,29 @@ def test_the_copy_is_deleted_when_a_night_fails_or_is_interrupted(
             ).scalar()
         assert left == 0
     assert database_fingerprint(engine) == before
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_create_databases_is_told_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import POSTGRES_URL
+
+    if not POSTGRES_URL:
+        pytest.skip("NUDGEFLOW_TEST_POSTGRES_URL is not set")
+    admin = create_store_engine(POSTGRES_URL)
+    role = f"nocreatedb_{uuid.uuid4().hex[:8]}"
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    limited = create_store_engine(
+        sa.make_url(POSTGRES_URL).set(username=role).render_as_string(hide_password=False)
+    )
+    try:
+        campaigns = load_campaigns(write_folders(tmp_path)[0], "--campaigns")
+        with pytest.raises(StoreError, match=r"scratch database .*CREATEDB"):
+            run(limited, campaigns, N1, N5)
+    finally:
+        limited.dispose()
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f"DROP ROLE {role}")
+        admin.dispose()
