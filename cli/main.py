@@ -79,6 +79,7 @@ def _register() -> None:
         rewards,
         run,
         serve,
+        simulate,
         validate,
         web,
     )
@@ -111,6 +112,7 @@ def _register() -> None:
     app.command("runs")(actions.runs)
     app.command("impact")(impact.impact)
     app.command("report")(report_command)
+    app.command("simulate")(simulate.simulate_command)
 
 
 def _database_url() -> str | None:

@@ -14,6 +14,7 @@
     ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
     ├── ErasureRefused                night.erasure: an outbox file of the member cannot be removed
     │   └── ErasureBlocked            the member has actions still in dispatch; exit 3
+    ├── SimulationError               night.simulate: bad dates, a missing or broken folder
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)
