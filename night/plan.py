@@ -28,6 +28,7 @@ from store.audience_sql import select_candidates
 from store.fatigue import recover_fatigued
 from store.guard_facts import StoredBudgets, gather_guards
 from store.profiles import refresh_profiles
+from store.referral_facts import gather_referrals
 from store.runs import previous_completed_as_of
 
 
@@ -60,7 +61,10 @@ def _plan_with_facts(
     states, prior = gather_guards(
         connection, campaigns, candidates, campaign_set.policy, as_of, as_of_end
     )
-    night = NightInput(as_of, campaigns, states, candidates, prior)
+    referrals = gather_referrals(
+        connection, campaigns, candidates, as_of, as_of_end, previous, zone
+    )
+    night = NightInput(as_of, campaigns, states, candidates, prior, referrals)
     budgets = StoredBudgets(connection, campaigns, as_of)
     plan = plan_night(night, campaign_set.policy, budgets)
     return StoredNight(plan, candidates, previous), night
