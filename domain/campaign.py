@@ -21,6 +21,10 @@ REFERRAL_MADE = "referral_made"
 DEFAULT_PUBLIC_EMAIL_DOMAINS = frozenset(
     {
         "aol.com",
+        # Reserved for examples (RFC 2606): nobody's company, and the demo's addresses.
+        "example.com",
+        "example.net",
+        "example.org",
         "fastmail.com",
         "gmail.com",
         "gmx.com",

@@ -46,7 +46,7 @@ def _each(
     keys: Iterable[Any],
 ) -> Iterator[Any]:
     for chunk in _chunks(keys):
-        yield from connection.execute(query.where(column.in_(chunk))).tuples()
+        yield from connection.execute(query.where(column.in_(chunk)))
 
 
 def _properties(value: object) -> Mapping[str, Any]:
