@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def _at(day: date, hour: int) -> int:
 
 
 @pytest.fixture
-def nudgeflow(nudgeflow: Nudgeflow, tmp_path: Path) -> Iterator[Nudgeflow]:
+def nudgeflow(nudgeflow: Nudgeflow, tmp_path: Path) -> Nudgeflow:
     folder = tmp_path / "campaigns"
     folder.mkdir()
     shutil.copy(ROOT / "campaigns/lifecycle.yaml", folder / "lifecycle.yaml")
@@ -101,7 +100,7 @@ def nudgeflow(nudgeflow: Nudgeflow, tmp_path: Path) -> Iterator[Nudgeflow]:
             ],
         )  # fmt: skip
     engine.dispose()
-    yield nudgeflow.configure(NUDGEFLOW_CAMPAIGNS_DIR=str(folder), NUDGEFLOW_DATABASE_URL=url)
+    return nudgeflow.configure(NUDGEFLOW_CAMPAIGNS_DIR=str(folder), NUDGEFLOW_DATABASE_URL=url)
 
 
 def test_plan_counts_the_refusals_and_the_season(nudgeflow: Nudgeflow) -> None:
