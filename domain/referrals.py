@@ -132,7 +132,7 @@ def _same_person(advocate: Person, referred: Person, public_domains: Collection[
     if advocate.member_pk == referred.member_pk:
         return "the advocate referred themselves"
     mine, theirs = normalise_email(advocate.email), normalise_email(referred.email)
-    if mine == theirs:
+    if mine and mine == theirs:
         return f"{referred.member_id} has the advocate's email ({mine})"
     customer = advocate.stripe_customer
     if customer and customer == referred.stripe_customer:
