@@ -9,6 +9,7 @@ counts up to ``MAX_COUNT``, and finite numbers only (``.inf`` and ``.nan`` are r
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -70,6 +71,18 @@ def _not_negative(money: Money) -> Money:
     return money
 
 
+def _iso_date(value: Any) -> date:
+    # The YAML loader hands dates over as ISO text (planning.sourcefile).
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a date such as 2026-12-01, got {value!r}")
+
+
 def _listify(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -87,6 +100,13 @@ MoneyField = Annotated[
     WithJsonSchema(
         {"type": "string", "pattern": r"^-?\d+(\.\d+)? [A-Za-z]{3}$", "examples": ["10.00 USD"]}
     ),
+]
+# A calendar date, YYYY-MM-DD (a business date: read in the business time zone).
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    PlainSerializer(date.isoformat, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date", "examples": ["2026-12-01"]}),
 ]
 # A cost, a budget or an amount given to a member: more than zero.
 PositiveMoney = Annotated[

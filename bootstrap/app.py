@@ -20,6 +20,7 @@ from bootstrap.providers import build_issuer, build_sender, build_stripe_api
 from domain.ledger_keys import LedgerKeys
 from night.batch import Checkpoint, DispatchConfig, no_checkpoint
 from night.context import Night
+from night.provenance import fingerprint
 from nudgeflow.errors import SettingsError
 from nudgeflow.timeutil import Clock, system_clock
 from planning.campaign_files import CampaignSet, load_campaign_set
@@ -67,14 +68,17 @@ class App:
 
     def night(self, as_of: date, campaigns: CampaignSet | None = None) -> Night:
         """Business night ``as_of`` with the campaign set it runs on (loaded now if not given)."""
+        campaign_set = campaigns if campaigns is not None else self.load_campaigns()
+        settings = self.settings
         return Night(
             as_of=as_of,
             engine=self.engine,
-            campaigns=campaigns if campaigns is not None else self.load_campaigns(),
+            campaigns=campaign_set,
             zone=self.zone,
             currency=self.settings.currency,
             clock=self.clock,
             batch_size=self.settings.dispatch.batch_size,
+            provenance=fingerprint(settings.campaigns_dir, settings.templates_dir, campaign_set),
         )
 
     @cached_property

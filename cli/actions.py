@@ -72,6 +72,16 @@ def format_duration(duration: timedelta | None) -> str:
 # --- nudgeflow runs --------------------------------------------------------------------
 
 
+def format_files(digest: str | None, commit: str | None, dirty: bool | None) -> str:
+    """``3f2a9c01b7de @ 9e1c2d3a`` (``+`` after the commit: uncommitted changes): the first
+    12 hex digits of the files' digest and 8 of the git commit; ``--json`` has them whole."""
+    if digest is None:
+        return ""
+    if commit is None:
+        return digest[:12]
+    return f"{digest[:12]} @ {commit[:8]}{'+' if dirty else ''}"
+
+
 def runs(
     limit: int = typer.Option(20, "--limit", min=1, metavar="N", help="How many runs to show."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
@@ -92,6 +102,7 @@ def runs(
     table.add_column("duration", justify="right", no_wrap=True)
     for name in ("planned", "held out", "sent", "failed", "unknown"):
         table.add_column(name, justify="right")
+    table.add_column("files", no_wrap=True)
     for r in listed:
         counts = (r.counts[k] for k in ("planned", "held_out", "sent", "failed", "unknown"))
         table.add_row(
@@ -101,6 +112,7 @@ def runs(
             _stamp(r.started_at),
             format_duration(r.duration),
             *(_count(c) for c in counts),
+            format_files(r.source_digest, r.git_commit, r.git_dirty),
         )
     console.print(table)
     for r in listed:

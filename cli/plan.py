@@ -19,6 +19,7 @@ import typer
 from cli.context import console, process_app
 from cli.options import RequiredAsOf
 from cli.render import plural
+from domain.campaign import Campaign
 from domain.plan import CampaignPlan, Plan
 from night.explain import explain_member
 from night.plan import Rehearsal, rehearse
@@ -71,17 +72,20 @@ def plan(
     if not chosen:
         console.print("no enabled campaigns")
     for c in chosen:
-        _print_campaign(c)
+        _print_campaign(c, as_of)
     if chosen:
         console.print(f"\n{_total(chosen)}", markup=False)
 
 
-def _print_campaign(c: CampaignPlan) -> None:
+def _print_campaign(c: CampaignPlan, as_of: date) -> None:
     campaign = c.campaign
     held = c.excluded["holdout"]
+    season = ""
+    if not campaign.in_season(as_of):
+        season = f" — out of season ({_season(campaign)})"
     console.print(
         f"\n{campaign.id} (priority {campaign.priority}): matched {c.matched:,}, "
-        f"selected {c.selected:,}, held out {held:,}",
+        f"selected {c.selected:,}, held out {held:,}{season}",
         markup=False,
     )
     if any(n for reason, n in c.excluded.items() if reason != "holdout"):
@@ -95,6 +99,13 @@ def _print_campaign(c: CampaignPlan) -> None:
         )
     if len(chosen) > LISTED:
         console.print(f"    … and {len(chosen) - LISTED:,} more", markup=False)
+
+
+def _season(campaign: Campaign) -> str:
+    """``runs 2026-11-27 to 2026-12-24`` (either end may be open)."""
+    starts = campaign.starts_on.isoformat() if campaign.starts_on else "…"
+    ends = campaign.ends_on.isoformat() if campaign.ends_on else "…"
+    return f"runs {starts} to {ends}"
 
 
 def _total(chosen: list[CampaignPlan]) -> str:

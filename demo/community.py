@@ -133,8 +133,21 @@ class Community:
         day, second = divmod(instant - self.base, DAY)
         return self.day_prefix[day] + self.time_suffix[second]
 
-    def member(self, index: int, seed: int) -> tuple[list[str], list[Event]]:
-        """One member's row and events (unsorted), from their own random stream."""
+    def first_purchase(self, index: int, seed: int) -> int | None:
+        """The instant of member ``index``'s first purchase (``None``: they buy nothing)."""
+        _, events = self.member(index, seed, referrals=False)
+        return min((e[0] for e in events if e[1] == "purchase"), default=None)
+
+    def member(
+        self, index: int, seed: int, *, referrals: bool = True
+    ) -> tuple[list[str], list[Event]]:
+        """One member's row and events (unsorted), from their own random stream.
+
+        A converted referral names the friend it brought (a later member); ``referrals``
+        false leaves conversions out, for looking a friend up without looking up theirs.
+        The friend of the last members may be past the community's end: nudgeflow then
+        knows no such member and refuses the conversion, as it would any unknown one.
+        """
         r = random.Random(f"{seed}:{index}")
         rand = r.random
         persona = bisect_right(PERSONA_CUMULATIVE, rand() * PERSONA_CUMULATIVE[-1])
@@ -274,8 +287,18 @@ class Community:
             elif kind == "referral_made":
                 props = f'{{"referral_id":"r{index}-{n}"}}'
                 converted = t + int((1 + rand() * 29) * DAY)
-                if rand() < 0.4 and converted < end:
-                    add((at(converted), "referral_converted", "", "", props))
+                if rand() < 0.4 and converted < end and referrals:
+                    # The friend is a later member of the community; the referral converts
+                    # with their first purchase, if that came after it (a member who had
+                    # bought before is no referral: the guards would refuse it).
+                    friend = index + 1 + n
+                    bought = self.first_purchase(friend, seed)
+                    if bought is not None and t < bought < end:
+                        converted_props = (
+                            f'{{"referral_id":"r{index}-{n}","referred_member_id":"m{friend:06d}"}}'
+                        )
+                        converted_at = min(bought + HOUR, last_instant)
+                        add((converted_at, "referral_converted", "", "", converted_props))
             elif kind == "talk_given":
                 props = f'{{"event":"{MEETUPS[int(rand() * len(MEETUPS))]}"}}'
             else:

@@ -5,10 +5,49 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from audience.criteria import Audience
 from nudgeflow.money import Money
+
+# The event an advocate's converted referral is recorded as; its properties name the
+# referred member (``referred_member_id``) and the referral (``referral_id``).
+REFERRAL_CONVERTED = "referral_converted"
+REFERRAL_MADE = "referral_made"
+
+# Email domains anyone can have an address at: two members on one of them are not the same
+# company (policy.yaml's ``referrals.public_email_domains`` replaces the list).
+DEFAULT_PUBLIC_EMAIL_DOMAINS = frozenset(
+    {
+        "aol.com",
+        # Reserved for examples (RFC 2606): nobody's company, and the demo's addresses.
+        "example.com",
+        "example.net",
+        "example.org",
+        "fastmail.com",
+        "gmail.com",
+        "gmx.com",
+        "gmx.de",
+        "googlemail.com",
+        "hey.com",
+        "hotmail.com",
+        "icloud.com",
+        "live.com",
+        "mail.com",
+        "mail.ru",
+        "me.com",
+        "msn.com",
+        "outlook.com",
+        "proton.me",
+        "protonmail.com",
+        "qq.com",
+        "web.de",
+        "yahoo.com",
+        "yandex.ru",
+        "zoho.com",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -144,6 +183,24 @@ class Campaign:
     # A/B/n variants (none: one email for everyone). Members who are not held out are
     # assigned one by ``planning.planner.variant_for``.
     variants: tuple[Variant, ...] = ()
+    # A seasonal campaign runs only on the business dates from starts_on to ends_on, both
+    # included (None: no limit on that side).
+    starts_on: date | None = None
+    ends_on: date | None = None
+    # A referral campaign (``is_referral``): at most this many rewarded referrals per
+    # advocate in any window of ``per_days`` (None: no limit).
+    referral_limit: FrequencyCap | None = None
+
+    def in_season(self, as_of: date) -> bool:
+        """Whether business date ``as_of`` is inside ``starts_on``..``ends_on``."""
+        if self.starts_on is not None and as_of < self.starts_on:
+            return False
+        return self.ends_on is None or as_of <= self.ends_on
+
+    @property
+    def is_referral(self) -> bool:
+        """A campaign fired by converted referrals: the referral-fraud guards apply."""
+        return self.trigger.kind == "event" and REFERRAL_CONVERTED in self.trigger.types
 
     def variant(self, variant_id: str | None) -> Variant | None:
         """The variant with this id, if the campaign still has it."""
@@ -176,3 +233,5 @@ class Policy:
     send_timezone: str
     # The categories campaigns may name, in the order the preference centre lists them.
     categories: tuple[str, ...] = ()
+    # Referral guards: a shared email domain is a self-referral unless it is one of these.
+    public_email_domains: frozenset[str] = DEFAULT_PUBLIC_EMAIL_DOMAINS

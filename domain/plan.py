@@ -14,13 +14,29 @@ from datetime import date
 from typing import Any, Protocol
 
 from domain.campaign import Campaign, Reward
+from domain.referrals import (
+    EXISTING_CUSTOMER,
+    REFUSALS,
+    SELF_REFERRAL,
+    UNCONVERTED,
+    VELOCITY,
+    Referrals,
+    Verdict,
+    rewarded_in_window,
+    verdicts,
+)
 from nudgeflow.money import Money
 
 # In the order the planner applies them.
 EXCLUSION_REASONS = (
+    "out_of_season",
     "consent",
     "fatigued",
     "already_received",
+    SELF_REFERRAL,
+    EXISTING_CUSTOMER,
+    UNCONVERTED,
+    VELOCITY,
     "lower_priority",
     "frequency_cap",
     "holdout",
@@ -73,6 +89,9 @@ class NightInput:
     members: Mapping[int, MemberState]  # member_pk → state, for every candidate
     candidates: Mapping[str, Sequence[int]]  # campaign id → member_pks matching audience+trigger
     prior: Mapping[str, Mapping[int, Sequence[PriorAction]]]  # campaign → member → earlier actions
+    # Referral campaigns only: campaign → member_pk → the advocate's referral facts tonight
+    # (``store.referral_facts``). A candidate without facts has no conversion that counts.
+    referrals: Mapping[str, Mapping[int, Referrals]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,7 +182,43 @@ class RunLimit:
     limit: int | None
 
 
-Exclusion = NoConsent | Resting | AlreadyReceived | TakenTonight | OverCap | BudgetSpent | RunLimit
+@dataclass(frozen=True)
+class OutOfSeason:
+    """``out_of_season``: tonight is outside the campaign's ``starts_on``..``ends_on``."""
+
+    starts_on: date | None
+    ends_on: date | None
+
+
+@dataclass(frozen=True)
+class ReferralRefused:
+    """``self_referral``, ``referral_existing_customer``, ``referral_unconverted``: no
+    conversion of tonight earns the advocate a reward; why, for each one."""
+
+    refused: tuple[Verdict, ...]  # oldest first; empty: no conversion was found at all
+
+
+@dataclass(frozen=True)
+class ReferralLimit:
+    """``referral_velocity``: the advocate's rewarded referrals fill the campaign's limit."""
+
+    rewarded: int  # rewards counted in the window
+    max: int
+    per_days: int
+
+
+Exclusion = (
+    NoConsent
+    | Resting
+    | AlreadyReceived
+    | TakenTonight
+    | OverCap
+    | BudgetSpent
+    | RunLimit
+    | OutOfSeason
+    | ReferralRefused
+    | ReferralLimit
+)
 
 
 @dataclass
@@ -202,6 +257,8 @@ class Plan:
     campaigns: list[CampaignPlan]
     # The members a frequency cap holds back: (nudges counted, the cap's window in days).
     over_cap: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    # The policy's public email domains the referral guards used (for ``exclusion``).
+    public_email_domains: frozenset[str] = frozenset()
 
     def as_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of.isoformat(), "campaigns": [c.as_dict() for c in self.campaigns]}
@@ -219,6 +276,19 @@ class Plan:
         reason = campaign_plan.outcomes[member_pk]
         campaign = campaign_plan.campaign
         state = night.members[member_pk]
+        if reason == "out_of_season":
+            return OutOfSeason(campaign.starts_on, campaign.ends_on)
+        if reason in REFUSALS:
+            facts = night.referrals.get(campaign.id, {}).get(member_pk)
+            if facts is None:
+                return ReferralRefused(())
+            return ReferralRefused(tuple(verdicts(facts, self.public_email_domains)[1]))
+        if reason == VELOCITY:
+            limit = campaign.referral_limit
+            facts = night.referrals[campaign.id][member_pk]
+            assert limit is not None
+            count = rewarded_in_window(facts.rewarded_on, night.as_of, limit.per_days)
+            return ReferralLimit(count, limit.max, limit.per_days)
         if reason == "consent":
             if not state.consent:
                 return NoConsent(state.withdrawal)

@@ -226,7 +226,9 @@ def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[st
         return summary
     with night_lease(app.engine, as_of, app.clock):
         rewound = nights_to_rewind(app.engine, as_of, rewind=rewind)
-        opened = open_run(app.engine, as_of, "nightly", flow_run.get_id(), app.clock)
+        opened = open_run(
+            app.engine, as_of, "nightly", flow_run.get_id(), app.clock, night.provenance
+        )
         mark_flow_runs_crashed(opened.crashed)
         try:
             summary = {

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from domain.provenance import Provenance
 from nudgeflow.timeutil import Clock, day_end
 from planning.campaign_files import CampaignSet
 
@@ -28,6 +29,9 @@ class Night:
     currency: str  # the settings' default currency, for profiles' monetary figures
     clock: Clock
     batch_size: int = 200  # actions per dispatch batch (a Prefect task each)
+    # The campaign and template files the run works from (``night.provenance``): the run
+    # and the actions it plans record their digest. None: not recorded (tests).
+    provenance: Provenance | None = None
 
     @property
     def end(self) -> int:

@@ -8,6 +8,7 @@ evaluators of the audience (``audience.criteria``, ``audience.evaluate``) and of
 
 from __future__ import annotations
 
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from audience.criteria import ProfileFacts, explain_profile
@@ -20,11 +21,15 @@ from domain.plan import (
     BudgetSpent,
     Exclusion,
     NoConsent,
+    OutOfSeason,
     OverCap,
+    ReferralLimit,
+    ReferralRefused,
     Resting,
     RunLimit,
     TakenTonight,
 )
+from domain.referrals import EXISTING_CUSTOMER, SELF_REFERRAL, Verdict
 from domain.triggers import TriggerFacts, TriggerNight, trigger_miss
 from night.plan import Rehearsal
 from nudgeflow.errors import NotFoundError
@@ -110,6 +115,29 @@ def _next_step(campaign: Campaign) -> str:
     return f"; on pathway {target.pathway_id}, next step: {', '.join(target.not_done)}"
 
 
+def _season(starts: date | None, ends: date | None) -> str:
+    if starts is not None and ends is not None:
+        return f"from {starts} to {ends}"
+    if starts is not None:
+        return f"from {starts}"
+    return f"until {ends}"
+
+
+_REFUSALS = {
+    SELF_REFERRAL: "self-referral",
+    EXISTING_CUSTOMER: "referred an existing customer",
+}
+
+
+def _refusal(verdict: Verdict, zone: ZoneInfo) -> str:
+    """``self-referral (referral r1 on 2026-06-30: …)``."""
+    what = _REFUSALS.get(verdict.reason, "referral not converted")
+    conversion = verdict.conversion
+    on = business_date(conversion.occurred_at, zone)
+    which = f"referral {conversion.referral_id} " if conversion.referral_id else ""
+    return f"{what} ({which}converted on {on}: {verdict.detail})"
+
+
 def describe_exclusion(exclusion: Exclusion, zone: ZoneInfo) -> str:
     """A guard's reason, with the facts behind it, in words."""
     match exclusion:
@@ -147,4 +175,15 @@ def describe_exclusion(exclusion: Exclusion, zone: ZoneInfo) -> str:
             )
         case RunLimit(limit=limit):
             return f"max_per_run ({limit} per night) reached"
+        case OutOfSeason(starts_on=starts, ends_on=ends):
+            return f"out of season (the campaign runs {_season(starts, ends)})"
+        case ReferralRefused(refused=()):
+            return "referral not converted (no referral_converted event names a referred member)"
+        case ReferralRefused(refused=refused):
+            return "; ".join(_refusal(v, zone) for v in refused)
+        case ReferralLimit(rewarded=rewarded, max=most, per_days=days):
+            return (
+                f"referral velocity ({rewarded} referrals rewarded in the last {days} days, "
+                f"at most {most})"
+            )
     raise TypeError(f"not an exclusion: {exclusion!r}")

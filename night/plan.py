@@ -28,7 +28,9 @@ from store.audience_sql import select_candidates
 from store.fatigue import recover_fatigued
 from store.guard_facts import StoredBudgets, gather_guards
 from store.profiles import refresh_profiles
+from store.referral_facts import gather_referrals
 from store.runs import previous_completed_as_of
+from store.sources import record_source
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,10 @@ def _plan_with_facts(
     states, prior = gather_guards(
         connection, campaigns, candidates, campaign_set.policy, as_of, as_of_end
     )
-    night = NightInput(as_of, campaigns, states, candidates, prior)
+    referrals = gather_referrals(
+        connection, campaigns, candidates, as_of, as_of_end, previous, zone
+    )
+    night = NightInput(as_of, campaigns, states, candidates, prior, referrals)
     budgets = StoredBudgets(connection, campaigns, as_of)
     plan = plan_night(night, campaign_set.policy, budgets)
     return StoredNight(plan, candidates, previous), night
@@ -128,9 +133,19 @@ def plan(night: Night) -> dict[str, Any]:
     """Select candidates, apply the guards and store the actions, in one transaction; return
     the per-campaign counts (a dry run rehearses instead: ``night.dry_run``)."""
     campaign_set = night.campaigns
+    provenance = night.provenance
     with night.engine.begin() as connection:
         stored = plan_stored_night(connection, campaign_set, night.as_of, night.end, night.zone)
+        now = night.clock()
+        if provenance is not None:
+            record_source(connection, provenance, now=now)
         new = store_plan(
-            connection, stored.plan, night.as_of, night.end, campaign_set.enabled, now=night.clock()
+            connection,
+            stored.plan,
+            night.as_of,
+            night.end,
+            campaign_set.enabled,
+            now=now,
+            source_digest=provenance.digest if provenance is not None else None,
         )
     return summarize_plan(stored.plan, new)

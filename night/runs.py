@@ -14,9 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from domain.provenance import Provenance
 from nudgeflow.errors import NudgeflowError
 from nudgeflow.timeutil import Clock
 from store.runs import crash_abandoned_runs, finish_run, later_completed_nights, start_run
+from store.sources import record_source
 
 
 class RewindRefused(NudgeflowError):
@@ -62,9 +64,15 @@ class OpenedRun:
 
 
 def open_run(
-    engine: Engine, as_of: date, kind: str, flow_run_id: str | None, clock: Clock
+    engine: Engine,
+    as_of: date,
+    kind: str,
+    flow_run_id: str | None,
+    clock: Clock,
+    provenance: Provenance | None = None,
 ) -> OpenedRun:
-    """Close the abandoned runs and record a new one (hold the run lease)."""
+    """Close the abandoned runs and record a new one (hold the run lease), with the files it
+    works from (``night.provenance``) when given."""
     now = clock()
     with engine.begin() as connection:
         abandoned = crash_abandoned_runs(
@@ -72,7 +80,11 @@ def open_run(
             now=now,
             error="crashed: the process running it stopped (its run lease was taken over)",
         )
-        run_id = start_run(connection, as_of, kind, flow_run_id, now=now)
+        digest = None
+        if provenance is not None:
+            record_source(connection, provenance, now=now)
+            digest = provenance.digest
+        run_id = start_run(connection, as_of, kind, flow_run_id, now=now, source_digest=digest)
     crashed = tuple(AbandonedRun(r["id"], r["as_of"], r["flow_run_id"]) for r in abandoned)
     return OpenedRun(run_id, crashed)
 

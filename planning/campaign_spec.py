@@ -17,6 +17,7 @@ from audience.fields import (
     STRICT,
     Days,
     Identifier,
+    IsoDate,
     MoneyField,
     OneOrMany,
     PositiveMoney,
@@ -282,6 +283,26 @@ class VariantSpec(FileSpec):
 MAX_VARIANTS = 26
 
 
+class RewardedLimitSpec(FileSpec):
+    """At most ``max`` rewarded referrals per advocate in any ``per`` days."""
+
+    model_config = STRICT
+    max: int = Field(ge=1, le=MAX_COUNT)
+    """The most referral rewards one advocate earns from this campaign in any window of
+    `per` days; further conversions are refused as referral_velocity. Example: `max: 5`."""
+    per: Days
+    """The length of the rolling window. Example: `per: 30d`."""
+
+
+class ReferralSpec(FileSpec):
+    """Limits of a referral campaign (one triggered by referral_converted), on top of the
+    self-referral and conversion guards every referral campaign gets."""
+
+    model_config = STRICT
+    max_rewarded: RewardedLimitSpec | None = None
+    """A velocity limit per advocate. Example: `max_rewarded: {max: 5, per: 30d}`."""
+
+
 class ResponseSpec(FileSpec):
     model_config = STRICT
     counts_as: OneOrMany = Field(min_length=1)
@@ -312,6 +333,12 @@ class CampaignSpec(FileSpec):
     email consent and a pause apply. Example: `category: surveys`."""
     enabled: bool = True
     """false keeps the file (and validates it) but never plans it. Example: `enabled: false`."""
+    starts_on: IsoDate | None = None
+    """A seasonal campaign: the first business date it runs (in the business time zone);
+    before it, its members are excluded as out_of_season. Example: `starts_on: 2026-11-27`."""
+    ends_on: IsoDate | None = None
+    """The last business date a seasonal campaign runs, not before starts_on. Example:
+    `ends_on: 2026-12-24`."""
     priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
     """0 to 1000: when several campaigns want the same member on the same night, the
     highest wins (ties: the id). Example: `priority: 50`."""
@@ -337,6 +364,10 @@ class CampaignSpec(FileSpec):
     )
     """What counts as the member responding, for fatigue and measurement. Example:
     `response: {counts_as: [email_clicked, purchase], within: 14d}`."""
+    referral: ReferralSpec | None = None
+    """For a referral campaign (trigger `{on: event, types: [referral_converted]}`): the
+    most rewarded referrals per advocate. Example:
+    `referral: {max_rewarded: {max: 5, per: 30d}}`."""
     variants: list[VariantSpec] | None = Field(default=None, min_length=2, max_length=MAX_VARIANTS)
     """An A/B/n test: 2 to 26 variants of the email; each member who is not held out gets
     one, drawn by a salted hash of their id (the same member always gets the same one), in
@@ -360,6 +391,19 @@ class CampaignSpec(FileSpec):
                 f"a {trigger.on} campaign needs eligibility.once_per_member or "
                 "eligibility.cooldown, or it would nudge the same members every night",
             )
+        starts_on, ends_on = valid.get("starts_on"), valid.get("ends_on")
+        if starts_on is not None and ends_on is not None and ends_on < starts_on:
+            yield "ends_on", f"ends_on ({ends_on}) is before starts_on ({starts_on})"
+        fired_by = (trigger.types or []) if trigger is not None and trigger.on == "event" else []
+        converts = "referral_converted" in fired_by
+        if converts and len(fired_by) > 1:
+            yield (
+                "trigger",
+                "a referral campaign fires on referral_converted alone "
+                "(give the other event types their own campaign)",
+            )
+        if "referral" in given and trigger is not None and not converts:
+            yield "referral", "referral applies only to a campaign triggered by referral_converted"
         variants = valid.get("variants") or []
         ids = [v.id for v in variants]
         twice = sorted({i for i in ids if ids.count(i) > 1})

@@ -99,6 +99,13 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
             )
             for v in spec.variants or ()
         ),
+        starts_on=spec.starts_on,
+        ends_on=spec.ends_on,
+        referral_limit=(
+            FrequencyCap(spec.referral.max_rewarded.max, spec.referral.max_rewarded.per)
+            if spec.referral is not None and spec.referral.max_rewarded is not None
+            else None
+        ),
     )
 
 
@@ -112,4 +119,5 @@ def compile_policy(spec: PolicySpec) -> Policy:
         send_end=spec.send_window.end,
         send_timezone=spec.send_window.timezone,
         categories=tuple(spec.categories),
+        public_email_domains=frozenset(spec.referrals.public_email_domains),
     )

@@ -11,10 +11,12 @@ caps, what the budget had left.
 It has to keep up with a million members times twenty campaigns, so it is written in two
 phases per campaign:
 
-* The guards that do not depend on what this campaign has already done tonight (consent,
-  fatigue, already received, lower priority, frequency caps) are set operations, which run
-  in C. They can be: within one campaign the "taken tonight" set only grows by this
-  campaign's own candidates, each of whom is looked at once.
+* The guards that do not depend on what this campaign has already done tonight (season,
+  consent, fatigue, already received, the referral guards, lower priority, frequency caps)
+  are set operations, which run in C (the referral guards look at the few advocates of a
+  referral campaign one by one: ``domain.referrals``). They can be: within one campaign the
+  "taken tonight" set only grows by this campaign's own candidates, each of whom is looked
+  at once.
 * The order-dependent guards (holdout, budget, max per run) walk the survivors in
   ``member_id`` order; once the budget or ``max_per_run`` is spent, everyone after is
   excluded in bulk, except that the holdout hash still has to run for them (the control
@@ -38,6 +40,7 @@ from domain.plan import (
     PlannedAction,
     PriorAction,
 )
+from domain.referrals import REFUSALS, UNCONVERTED, VELOCITY, gravest, over_limit, verdicts
 
 _HOLDOUT_BUCKETS = 10_000  # percent * 100 buckets: holdout percents have two decimals of play
 
@@ -213,6 +216,7 @@ class _Night:
                     self.capped[pk] = cap
         self._members = members
         self._order: list[int] | None = None
+        self.public_domains = policy.public_email_domains
 
     def in_member_id_order(self, pks: set[int]) -> list[int]:
         """``pks`` sorted by member id.
@@ -234,7 +238,7 @@ def plan_night(night: NightInput, policy: Policy, budgets: Budgets) -> Plan:
     campaigns = sorted((c for c in night.campaigns if c.enabled), key=lambda c: (-c.priority, c.id))
     shared = _Night(night, policy)
     planned = [_plan_campaign(c, night, shared, budgets) for c in campaigns]
-    return Plan(night.as_of, planned, shared.capped)
+    return Plan(night.as_of, planned, shared.capped, policy.public_email_domains)
 
 
 def _plan_campaign(
@@ -258,6 +262,8 @@ def _plan_campaign(
         outcomes.update(dict.fromkeys(pks, reason))
 
     # Phase 1: guards that are facts about the member, in EXCLUSION_REASONS order.
+    if not campaign.in_season(night.as_of):
+        exclude(set(rest), "out_of_season")
     exclude(rest & shared.no_consent, "consent")
     if campaign.category is not None and campaign.category in shared.left:
         exclude(rest & shared.left[campaign.category], "consent")
@@ -267,6 +273,9 @@ def _plan_campaign(
         counts = result.counts_as_received = _counts_as_received(campaign, night.as_of)
         received = _received_test(counts)
         exclude({pk for pk in rest.intersection(prior) if received(prior[pk])}, "already_received")
+    if campaign.is_referral:
+        for reason, pks in _referral_refusals(campaign, night, shared, rest).items():
+            exclude(pks, reason)
     exclude(rest & shared.taken, "lower_priority")
     exclude(rest & shared.capped.keys(), "frequency_cap")
 
@@ -352,6 +361,29 @@ def _plan_campaign(
         excluded[full] += len(leftover)
         outcomes.update(dict.fromkeys(leftover, full))
     return result
+
+
+def _referral_refusals(
+    campaign: Campaign, night: NightInput, shared: _Night, rest: set[int]
+) -> dict[str, set[int]]:
+    """The referral guards (``domain.referrals``): reason → the advocates it excludes.
+
+    An advocate passes with at least one conversion that earns a reward and room left in
+    the campaign's limit of rewarded referrals.
+    """
+    facts_of = night.referrals.get(campaign.id, {})
+    refused: dict[str, set[int]] = {reason: set() for reason in (*REFUSALS, VELOCITY)}
+    for pk in rest:
+        facts = facts_of.get(pk)
+        if facts is None:
+            refused[UNCONVERTED].add(pk)
+            continue
+        passed, failed = verdicts(facts, shared.public_domains)
+        if not passed:
+            refused[gravest(failed)].add(pk)
+        elif over_limit(facts, campaign.referral_limit, night.as_of) is not None:
+            refused[VELOCITY].add(pk)
+    return refused
 
 
 def _room(

@@ -11,8 +11,10 @@ from pydantic import Field, field_validator
 
 from audience.fields import MAX_COUNT, STRICT, Days, Identifier
 from audience.filespec import Broken, FileSpec
+from domain.campaign import DEFAULT_PUBLIC_EMAIL_DOMAINS
 
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
 class CapSpec(FileSpec):
@@ -70,6 +72,28 @@ class SendWindowSpec(FileSpec):
             yield None, "start must be before end"
 
 
+class ReferralPolicySpec(FileSpec):
+    """What the referral-fraud guards of every referral campaign take as given."""
+
+    model_config = STRICT
+    public_email_domains: list[str] = Field(
+        default_factory=lambda: sorted(DEFAULT_PUBLIC_EMAIL_DOMAINS), max_length=10_000
+    )
+    """Email domains anyone can have an address at: an advocate and a referred member who
+    share one of these are not the same company; sharing any other domain is a
+    self-referral. Replaces the default list (gmail.com, outlook.com, yahoo.com and other
+    large providers). Example: `public_email_domains: [gmail.com, outlook.com, yahoo.com]`."""
+
+    @field_validator("public_email_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        cleaned = [d.strip().lower() for d in value]
+        for domain in cleaned:
+            if not _DOMAIN.match(domain):
+                raise ValueError(f"expected a domain such as gmail.com, got {domain!r}")
+        return cleaned
+
+
 class PolicySpec(FileSpec):
     """``campaigns/policy.yaml``: guards that apply to every campaign."""
 
@@ -87,6 +111,9 @@ class PolicySpec(FileSpec):
     """The categories a campaign may name in its `category`, in the order the preference
     centre lists them; a member may unsubscribe from each one. Example:
     `categories: [rewards, surveys, community]`."""
+    referrals: ReferralPolicySpec = ReferralPolicySpec()
+    """The referral-fraud guards' list of public email domains. Example:
+    `referrals: {public_email_domains: [gmail.com, outlook.com]}`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:

@@ -89,9 +89,11 @@ def store_plan(
     campaigns: Sequence[Campaign],
     *,
     now: datetime,
+    source_digest: str | None = None,
 ) -> int:
     """Insert the plan's actions (``planned``, or ``held_out`` for the control group) and
-    return how many were new; actions already stored are left exactly as they are."""
+    return how many were new; actions already stored are left exactly as they are (with the
+    ``source_digest`` of the files that first planned them)."""
     tonight = select(func.count()).select_from(actions).where(actions.c.as_of == as_of)
     # Counting tonight's rows before and after is exact on every driver, unlike an
     # executemany rowcount; every new row carries as_of, so the difference is the new ones.
@@ -100,6 +102,7 @@ def store_plan(
     batch: list[dict[str, Any]] = []
     created = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     for row in _rows(plan, as_of, as_of_end, campaigns, created):
+        row["source_digest"] = source_digest
         batch.append(row)
         if len(batch) >= BATCH:
             connection.execute(statement, batch)

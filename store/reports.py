@@ -15,12 +15,22 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from store import outbox
-from store.schema import actions, members, runs
+from store.schema import actions, members, runs, sources
 
 ACTION_STATES = outbox.STATES  # the state machine's states, in the order they are reached
 # An action "was sent" once it reached ``sending``: the email may have gone out. A failed
 # action counts only if it failed after that point (it has a sending stamp).
 SEND_STATES = ("sending", "sent", "unknown")
+# Which files planned an action (``store.sources``): the digest of the campaign folder and
+# templates, the git commit, the campaign's file and its SHA-256, and the email's templates'.
+PROVENANCE_COLUMNS = (
+    "source_digest",
+    "git_commit",
+    "campaign_file",
+    "campaign_file_sha256",
+    "template_html_sha256",
+    "template_text_sha256",
+)
 SEND_COLUMNS = (
     "action_id",
     "campaign_id",
@@ -33,6 +43,7 @@ SEND_COLUMNS = (
     "sent_at",
     "finished_at",
     "reason",
+    *PROVENANCE_COLUMNS,
 )
 RUN_COUNTS = ("planned", "held_out", "sent", "failed", "unknown", "rewards_issued")
 STREAM_BATCH = 2_000  # rows fetched per round trip by the export's server-side cursor
@@ -66,6 +77,10 @@ class RunReport:
     error: str | None
     counts: dict[str, int | None]
     summary: dict[str, Any] | None
+    # The files it worked from (``store.sources``); None for runs before they were recorded.
+    source_digest: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
 
     @property
     def duration(self) -> timedelta | None:
@@ -87,6 +102,9 @@ class RunReport:
             **self.counts,
             "error": self.error,
             "summary": self.summary,
+            "source_digest": self.source_digest,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
         }
 
 
@@ -130,7 +148,10 @@ def run_counts(summary: object) -> dict[str, int | None]:
 def list_runs(connection: Connection, limit: int) -> list[RunReport]:
     """The ``limit`` most recently started runs, newest first."""
     rows = connection.execute(
-        select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
+        select(runs, sources.c.git_commit, sources.c.git_dirty)
+        .outerjoin(sources, sources.c.digest == runs.c.source_digest)
+        .order_by(runs.c.started_at.desc(), runs.c.id.desc())
+        .limit(limit)
     ).mappings()
     reports = []
     for row in rows:
@@ -149,6 +170,9 @@ def list_runs(connection: Connection, limit: int) -> list[RunReport]:
                 error=row["error"],
                 counts=run_counts(summary),
                 summary=summary,
+                source_digest=row["source_digest"],
+                git_commit=row["git_commit"],
+                git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
             )
         )
     return reports
@@ -180,6 +204,7 @@ _ACTION_COLUMNS = (
     actions.c.sending_at,
     actions.c.sent_at,
     actions.c.finished_at,
+    actions.c.source_digest,
 )
 _STAMPS = (
     "created_at",
@@ -238,7 +263,38 @@ def find_actions(
         for name in _STAMPS:
             item[name] = iso(row[name])
         listed.append(item)
+    found = _sources(connection, {a["source_digest"] for a in listed if a["source_digest"]})
+    for item in listed:
+        source = found.get(item["source_digest"])
+        item.update(provenance(source, item["campaign_id"], item["template"]))
     return ActionListing(listed, total)
+
+
+def _sources(connection: Connection, digests: set[str]) -> dict[str, Mapping[str, Any]]:
+    """The stored sources with these digests (few: one per version of the files)."""
+    if not digests:
+        return {}
+    rows = connection.execute(select(sources).where(sources.c.digest.in_(sorted(digests))))
+    return {row["digest"]: dict(row) for row in rows.mappings()}
+
+
+def provenance(
+    source: Mapping[str, Any] | None, campaign_id: str, template: str
+) -> dict[str, str | None]:
+    """``PROVENANCE_COLUMNS`` for an action of ``campaign_id`` with email ``template``
+    planned on the files of ``source`` (None: planned before they were recorded)."""
+    if source is None:
+        return dict.fromkeys(PROVENANCE_COLUMNS)
+    files: Mapping[str, str] = source["files"] or {}
+    campaign_file = (source["campaign_files"] or {}).get(campaign_id)
+    return {
+        "source_digest": source["digest"],
+        "git_commit": source["git_commit"],
+        "campaign_file": campaign_file,
+        "campaign_file_sha256": files.get(campaign_file) if campaign_file else None,
+        "template_html_sha256": files.get(f"templates/{template}.html.j2"),
+        "template_text_sha256": files.get(f"templates/{template}.txt.j2"),
+    }
 
 
 # --- sends -----------------------------------------------------------------------------
@@ -266,6 +322,14 @@ def iter_sends(
         conditions.append(actions.c.as_of <= end)
     if campaign_id is not None:
         conditions.append(actions.c.campaign_id == campaign_id)
+    # The few versions of the files these sends were planned on, read before streaming.
+    named = select(actions.c.source_digest).where(*conditions).distinct().subquery()
+    found = {
+        row["digest"]: dict(row)
+        for row in connection.execute(
+            select(sources).where(sources.c.digest.in_(select(named.c.source_digest)))
+        ).mappings()
+    }
     rows = connection.execute(
         select(
             actions.c.action_id,
@@ -279,6 +343,8 @@ def iter_sends(
             actions.c.sent_at,
             actions.c.finished_at,
             actions.c.reason,
+            actions.c.source_digest,
+            actions.c.template,
         )
         .join(members, members.c.id == actions.c.member_pk)
         .where(*conditions)
@@ -298,4 +364,10 @@ def iter_sends(
             "sent_at": iso(row.sent_at) or "",
             "finished_at": iso(row.finished_at) or "",
             "reason": row.reason or "",
+            **{
+                name: value or ""
+                for name, value in provenance(
+                    found.get(row.source_digest), row.campaign_id, row.template
+                ).items()
+            },
         }

@@ -17,9 +17,16 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def start_run(
-    connection: Connection, as_of: date, kind: str, flow_run_id: str | None, *, now: datetime
+    connection: Connection,
+    as_of: date,
+    kind: str,
+    flow_run_id: str | None,
+    *,
+    now: datetime,
+    source_digest: str | None = None,
 ) -> int:
-    """Record that a run of ``kind`` for ``as_of`` started at ``now``; return its id."""
+    """Record that a run of ``kind`` for ``as_of`` started at ``now`` on the files of
+    ``source_digest`` (``store.sources``); return its id."""
     result = connection.execute(
         insert(runs).values(
             as_of=as_of,
@@ -27,6 +34,7 @@ def start_run(
             status="running",
             started_at=_naive_utc(now),
             flow_run_id=flow_run_id,
+            source_digest=source_digest,
         )
     )
     assert result.inserted_primary_key is not None

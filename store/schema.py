@@ -159,6 +159,9 @@ runs = Table(
     Column("flow_run_id", String(64)),
     Column("summary", Json),
     Column("error", Text),
+    # The campaign and template files the run worked from: a ``sources.digest`` (migration
+    # 0014; NULL for runs before it).
+    Column("source_digest", String(64)),
     Index("ix_runs_as_of", "as_of"),
 )
 
@@ -199,6 +202,9 @@ actions = Table(
     Column("sending_at", DateTime),
     Column("sent_at", DateTime),
     Column("finished_at", DateTime),
+    # The campaign and template files that planned it: a ``sources.digest`` (migration 0014;
+    # NULL for actions planned before it).
+    Column("source_digest", String(64)),
     UniqueConstraint("campaign_id", "member_pk", "occurrence"),
     Index("ix_actions_member_pk_as_of", "member_pk", "as_of"),
     Index("ix_actions_as_of", "as_of"),
@@ -272,4 +278,23 @@ forgotten_refs = Table(
     Column("kind", String(16), nullable=False),  # member_id | email
     Column("erasure_id", Integer, ForeignKey("erasures.id"), nullable=False),
     Column("key_id", String(16), nullable=False),  # which signing key made the ref
+)
+
+# What a run's campaign folder and templates were (migration 0014), one row per distinct
+# content: ``digest`` is a SHA-256 over both folders' hashes, which runs and actions carry.
+# ``files`` maps each file ("campaigns/<path>", "templates/<path>") to its SHA-256 and
+# ``campaign_files`` each campaign id to its file, so an audit finds the exact file behind an
+# action; the git commit (and whether the folder had uncommitted changes) when the campaign
+# folder was in a git checkout. See ``night.provenance`` and ``store.sources``.
+sources = Table(
+    "sources",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("campaigns_sha256", String(64), nullable=False),
+    Column("templates_sha256", String(64), nullable=False),
+    Column("git_commit", String(64)),
+    Column("git_dirty", Boolean),
+    Column("files", Json, nullable=False),
+    Column("campaign_files", Json, nullable=False),
+    Column("first_seen_at", DateTime, nullable=False),
 )

@@ -108,6 +108,11 @@ def test_plan_json_shows_the_night_and_writes_nothing(
     assert (thanks["id"], thanks["matched"], thanks["selected"]) == ("thanks", 3, 2)
     assert thanks["excluded"]["consent"] == 1
     assert set(thanks["excluded"]) == {
+        "out_of_season",
+        "self_referral",
+        "referral_existing_customer",
+        "referral_unconverted",
+        "referral_velocity",
         "consent",
         "fatigued",
         "already_received",

@@ -17,7 +17,8 @@ from tests.integration.dispatch_rows import insert_dispatched, insert_runs
 
 SENDS_HEADER = (
     "action_id,campaign_id,member_id,state,message_id,reward_ref,as_of,"
-    "sending_at,sent_at,finished_at,reason"
+    "sending_at,sent_at,finished_at,reason,source_digest,git_commit,campaign_file,"
+    "campaign_file_sha256,template_html_sha256,template_text_sha256"
 )
 
 

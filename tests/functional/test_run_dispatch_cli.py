@@ -9,6 +9,7 @@ a ``prefect server start`` in production, instead of each starting a temporary o
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import subprocess
@@ -207,6 +208,25 @@ def test_a_night_end_to_end_against_the_stripe_and_sendgrid_fakes(night: Night) 
         action_id: ("sent", message_id) for action_id, (_, _, _, message_id) in stored.items()
     }
     assert all(s["message_id"].startswith("fake-") for s in sends)  # SendGrid's X-Message-Id
+
+    # Which files produced which sends: the run and every send name the same digest of the
+    # campaign folder and templates, and each send its campaign file's and templates' SHA-256.
+    digest = listed[0]["source_digest"]
+    assert len(digest) == 64 and listed[0]["git_commit"] is None  # not in a git checkout
+    assert {s["source_digest"] for s in sends} == {digest}
+    root = night.world.root
+    for send in sends:
+        campaign_file = send["campaign_file"]
+        assert campaign_file == f"campaigns/{send['campaign_id']}.yaml"
+        assert send["campaign_file_sha256"] == _sha256(root / campaign_file)
+        assert send["template_html_sha256"] == _sha256(root / "templates/nudge.html.j2")
+        assert send["template_text_sha256"] == _sha256(root / "templates/nudge.txt.j2")
+    table = night.run("runs")
+    assert digest[:12] in table.stdout
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_two_runs_started_together_one_runs_the_other_exits_3(night: Night) -> None:

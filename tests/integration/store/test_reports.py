@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from store.reports import find_actions, iter_sends, list_runs
+from store.reports import PROVENANCE_COLUMNS, find_actions, iter_sends, list_runs
 from tests.integration.dispatch_rows import AS_OF, insert_dispatched, insert_runs
 
 
@@ -84,8 +84,16 @@ def test_an_action_is_ready_for_json(dispatched: sa.Engine) -> None:
             "sending_at",
             "sent_at",
             "finished_at",
+            # Which files planned it (none here: written straight into the store).
+            "source_digest",
+            "git_commit",
+            "campaign_file",
+            "campaign_file_sha256",
+            "template_html_sha256",
+            "template_text_sha256",
         ]
     )
+    assert sent["source_digest"] is None
 
 
 def test_action_filters_combine(dispatched: sa.Engine) -> None:
@@ -151,6 +159,8 @@ def test_sends_are_the_actions_that_reached_sending(dispatched: sa.Engine) -> No
         "sent_at": "2026-06-30T22:06:00.000000+00:00",
         "finished_at": "2026-06-30T22:06:00.000000+00:00",
         "reason": "",
+        # Written straight into the store: no record of the files behind it.
+        **dict.fromkeys(PROVENANCE_COLUMNS, ""),
     }
     assert len(sent["action_id"]) == 32
     assert sends[0]["message_id"] == "" and sends[0]["reason"] == "crashed while sending"

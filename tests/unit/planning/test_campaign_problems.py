@@ -204,3 +204,60 @@ def test_a_number_too_long_to_print_is_described_not_printed() -> None:
     assert problems == [
         "c.yaml:6:1: priority: must be from 0 to 1000, got a number of thousands of digits"
     ]
+
+
+# --- seasons and referral campaigns -------------------------------------------------------
+
+
+def test_a_season_that_ends_before_it_starts_is_refused_on_its_line() -> None:
+    problems = _problems(starts_on="2026-12-24", ends_on="2026-12-01")
+    assert problems == [
+        "c.yaml:7:1: ends_on: ends_on (2026-12-01) is before starts_on (2026-12-24)"
+    ]
+
+
+def test_a_season_date_must_be_a_date() -> None:
+    problems = _problems(starts_on="next monday")
+    assert problems == [
+        "c.yaml:6:1: starts_on: expected a date such as 2026-12-01, got 'next monday'"
+    ]
+    # An impossible date is already refused where the YAML is read.
+    problems = _problems(ends_on="2026-02-30")
+    assert problems == ["c.yaml:6:10: '2026-02-30' cannot be read: day is out of range for month"]
+
+
+def test_a_one_day_season_is_valid() -> None:
+    text = "".join(f"{k}: {v}\n" for k, v in BASE.items())
+    text += "starts_on: 2026-11-27\nends_on: 2026-11-27\n"
+    spec = validate_source(parse_yaml(text, "c.yaml"), CampaignSpec)
+    assert spec.starts_on == spec.ends_on
+
+
+def test_referral_limits_need_a_referral_trigger() -> None:
+    problems = _problems(referral="{max_rewarded: {max: 5, per: 30d}}")
+    assert problems == [
+        "c.yaml:6:1: referral: referral applies only to a campaign triggered by referral_converted"
+    ]
+
+
+def test_a_referral_campaign_fires_on_conversions_alone() -> None:
+    problems = _problems(
+        audience="{stage: advocate}",
+        trigger="{on: event, types: [referral_converted, purchase]}",
+        referral="{max_rewarded: {max: 0, per: 30d}}",
+    )
+    assert problems == [
+        "c.yaml:4:1: trigger: a referral campaign fires on referral_converted alone "
+        "(give the other event types their own campaign)",
+        "c.yaml:6:27: referral.max_rewarded.max: must be from 1 to 1000000, got 0",
+    ]
+
+
+def test_public_email_domains_must_be_domains() -> None:
+    text = "referrals: {public_email_domains: [gmail.com, 'not a domain']}\n"
+    with pytest.raises(CampaignFileError) as caught:
+        validate_source(parse_yaml(text, "policy.yaml"), PolicySpec)
+    assert [str(p) for p in caught.value.problems] == [
+        "policy.yaml:1:13: referrals.public_email_domains: expected a domain such as "
+        "gmail.com, got 'not a domain'"
+    ]
