@@ -75,7 +75,7 @@ class NightInput:
     prior: Mapping[str, Mapping[int, Sequence[PriorAction]]]  # campaign → member → earlier actions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedAction:
     action_id: str
     campaign_id: str

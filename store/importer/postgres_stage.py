@@ -19,9 +19,7 @@ from sqlalchemy.engine import Connection
 
 STAGE = "pg_temp.nudgeflow_import_events"
 # In the order of the writers' parameter tuples: EventWriter.COLUMNS, properties, import_id.
-_COLUMNS = (
-    "event_id, member_pk, type, occurred_at, amount_minor, currency, properties, import_id"
-)
+_COLUMNS = "event_id, member_pk, type, occurred_at, amount_minor, currency, properties, import_id"
 _CREATE_STAGE = (
     f"CREATE TEMP TABLE IF NOT EXISTS {STAGE.partition('.')[2]} ("
     "event_id text, member_pk integer, type text, occurred_at bigint, amount_minor bigint, "
