@@ -11,8 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.consent import standing_withdrawals
+from store.importer.postgres_stage import MemberStage
 from store.importer.rejects import ImportResult
-from store.importer.statements import JSON_OR_NULL, in_keys, insert_new, keys_param, naive_utc_now
+from store.importer.statements import (
+    JSON_OR_NULL,
+    in_keys,
+    insert_new,
+    is_postgres,
+    keys_param,
+    naive_utc_now,
+)
 from store.rows import (
     CONTENT_COLUMNS,
     MemberRow,
@@ -67,6 +75,8 @@ class MemberWriter:
         self._select_pks = sa.select(members.c.member_id, members.c.id).where(
             in_keys(conn, members.c.member_id)
         )
+        # PostgreSQL: the chunk's writes by COPY into a staging table, then set-based SQL.
+        self._stage = MemberStage(conn) if is_postgres(conn) else None
         standing = standing_withdrawals()
         self._select_withdrawn = standing.where(in_keys(conn, standing.selected_columns[0]))
 
@@ -181,6 +191,9 @@ class MemberWriter:
         updates: list[dict[str, Any]],
         touches: list[dict[str, Any]],
     ) -> None:
+        if self._stage is not None:
+            self._stage.write(inserts, updates, touches)
+            return
         for statement, params in (
             (self._insert, inserts),
             (self._update, updates),

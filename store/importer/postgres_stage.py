@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy.engine import Connection
 
 STAGE = "pg_temp.nudgeflow_import_events"
@@ -61,5 +62,97 @@ class EventStage:
                     write(row)
             cursor.execute(_MOVE)
             return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+
+# --- members ------------------------------------------------------------------------------
+
+_MEMBER_STAGE = "pg_temp.nudgeflow_import_members"
+# (``op``: i insert, u update, t touch), then the columns a write sets, as members has them.
+_MEMBER_CONTENT = (
+    "email, first_name, last_name, joined_at, birth_year, birth_month, birth_day, country, "
+    "timezone, stripe_customer_id, email_opt_in, attributes"
+)
+_MEMBER_STAGED = (
+    f"op, pk, member_id, row_hash, updated_at, import_id, source_line, {_MEMBER_CONTENT}"
+)
+_CREATE_MEMBER_STAGE = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_MEMBER_STAGE.partition('.')[2]} "
+    "ON COMMIT DELETE ROWS AS SELECT ''::text AS op, id AS pk, member_id, row_hash, "
+    f"updated_at, import_id, source_line, {_MEMBER_CONTENT} FROM members WITH NO DATA"
+)
+_COPY_MEMBERS = f"COPY {_MEMBER_STAGE} ({_MEMBER_STAGED}) FROM STDIN"
+_INSERT_MEMBERS = (
+    f"INSERT INTO members (member_id, row_hash, created_at, updated_at, import_id, "
+    f"source_line, {_MEMBER_CONTENT}) "
+    f"SELECT member_id, row_hash, updated_at, updated_at, import_id, source_line, "
+    f"{_MEMBER_CONTENT} FROM {_MEMBER_STAGE} WHERE op = 'i' ORDER BY source_line "
+    "ON CONFLICT DO NOTHING"
+)
+_CONTENT_NAMES = tuple(_MEMBER_CONTENT.split(", "))
+_UPDATED = ("row_hash", "updated_at", "import_id", "source_line", *_CONTENT_NAMES)
+_UPDATE_MEMBERS = (
+    "UPDATE members AS m SET "
+    + ", ".join(f"{name} = s.{name}" for name in _UPDATED)
+    + f" FROM {_MEMBER_STAGE} AS s WHERE s.op = 'u' AND m.id = s.pk"
+)
+_TOUCH_MEMBERS = (
+    "UPDATE members AS m SET import_id = s.import_id, source_line = s.source_line "
+    f"FROM {_MEMBER_STAGE} AS s WHERE s.op = 't' AND m.id = s.pk"
+)
+
+
+class MemberStage:
+    """A chunk's member writes by COPY: the new members, the changed ones and the ones only
+    seen again (their import and line) go into one staging table, then one INSERT and two
+    UPDATEs move them. Parameters are the ``MemberWriter``'s (``b_``-prefixed names)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._ready = False
+
+    def write(
+        self,
+        inserts: list[dict[str, Any]],
+        updates: list[dict[str, Any]],
+        touches: list[dict[str, Any]],
+    ) -> None:
+        conn = self._conn
+        if not conn.in_transaction():
+            conn.begin()
+        if not self._ready:
+            conn.exec_driver_sql(_CREATE_MEMBER_STAGE)
+            self._ready = True
+        cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(_COPY_MEMBERS) as copy:
+                for op, rows in (("i", inserts), ("u", updates)):
+                    for p in rows:
+                        content = [p[f"b_{name}"] for name in _CONTENT_NAMES]
+                        if content[-1] is not None:
+                            content[-1] = Jsonb(content[-1])
+                        copy.write_row(
+                            (
+                                op,
+                                p.get("b_pk"),
+                                p.get("b_member_id"),
+                                p["b_row_hash"],
+                                p["b_now"],
+                                p["b_import_id"],
+                                p["b_line"],
+                                *content,
+                            )
+                        )
+                blank = (None,) * len(_CONTENT_NAMES)
+                for p in touches:
+                    pk, import_id, line = p["b_pk"], p["b_import_id"], p["b_line"]
+                    copy.write_row(("t", pk, None, None, None, import_id, line, *blank))
+            if inserts:
+                cursor.execute(_INSERT_MEMBERS)
+            if updates:
+                cursor.execute(_UPDATE_MEMBERS)
+            if touches:
+                cursor.execute(_TOUCH_MEMBERS)
         finally:
             cursor.close()
