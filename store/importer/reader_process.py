@@ -131,11 +131,11 @@ def _preload(source: str, file_size: int) -> dict[str, int]:
     if _is_postgres(source):
         import psycopg  # only here: a SQLite import never needs it
 
-        with psycopg.connect(source) as connection:
-            return member_keys(connection.cursor(), file_size)
+        with psycopg.connect(source) as server:
+            return member_keys(server.cursor(), file_size)
     uri = Path(source).resolve().as_uri() + "?mode=ro"
-    connection = sqlite3.connect(uri, uri=True)
+    database = sqlite3.connect(uri, uri=True)
     try:
-        return member_keys(connection.cursor(), file_size)
+        return member_keys(database.cursor(), file_size)
     finally:
-        connection.close()
+        database.close()

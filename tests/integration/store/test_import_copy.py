@@ -5,7 +5,6 @@ rejects and counts are byte for byte those of the same file imported into SQLite
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +51,7 @@ def events_file(path: Path) -> Path:
 
 
 @pytest.fixture
-def copies(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def copies(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The COPY statements the importer runs (each chunk's), recorded."""
     seen: list[str] = []
     original = stage_module.EventStage.insert, stage_module.MemberStage.write
@@ -67,7 +66,7 @@ def copies(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
 
     monkeypatch.setattr(stage_module.EventStage, "insert", insert)
     monkeypatch.setattr(stage_module.MemberStage, "write", write)
-    yield seen
+    return seen
 
 
 def counts(result: ImportResult) -> tuple[int, int, int, int]:
@@ -194,7 +193,7 @@ def test_members_updated_and_seen_again_by_copy(
 ) -> None:
     path = members_file(tmp_path / "m.csv")
     import_file(engine, "members", path)
-    path.write_bytes(path.read_bytes().replace(b"Bob", "Bob\\\tJr".encode()))
+    path.write_bytes(path.read_bytes().replace(b"Bob", b"Bob\\\tJr"))
     result = import_file(engine, "members", path)
     assert counts(result) == (0, 1, 1, 0)
     people = {p["member_id"]: p for p in stored(engine)[0]}
