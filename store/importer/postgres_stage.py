@@ -40,7 +40,6 @@ class EventStage:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._ready = False
 
     def insert(self, params: list[Any]) -> int:
         """Insert rows given as ``(event_id, member_pk, type, occurred_at, amount_minor,
@@ -51,9 +50,9 @@ class EventStage:
         # A chunk need not wait for its WAL to reach the disk: a crash loses at most the last
         # chunks' commits (never half a chunk), and importing the file again adds them.
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        if not self._ready:  # the table outlives the transaction, for the session
-            conn.exec_driver_sql(_CREATE_STAGE)
-            self._ready = True
+        # In every chunk's transaction: behind a pooler in transaction mode, the next
+        # transaction may run on another server session, without the temporary table.
+        conn.exec_driver_sql(_CREATE_STAGE)
         cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with cursor.copy(_COPY) as copy:
@@ -110,7 +109,6 @@ class MemberStage:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._ready = False
 
     def write(
         self,
@@ -121,9 +119,7 @@ class MemberStage:
         conn = self._conn
         if not conn.in_transaction():
             conn.begin()
-        if not self._ready:
-            conn.exec_driver_sql(_CREATE_MEMBER_STAGE)
-            self._ready = True
+        conn.exec_driver_sql(_CREATE_MEMBER_STAGE)  # each time, as EventStage does
         cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with cursor.copy(_COPY_MEMBERS) as copy:
@@ -177,15 +173,12 @@ class TagStage:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._ready = False
 
     def replace(self, cleared: list[int], tags: list[tuple[int, str]]) -> None:
         conn = self._conn
         if not conn.in_transaction():
             conn.begin()
-        if not self._ready:
-            conn.exec_driver_sql(_CREATE_TAG_STAGE)
-            self._ready = True
+        conn.exec_driver_sql(_CREATE_TAG_STAGE)  # each time, as EventStage does
         cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             if cleared:
