@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SIZE   ?= 100000
+DB     ?= sqlite
 # The demo community ends yesterday; the nightly flow runs for the last two nights so the
 # funnel can show the moves between them.
 DEMO_END  ?= $(shell date -u -d yesterday +%F)
@@ -65,7 +66,7 @@ test: $(STAMP) lint
 	$(BIN)/pytest -n 2
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py --size $(SIZE)
+	$(BIN)/python benchmarks/run.py --size $(SIZE) --db $(DB)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -1,6 +1,8 @@
-"""Events import vs a bare ``executemany`` of the same rows into an identical SQLite table.
+"""Events import vs a bare ``executemany`` of the same rows into an identical SQLite table,
+or, on PostgreSQL, vs a bare ``\\copy`` of the same file by psql.
 
     python benchmarks/bench_import.py --events 1000000 [--workdir DIR [--reuse]] [--no-bare]
+    python benchmarks/bench_import.py --events 1000000 --db postgres [--postgres-url URL]
 
 Writes a synthetic members file and an events file of the given size, imports both through
 ``store.importer`` into a fresh SQLite database, then times a plain ``executemany`` of the
@@ -10,6 +12,12 @@ ratio import/bare is the figure that means something on a noisy shared machine.
 ``--reuse`` (with ``--workdir``) keeps the generated files and a copy of the database holding
 only the members, and reuses them on the next run of the same size: re-measuring the events
 import at 10 M then skips writing the files and importing a million members (minutes).
+
+``--db postgres`` creates a database of its own on the server ``--postgres-url`` names (the
+default: the local server), imports the members and the events into it (the events by COPY,
+``store.importer.postgres_events``), then times psql's ``\\copy`` of the same events file
+into a plain table of seven text columns in the same database (the floor for loading that
+file at all), and drops the database.
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from postgres_bench import DEFAULT_URL, bench_database, psql_copy_seconds
 
 from store.engine import create_store_engine
 from store.importer import import_file
@@ -160,6 +171,45 @@ def run(
     return figures
 
 
+def run_postgres(
+    size_events: int, workdir: Path, url: str, *, reuse: bool = False
+) -> dict[str, float]:
+    """The import into a PostgreSQL database of its own, next to psql's bare ``\\copy``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    members_path, events_path = write_files(size_events, workdir, reuse=reuse)
+    with bench_database(url) as database:
+        engine = create_store_engine(database)
+        upgrade(engine)
+        started = time.perf_counter()
+        members_result = import_file(engine, "members", members_path)
+        members_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        events_result = import_file(engine, "events", events_path)
+        import_seconds = time.perf_counter() - started
+        assert events_result.imported == size_events, events_result.summary()
+        started = time.perf_counter()
+        again = import_file(engine, "events", events_path)
+        again_seconds = time.perf_counter() - started
+        assert again.unchanged == size_events and again.imported == 0, again.summary()
+        engine.dispose()
+        bare_seconds = psql_copy_seconds(database, events_path, 7)
+    figures = {
+        "events": float(size_events),
+        "import_seconds": import_seconds,
+        "events_per_second": size_events / import_seconds,
+        "bare_copy_seconds": bare_seconds,
+        "ratio": import_seconds / bare_seconds,
+        "reimport_seconds": again_seconds,
+        "members": float(members_result.imported),
+        "members_import_seconds": members_seconds,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "reader_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+    for name, value in figures.items():
+        print(f"{name:>26}: {value:,.2f}")
+    return figures
+
+
 def _bare_seconds(size_events: int, workdir: Path) -> float:
     # The same members (pks 1..n in file order) so the bare insert meets the same foreign key.
     bare = _fresh_engine(workdir / "bare.db")
@@ -191,9 +241,20 @@ def main() -> None:
         "--reuse", action="store_true", help="keep and reuse the files and members (--workdir)"
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare executemany")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url", default=DEFAULT_URL, help="a server to create a database on"
+    )
     args = parser.parse_args()
     if args.reuse and args.workdir is None:
         parser.error("--reuse needs --workdir")
+    if args.db == "postgres":
+        if args.workdir is not None:
+            run_postgres(args.events, args.workdir, args.postgres_url, reuse=args.reuse)
+            return
+        with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
+            run_postgres(args.events, Path(tmp), args.postgres_url)
+        return
     if args.workdir is not None:
         run(args.events, args.workdir, reuse=args.reuse, bare=not args.no_bare)
         return

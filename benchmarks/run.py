@@ -1,12 +1,19 @@
 """``make bench``: every benchmark in its own process, each figure next to its limit.
 
     python benchmarks/run.py --size 100000
+    python benchmarks/run.py --size 100000 --db postgres [--postgres-url URL]
 
 ``--size`` is the number of members (events are ~10 per member). The limits in the issues
 are for 1 M members and 10 M events; at other sizes they are scaled linearly, which is
 generous for small sizes (fixed costs dominate) and is only a guide. Ratios to a bare
 baseline measured in the same run are the figures that mean most on a shared machine.
 Peak RSS is measured per benchmark process (``wait4``).
+
+``--db postgres`` (``make bench DB=postgres``) runs the import and the planning benchmarks on
+PostgreSQL, each in a database of its own created on the server ``--postgres-url`` names
+(default: the local server, or ``NUDGEFLOW_BENCH_POSTGRES_URL``) and dropped after: the
+import next to psql's bare ``\\copy`` of the same file, the refresh and plan of a night next
+to one bare aggregate pass over ``events``, and the planning process's peak RSS.
 """
 
 from __future__ import annotations
@@ -56,7 +63,12 @@ def _row(name: str, figure: str, limit: str, verdict: bool | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="members (≈10 events each)")
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--postgres-url", default=None, help="a server to create databases on")
     args = parser.parse_args()
+    if args.db == "postgres":
+        _postgres(args.size, args.postgres_url)
+        return
     scale = args.size / FULL_MEMBERS
     results: dict[str, tuple[dict[str, float], float]] = {}
     with tempfile.TemporaryDirectory(prefix="nudgeflow_bench_") as tmp:
@@ -136,6 +148,48 @@ def main() -> None:
         _row("  single events vs bare handler", f"{ratio:.2f}", "≥ 0.50", ratio >= 0.5)
         clean = f["events_recorded"] == f["distinct_events_sent"] and f["not_done"] == 0
         _row("  inbox: nothing lost or doubled", "yes" if clean else "NO", "", clean)
+    print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
+
+
+def _postgres(size: int, url: str | None) -> None:
+    """``--db postgres``: the import and the plan on PostgreSQL, each next to its baseline."""
+    scale = size / FULL_MEMBERS
+    server = ["--db", "postgres"] + (["--postgres-url", url] if url else [])
+    results: dict[str, tuple[dict[str, float], float]] = {}
+    with tempfile.TemporaryDirectory(prefix="nudgeflow_bench_") as tmp:
+        for name, script, extra in (
+            ("import", "bench_import.py", ["--events", str(size * 10)]),
+            ("plan", "bench_plan.py", ["--members", str(size)]),
+        ):
+            print(f"running {script} on PostgreSQL …", flush=True)
+            workdir = Path(tmp) / name
+            results[name] = _run(script, *extra, *server, "--workdir", str(workdir))
+    print()
+    print(f"PostgreSQL, size: {size:,} members; limits scaled from 1 M members x{scale:g}")
+    _row("figure", "measured", "limit", None)
+    f, rss = results["import"]
+    limit = 120 * scale
+    _row(
+        f"import {f['events']:,.0f} events (s)",
+        f"{f['import_seconds']:.1f}",
+        f"≤ {limit:.1f}",
+        f["import_seconds"] <= limit,
+    )
+    _row("  bare psql \\copy of the file (s)", f"{f['bare_copy_seconds']:.2f}", "", None)
+    _row("  import / bare \\copy", f"{f['ratio']:.1f}", "≤ 3.0", f["ratio"] <= 3.0)
+    _row("  import again, all unchanged (s)", f"{f['reimport_seconds']:.1f}", "", None)
+    _row("  peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    f, rss = results["plan"]
+    work = f["refresh_tonight_seconds"] + f["plan_seconds"]
+    _row(
+        "refresh + plan 20 campaigns (s)",
+        f"{work:.1f}",
+        f"≤ {60 * scale:.1f}",
+        work <= 60 * scale,
+    )
+    _row("  one bare aggregate pass (s)", f"{f['floor_seconds']:.2f}", "", None)
+    _row("  refresh + plan / bare pass", f"{f['refresh_plan_over_floor']:.1f}", "", None)
+    _row("  plan peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 

@@ -94,7 +94,7 @@ class NightInput:
     referrals: Mapping[str, Mapping[int, Referrals]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedAction:
     action_id: str
     campaign_id: str

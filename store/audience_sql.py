@@ -90,7 +90,10 @@ def select_candidates(
     wanted = sum((flagged.c[f"f{i}"] for i in range(1, len(flags))), start=flagged.c.f0)
     query = select(flagged).where(wanted > 0).order_by(flagged.c.member_pk)
     lists = [found[c.id] for c in enabled]
-    for row in connection.execute(query).all():
+    # Streamed (a server-side cursor on PostgreSQL): a million rows of twenty flags would
+    # otherwise be held at once next to the lists they fill.
+    rows = connection.execute(query, execution_options={"yield_per": 10_000})
+    for row in rows:
         member_pk = row[0]
         for members_of, flag in zip(lists, row[1:], strict=True):
             if flag:

@@ -10,7 +10,7 @@ the earlier actions of each campaign;
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,6 +36,9 @@ _CHUNK = 500
 # --- guard facts ------------------------------------------------------------------------
 
 
+_FETCH = 10_000  # rows converted to Python at a time
+
+
 def _restricted(
     query: Select[Any], column: ColumnElement[int], wanted: set[int]
 ) -> Iterable[Select[Any]]:
@@ -49,16 +52,20 @@ def _restricted(
         yield query.where(column.in_(keys[start : start + _CHUNK]))
 
 
-def _raw_rows(connection: Connection, query: Select[Any]) -> list[Any]:
+def _raw_rows(connection: Connection, query: Select[Any]) -> Iterator[Any]:
     """The DBAPI rows of ``query``, skipping SQLAlchemy's Row objects and result processing.
 
     Guard facts read up to a few million rows a night; building a ``Row`` for each cost more
     than the queries (8.7 s of 22 s at 1 M members). Callers convert what they keep:
-    ``_day`` for dates (text on SQLite), ``bool`` for booleans (0/1 on SQLite).
+    ``_day`` for dates (text on SQLite), ``bool`` for booleans (0/1 on SQLite). The rows come
+    in batches: a million of them as Python tuples at once (the whole members table, a
+    month of actions) weighed hundreds of MiB more than the facts kept from them.
     """
     result = connection.execute(query)
     try:
-        return list(result.cursor.fetchall())
+        cursor = result.cursor
+        while rows := cursor.fetchmany(_FETCH):
+            yield from rows
     finally:
         result.close()
 
@@ -85,7 +92,7 @@ def gather_guards(
     policy: Policy,
     as_of: date,
     as_of_end: int,
-) -> tuple[dict[int, MemberState], dict[str, dict[int, list[PriorAction]]]]:
+) -> tuple[dict[int, MemberState], dict[str, dict[int, tuple[PriorAction, ...]]]]:
     """Guard facts for every candidate and their earlier actions per campaign."""
     wanted: set[int] = set()
     for keys in candidates.values():
@@ -102,7 +109,7 @@ def gather_guards(
             select(member_tags.c.member_pk, member_tags.c.expires_on).where(
                 fatigue_tag_active(policy, as_of)
             )
-        ).tuples()
+        )
     }
 
     sends_on: dict[int, list[date]] = defaultdict(list)
@@ -127,6 +134,8 @@ def gather_guards(
                 sends_on[pk].append(day)
 
     states: dict[int, MemberState] = {}
+    # Nudge dates repeat from member to member: one tuple for each distinct list.
+    same_dates: dict[tuple[date, ...], tuple[date, ...]] = {}
     base = select(members.c.id, members.c.member_id, members.c.email_opt_in)
     for query in _restricted(base, members.c.id, wanted):
         for pk, member_id, opt_in in _raw_rows(connection, query):
@@ -138,7 +147,7 @@ def gather_guards(
                     member_id,
                     bool(opt_in) and withdrawal is None,
                     pk in resting,
-                    tuple(sorted(sent)) if sent else (),
+                    _shared(same_dates, tuple(sorted(sent))) if sent else (),
                     tonight.get(pk),
                     withdrawal,
                     resting.get(pk),
@@ -146,6 +155,13 @@ def gather_guards(
                     None if prefs is None else prefs.paused_until,
                 )
     return states, _prior_actions(connection, campaigns, candidates, as_of)
+
+
+def _shared(
+    seen: dict[tuple[date, ...], tuple[date, ...]], dates: tuple[date, ...]
+) -> tuple[date, ...]:
+    """The one copy of ``dates`` kept in ``seen``."""
+    return seen.setdefault(dates, dates)
 
 
 def _first_withdrawals(connection: Connection, as_of_end: int) -> dict[int, tuple[str, int]]:
@@ -167,10 +183,10 @@ def _prior_actions(
     campaigns: Sequence[Campaign],
     candidates: Mapping[str, Sequence[int]],
     as_of: date,
-) -> dict[str, dict[int, list[PriorAction]]]:
+) -> dict[str, dict[int, tuple[PriorAction, ...]]]:
     """Earlier actions (any state) of each campaign for its candidates, up to ``as_of``
-    (per member in no particular order)."""
-    prior: dict[str, dict[int, list[PriorAction]]] = {c: {} for c in candidates}
+    (per member in no particular order; equal actions are one shared object)."""
+    prior: dict[str, dict[int, tuple[PriorAction, ...]]] = {c: {} for c in candidates}
     by_id = {c.id: c for c in campaigns if c.id in candidates}
     if not by_id:
         return prior
@@ -193,6 +209,7 @@ def _prior_actions(
     )
     wanted = {c: set(candidates[c]) for c in by_id}
     everyone: set[int] = set().union(*wanted.values())
+    shared: dict[tuple[str, date], tuple[PriorAction]] = {}
     for chunk in _restricted(query, a.member_pk, everyone):
         for campaign_id, pk, occurrence, raw_day in _raw_rows(connection, chunk):
             # Tonight's actions of members who are no longer candidates still use up the
@@ -201,7 +218,18 @@ def _prior_actions(
                 day = _day(raw_day)
             elif (day := _day(raw_day)) != as_of:
                 continue
-            prior[campaign_id].setdefault(pk, []).append(PriorAction(occurrence, day))
+            # A night has few distinct (occurrence, day) pairs: one PriorAction for each, and
+            # a member with one earlier action (most of them) shares a one-tuple with the
+            # others; a million earlier actions then cost a dict entry each, not five objects.
+            one = shared.get((occurrence, day))
+            if one is None:
+                one = shared[occurrence, day] = (PriorAction(occurrence, day),)
+            of_campaign = prior[campaign_id]
+            held = of_campaign.get(pk)
+            if held is None:
+                of_campaign[pk] = one
+            else:
+                of_campaign[pk] = (*held, one[0])  # a second action: rare, so a new tuple
     # In no particular order: the planner asks "any such action?", and sorting a million
     # short lists costs seconds a night.
     return prior

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from store.importer.postgres_stage import EventStage
 from store.importer.rejects import ImportResult
 from store.importer.statements import JSON_OR_NULL, in_keys, insert_new, is_postgres, keys_param
 from store.rows import EventRow, RowError, RowProblem
@@ -31,7 +32,10 @@ class EventWriter:
         self._select_pks = member_pks.where(in_keys(conn, members.c.member_id))
         self._columns = columns
         self._sql: str | None = None
-        if not is_postgres(conn):
+        self._stage: EventStage | None = None
+        if is_postgres(conn):
+            self._stage = EventStage(conn)  # COPY into a staging table, then one INSERT
+        else:
             # The hot path: plain tuples straight to the driver skip SQLAlchemy's per-row
             # parameter processing, which otherwise doubles the cost of a large import.
             compiled = self._statement.compile(dialect=conn.dialect)
@@ -56,7 +60,6 @@ class EventWriter:
         if not good:
             return
         import_id = result.import_id
-        sqlite_path = self._sql is not None
         pks = self._member_pks(list({item[1][1] for item in good}))
         seen: set[str] = set()
         params: list[tuple[Any, ...]] = []
@@ -70,19 +73,17 @@ class EventWriter:
                 bad.append((line, RowError("member_id", f"unknown member {row[1]!r}"), original))
                 continue
             properties: Any = row[6]
-            if sqlite_path and properties is not None:
+            if properties is not None:  # JSON text for both databases' fast paths
                 properties = json.dumps(properties)
             params.append((row[0], pk, row[2], row[3], row[4], row[5], properties, import_id))
         if not params:
             return
         conn = self._conn
-        if self._sql is not None:
-            inserted = conn.exec_driver_sql(self._sql, params).rowcount
+        if self._stage is not None:
+            inserted = self._stage.insert(params)
         else:
-            # psycopg reports no rowcount for a batched insert; the rows it returns count.
-            named = [dict(zip(self._columns, values, strict=True)) for values in params]
-            returning = self._statement.returning(events.c.id)
-            inserted = len(conn.execute(returning, named).all())
+            assert self._sql is not None
+            inserted = conn.exec_driver_sql(self._sql, params).rowcount
         # ON CONFLICT DO NOTHING skipped the event_ids already stored: those are unchanged.
         result.imported += inserted
         result.unchanged += len(params) - inserted

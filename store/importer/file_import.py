@@ -16,6 +16,7 @@ from store.importer.checking import check_records
 from store.importer.event_writer import EventWriter
 from store.importer.forgotten import ForgottenMembers, Returning
 from store.importer.member_writer import MemberWriter
+from store.importer.postgres_events import PostgresCsvEvents
 from store.importer.reading import (
     Progress,
     Record,
@@ -57,8 +58,10 @@ def import_file(
         with engine.connect() as conn, Rejects(path, header) as rejects, _without_cyclic_gc():
             result.import_id = start_import(conn, kind, path)
             try:
-                if csv_records is not None and kind == "events" and not is_postgres(conn):
-                    fused = SqliteCsvEvents(conn, result, rejects)
+                if csv_records is not None and kind == "events":
+                    fused = (PostgresCsvEvents if is_postgres(conn) else SqliteCsvEvents)(
+                        conn, result, rejects
+                    )
                     fused.run(csv_records, columns, chunk_size, raw, progress)
                     return result
                 writer: MemberWriter | EventWriter = (

@@ -11,8 +11,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from store.consent import standing_withdrawals
+from store.importer.postgres_stage import MemberStage, TagStage
 from store.importer.rejects import ImportResult
-from store.importer.statements import JSON_OR_NULL, in_keys, insert_new, keys_param, naive_utc_now
+from store.importer.statements import (
+    JSON_OR_NULL,
+    in_keys,
+    insert_new,
+    is_postgres,
+    keys_param,
+    naive_utc_now,
+)
 from store.rows import (
     CONTENT_COLUMNS,
     MemberRow,
@@ -67,6 +75,9 @@ class MemberWriter:
         self._select_pks = sa.select(members.c.member_id, members.c.id).where(
             in_keys(conn, members.c.member_id)
         )
+        # PostgreSQL: the chunk's writes by COPY into a staging table, then set-based SQL.
+        self._stage = MemberStage(conn) if is_postgres(conn) else None
+        self._tag_stage = TagStage(conn) if is_postgres(conn) else None
         standing = standing_withdrawals()
         self._select_withdrawn = standing.where(in_keys(conn, standing.selected_columns[0]))
 
@@ -181,6 +192,9 @@ class MemberWriter:
         updates: list[dict[str, Any]],
         touches: list[dict[str, Any]],
     ) -> None:
+        if self._stage is not None:
+            self._stage.write(inserts, updates, touches)
+            return
         for statement, params in (
             (self._insert, inserts),
             (self._update, updates),
@@ -195,11 +209,17 @@ class MemberWriter:
         new_tags: dict[str, tuple[str, ...]],
         retag: dict[int, tuple[str, ...]],
     ) -> None:
-        if retag:
+        cleared = list(retag)
+        if retag and self._tag_stage is None:
             conn.execute(self._clear_tags, [{"b_pk": pk} for pk in retag])
         if new_tags:
             found = conn.execute(self._select_pks, keys_param(conn, list(new_tags)))
             retag.update((pk, new_tags[member_id]) for member_id, pk in found)
+        if self._tag_stage is not None:
+            self._tag_stage.replace(
+                cleared, [(pk, tag) for pk, tags in retag.items() for tag in tags]
+            )
+            return
         tag_rows = [
             {"member_pk": pk, "tag": tag, "source": "import"}
             for pk, tags in retag.items()

@@ -1,6 +1,8 @@
-"""The reader process: a large CSV events file into SQLite is read and checked by a second
-``python -P`` process while the importing process inserts; chunks come back as pickles over a
-pipe. ``read_events`` is the child's side, ``parsed_elsewhere`` the parent's."""
+"""The reader process: a large CSV events file is read and checked by a second ``python -P``
+process while the importing process inserts; chunks come back as pickles over a pipe.
+``read_events`` is the child's side, ``parsed_elsewhere`` the parent's. The child preloads
+member keys from the database itself: a SQLite file opened read-only, or a PostgreSQL
+connection (``source`` is then a ``postgresql://`` URL for psycopg)."""
 
 from __future__ import annotations
 
@@ -26,12 +28,18 @@ from store.rows import check_columns
 PARALLEL_FROM_BYTES = 16 << 20
 
 
-def should_read_elsewhere(file_size: int, database: str) -> bool:
-    """Whether a second process pays: a large file, a second core, a database file it can
-    open on its own."""
+def should_read_elsewhere(file_size: int, source: str) -> bool:
+    """Whether a second process pays: a large file, a second core, a database it can open on
+    its own (a SQLite file, or a PostgreSQL URL)."""
     return (
-        file_size >= PARALLEL_FROM_BYTES and (os.cpu_count() or 1) > 1 and _is_plain_file(database)
+        file_size >= PARALLEL_FROM_BYTES
+        and (os.cpu_count() or 1) > 1
+        and (_is_postgres(source) or _is_plain_file(source))
     )
+
+
+def _is_postgres(source: str) -> bool:
+    return source.startswith("postgresql://")
 
 
 def _is_plain_file(database: str) -> bool:
@@ -40,7 +48,7 @@ def _is_plain_file(database: str) -> bool:
 
 @contextmanager
 def parsed_elsewhere(
-    path: Path, database: str, import_id: int, chunk_size: int
+    path: Path, source: str, import_id: int, chunk_size: int
 ) -> Iterator[Iterator[Chunk]]:
     """Chunks read and checked by a second process (member keys included) while this one
     inserts; it is stopped if this one stops early.
@@ -81,7 +89,8 @@ def parsed_elsewhere(
 
     try:
         with worker.stdin as outgoing:
-            pickle.dump((str(path), database, import_id, chunk_size), outgoing)
+            # The URL (with any password) goes over the pipe, not on the command line.
+            pickle.dump((str(path), source, import_id, chunk_size), outgoing)
         yield receive()
     finally:
         if worker.poll() is None:
@@ -95,14 +104,9 @@ def read_events() -> None:
     gc.disable()
     outgoing = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr  # nothing else may write into the pipe
-    path, database, import_id, chunk_size = pickle.load(sys.stdin.buffer)
+    path, source, import_id, chunk_size = pickle.load(sys.stdin.buffer)
     try:
-        uri = Path(database).resolve().as_uri() + "?mode=ro"
-        connection = sqlite3.connect(uri, uri=True)
-        try:
-            known = member_keys(connection.cursor(), Path(path).stat().st_size)
-        finally:
-            connection.close()
+        known = _preload(source, Path(path).stat().st_size)
         with open(path, "rb") as raw, open_text(raw, "csv") as stream:
             records = CsvRecords(stream)
             columns = check_columns(read_header(records, Path(path)), "events")
@@ -120,3 +124,18 @@ def read_events() -> None:
     except BaseException:
         pickle.dump(("crash", traceback.format_exc()), outgoing)
     outgoing.close()
+
+
+def _preload(source: str, file_size: int) -> dict[str, int]:
+    """The member keys ``member_keys`` preloads, read from the database ``source`` names."""
+    if _is_postgres(source):
+        import psycopg  # only here: a SQLite import never needs it
+
+        with psycopg.connect(source) as server:
+            return member_keys(server.cursor(), file_size)
+    uri = Path(source).resolve().as_uri() + "?mode=ro"
+    database = sqlite3.connect(uri, uri=True)
+    try:
+        return member_keys(database.cursor(), file_size)
+    finally:
+        database.close()
