@@ -144,6 +144,20 @@ class Campaign:
     # A/B/n variants (none: one email for everyone). Members who are not held out are
     # assigned one by ``planning.planner.variant_for``.
     variants: tuple[Variant, ...] = ()
+    # Rewards costing more than this wait in ``awaiting_approval`` (the campaign file's
+    # ``approval_above``, else policy.yaml's: ``CampaignSet`` applies the policy's).
+    approval_above: Money | None = None
+
+    def needs_approval(self, cost: Money) -> bool:
+        """Whether a reward of this cost waits for a person's approval: it costs more than
+        ``approval_above`` (a cost in another currency than the threshold always waits:
+        validation refuses such files, so only a hand-made value gets here)."""
+        threshold = self.approval_above
+        if threshold is None:
+            return False
+        if cost.currency != threshold.currency:
+            return True
+        return cost.amount_minor > threshold.amount_minor
 
     def variant(self, variant_id: str | None) -> Variant | None:
         """The variant with this id, if the campaign still has it."""
@@ -176,3 +190,7 @@ class Policy:
     send_timezone: str
     # The categories campaigns may name, in the order the preference centre lists them.
     categories: tuple[str, ...] = ()
+    # Rewards costing more than this wait for approval unless a campaign sets its own;
+    # an undecided approval expires after ``approval_expires_days``.
+    approval_above: Money | None = None
+    approval_expires_days: int = 7

@@ -13,6 +13,8 @@
     ├── RunInProgress                 another run holds the run lease (store.lease); exit 3
     ├── RewindRefused                 night.runs: a night before nights already run, no --rewind
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
+    ├── ApprovalError                 night.approvals: an approval decided otherwise before
+    ├── DecisionFileError             night.approvals: a decisions CSV with bad rows; exit 2
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)
     │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address
