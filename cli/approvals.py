@@ -127,9 +127,16 @@ def _report(decided: Decided, verb: str, *, stop: bool = True) -> bool:
             console.print(line, markup=False)
         else:
             err_console.print(f"{line}: not {verb}", markup=False)
-    if decided.conflicts() and stop:
+    for action_id, late in decided.late.items():
+        err_console.print(
+            f"action {action_id}: expired at {late.expires_at:%Y-%m-%d %H:%M} UTC (the next "
+            f"night releases its reservation): not {verb}",
+            markup=False,
+        )
+    failed = bool(decided.conflicts() or decided.late)
+    if failed and stop:
         raise typer.Exit(1)
-    return bool(decided.conflicts())
+    return failed
 
 
 @app.command("approve")

@@ -69,6 +69,8 @@ class Decided:
     decision: str
     done: list[str] = field(default_factory=list)
     before: dict[str, Approval] = field(default_factory=dict)
+    # Undecided, but past their expiry: too late to approve (the night releases them).
+    late: dict[str, Approval] = field(default_factory=dict)
 
     def conflicts(self) -> dict[str, Approval]:
         """Those decided before differently: approve after a rejection, and the reverse."""
@@ -92,7 +94,9 @@ def _finish(decided: Decided, found: Mapping[str, Approval], engine: Engine) -> 
     rest = [i for i in found if i not in set(decided.done)]
     if rest:
         with engine.connect() as connection:
-            decided.before = {a.action_id: a for a in approvals.find(connection, action_ids=rest)}
+            now = approvals.find(connection, action_ids=rest)
+        decided.before = {a.action_id: a for a in now if a.decision is not None}
+        decided.late = {a.action_id: a for a in now if a.decision is None}
     return decided
 
 
@@ -105,11 +109,12 @@ def approve(
     checkpoint: Checkpoint = no_checkpoint,
 ) -> Decided:
     """Approve the actions (all known, or ``NotFoundError`` before anything is written):
-    each undecided one becomes ``reserved`` for the next dispatch, in one transaction."""
+    each one undecided and not past its expiry becomes ``reserved`` for the next dispatch,
+    in one transaction."""
     found = known(engine, action_ids)
     decided = Decided("approved")
     with engine.begin() as connection:
-        ids = approvals.decide(connection, list(found), "approved", by, now)
+        ids = approvals.decide(connection, list(found), "approved", by, now, unexpired=True)
         checkpoint("approval_decision_written")
         moved = approvals.move_decided(connection, ids, "reserved", now)
         if sorted(moved) != sorted(ids):  # an undecided approval is always awaiting

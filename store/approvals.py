@@ -94,19 +94,23 @@ def decide(
     by: str,
     now: datetime,
     reasons: dict[str, str] | None = None,
+    *,
+    unexpired: bool = False,
 ) -> list[str]:
-    """Write ``decision`` on those of the actions still undecided, in one statement per
-    reason; the ids decided now (an id decided before, by anyone, is left as it was: on
-    PostgreSQL a racing writer waits for the row and then finds it decided)."""
+    """Write ``decision`` on those of the actions still undecided (and, ``unexpired``, not
+    past their ``expires_at``), in one statement per reason; the ids decided now (an id
+    decided before, by anyone, is left as it was: on PostgreSQL a racing writer waits for
+    the row and then finds it decided)."""
     assert decision in DECISIONS
     decided: list[str] = []
     groups: dict[str | None, list[str]] = {}
     for action_id in dict.fromkeys(action_ids):
         groups.setdefault((reasons or {}).get(action_id), []).append(action_id)
     for reason, ids in groups.items():
+        late = [_P.expires_at > naive_utc(now)] if unexpired else []
         result = connection.execute(
             update(approvals)
-            .where(_P.action_id.in_(ids), _P.decision.is_(None))
+            .where(_P.action_id.in_(ids), _P.decision.is_(None), *late)
             .values(decision=decision, decided_by=by, decided_at=naive_utc(now), reason=reason)
             .returning(_P.action_id)
         )

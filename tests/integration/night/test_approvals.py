@@ -227,6 +227,9 @@ def test_undecided_approvals_expire_and_release_their_reservations(world: World)
     clock.now = STARTED + timedelta(days=3) - timedelta(seconds=1)
     assert expire_approvals(app.engine, now=clock(), business_date=AS_OF) == 0
     clock.now = STARTED + timedelta(days=3)
+    # past its expiry, before the night expired it: too late to approve
+    late = approve(app.engine, [planned["costly-1"]], by="ann", now=clock())
+    assert late.done == [] and set(late.late) == {planned["costly-1"]} and not late.before
     expired = expire_approvals(app.engine, now=clock(), business_date=AS_OF + timedelta(days=3))
 
     assert expired == 2
