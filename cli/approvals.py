@@ -161,9 +161,11 @@ def approve(
     if dispatch:
         app_.check_sending()  # before deciding: a setting that stops sending stops both
     decided = approve_actions(app_.engine, action_ids, by=who, now=app_.clock())
+    failed = _report(decided, "approved", stop=False)  # said before dispatching
     if dispatch and decided.done:
         _dispatch_now(decided.done)
-    _report(decided, "approved")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _dispatch_now(action_ids: list[str]) -> None:
