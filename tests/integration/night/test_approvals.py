@@ -22,14 +22,19 @@ from night.approvals import (
     reject,
     waiting,
 )
+from night.explain import approval_lines, explain_member
+from night.plan import plan, rehearse
+from night.refresh import refresh
 from nudgeflow.errors import NotFoundError
 from nudgeflow.timeutil import Clock
+from planning.campaign_files import load_campaign_set
 from store import ledger
 from store.ledger.statement import statement
 from store.schema import approvals
 from tests.integration import nights
 from tests.integration.night.test_dispatch import (
     AS_OF,
+    ZONE,
     World,
     action_rows,
     close_world,
@@ -260,3 +265,49 @@ def test_unknown_ids_decide_nothing(world: World) -> None:
         )
     assert waiting(app.engine) == 3
     assert ApprovalError.exit_code == 1
+
+
+def test_why_says_a_selected_reward_will_wait_and_shows_the_decision(world: World) -> None:
+    clock = Clockwork(STARTED)
+    app = world.app(clock)
+    with app.engine.begin() as connection:
+        world.people(connection, members_for("costly", "trusted", n=1))
+    refresh(app.night(AS_OF))
+    campaign_set = load_campaign_set(app.settings.campaigns_dir)
+    with rehearse(app.engine, campaign_set, ZONE, "USD", AS_OF) as rehearsal:
+        costly = dict(explain_member(rehearsal, "costly-0"))["costly"]
+        trusted = dict(explain_member(rehearsal, "trusted-0"))["trusted"]
+    assert costly.startswith("selected: ")
+    assert costly.endswith(
+        "; its reward (75.00 USD) is above approval_above (50.00 USD): reserved, then it "
+        "waits for approval before it is issued"
+    )
+    assert "approval" not in trusted
+
+    planned = prepare_again(world, app)
+    nights.dispatch(app, AS_OF)
+    reject(
+        app.engine,
+        {planned["costly-0"]: "not this quarter"},
+        by="ann",
+        now=clock(),
+        business_date=AS_OF,
+    )
+    with rehearse(app.engine, campaign_set, ZONE, "USD", AS_OF) as rehearsal:
+        lines = approval_lines(rehearsal, "costly-0")
+    assert lines == [
+        (
+            "costly",
+            f"action {planned['costly-0']} of {AS_OF} rejected by ann 2026-05-05 01:00 UTC: "
+            "not this quarter (now rejected)",
+        )
+    ]
+
+
+def prepare_again(world: World, app: App) -> dict[str, str]:
+    """Fund and plan the night for the members already inserted; member_id → action_id."""
+    campaign_set = load_campaign_set(app.settings.campaigns_dir)
+    with ledger.ledger_transaction(app.engine) as connection:
+        ledger.sync_funding(connection, campaign_set.campaigns, AS_OF, ZONE)
+    plan(app.night(AS_OF))
+    return {m: r["action_id"] for m, r in action_rows(app).items()}
