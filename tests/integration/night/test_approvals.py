@@ -311,3 +311,61 @@ def prepare_again(world: World, app: App) -> dict[str, str]:
         ledger.sync_funding(connection, campaign_set.campaigns, AS_OF, ZONE)
     plan(app.night(AS_OF))
     return {m: r["action_id"] for m, r in action_rows(app).items()}
+
+
+TIGHT = """
+id: tight
+name: A costly credit on a tight budget
+priority: 60
+audience: {tags: {any_of: [tight]}}
+trigger: {on: schedule}
+eligibility: {once_per_member: true}
+reward: {kind: credit, amount: "75.00 USD", expires_in: 30d}
+budget: {total: "150.00 USD"}
+email: {template: nudge, subject: "A big credit"}
+response: {counts_as: [email_clicked], within: 7d}
+"""
+
+
+def test_the_plan_counts_waiting_rewards_against_budget_and_caps_but_not_rejected(
+    world: World,
+) -> None:
+    (world.campaigns_dir / "tight.yaml").write_text(TIGHT)
+    (world.campaigns_dir / "policy.yaml").write_text(
+        POLICY.replace("[{max: 5, per: 7d}]", "[{max: 1, per: 7d}]")
+    )
+    clock = Clockwork(STARTED)
+    app, _ = parked(world, clock)  # no one is tagged tight yet
+    with app.engine.begin() as connection:
+        world.people(connection, {"tight": ["tight-0", "tight-1", "tight-2"]})
+    night2 = AS_OF + timedelta(days=1)
+    refresh(app.night(night2))
+    plan(app.night(night2))
+    nights.dispatch(app, night2)
+    rows = action_rows(app)
+    # 150.00 USD covers two: both reserved and waiting; the third is left out for budget
+    assert sorted(rows[f"tight-{i}"]["state"] for i in range(2)) == ["awaiting_approval"] * 2
+    assert "tight-2" not in rows
+    # a waiting reward counts against the frequency cap (1 per 7 days): costly-0's waits
+    night3 = AS_OF + timedelta(days=2)
+    (world.campaigns_dir / "later.yaml").write_text(
+        COSTLY.replace("id: costly", "id: later")
+        .replace("priority: 50", "priority: 70")
+        .replace('amount: "75.00 USD"', 'amount: "5.00 USD"')
+    )
+    reject(
+        app.engine,
+        {rows["tight-0"]["action_id"]: "no"},
+        by="ann",
+        now=clock(),
+        business_date=night2,
+    )
+    app = world.app(clock)
+    refresh(app.night(night3))
+    summary = plan(app.night(night3))
+    by_campaign = {c["id"]: c for c in summary["campaigns"]}
+    assert by_campaign["later"]["selected"] == 0
+    assert by_campaign["later"]["excluded"]["frequency_cap"] == 3  # costly-0..2 wait
+    # the rejected reward no longer draws on the budget: tight-2 now fits
+    assert by_campaign["tight"]["selected"] == 1
+    assert action_rows(app)["tight-2"]["state"] == "planned"
