@@ -154,3 +154,21 @@ def test_list_approve_reject_and_decide_a_csv(
 
 def rows_order(text: str) -> list[str]:
     return [line.split(",")[0] for line in text.splitlines()[1:]]
+
+
+def test_approve_dispatch_while_a_night_runs_keeps_the_approval(
+    nudgeflow: Nudgeflow, parked: tuple[World, dict[str, str]]
+) -> None:
+    from night.lease import night_lease
+
+    world, planned = parked
+    app = world.app()
+    try:
+        with night_lease(app.engine, AS_OF, app.clock):  # a night is running
+            busy = nudgeflow("approvals", "approve", planned["costly-0"], "--dispatch")
+        assert busy.returncode == 3, busy.stdout + busy.stderr
+        assert busy.stdout == f"action {planned['costly-0']}: approved\n"
+        assert len(busy.stderr.strip().splitlines()) == 1 and "Traceback" not in busy.stderr
+        assert states(app)["costly-0"] == "reserved"  # approved: the night will send it
+    finally:
+        close_world(world)
