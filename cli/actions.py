@@ -21,7 +21,14 @@ from nudgeflow.errors import NudgeflowError
 from store import reports
 
 STATUS_STYLES = {"completed": "green", "failed": "red", "running": "yellow", "rewound": "dim"}
-STATE_STYLES = {"sent": "green", "failed": "red", "unknown": "bold yellow", "held_out": "dim"}
+STATE_STYLES = {
+    "sent": "green",
+    "failed": "red",
+    "unknown": "bold yellow",
+    "held_out": "dim",
+    "awaiting_approval": "yellow",
+    "rejected": "red",
+}
 # Borderless with two spaces between columns: a full action id (32 characters) and the
 # rest of an action still fit a 100-column terminal.
 TABLE_STYLE: dict[str, Any] = {
@@ -227,9 +234,14 @@ def _actions_table(listed: list[dict[str, Any]]) -> Table:
     variants = any(a.get("variant") for a in listed)
     if variants:
         table.add_column("variant", no_wrap=True)
+    # Approvals: shown when any listed action waited for one (who decided, and when).
+    approvals = any(a.get("approval") for a in listed)
+    if approvals:
+        table.add_column("approval")
     table.add_column("reason")
     for a in listed:
         variant = [_blank(a.get("variant"))] if variants else []
+        approval = [approval_text(a.get("approval"))] if approvals else []
         table.add_row(
             a["action_id"],
             a["campaign_id"],
@@ -237,9 +249,20 @@ def _actions_table(listed: list[dict[str, Any]]) -> Table:
             a["as_of"],
             Text(a["state"], style=STATE_STYLES.get(a["state"], "")),
             *variant,
+            *approval,
             _blank(a["reason"]),
         )
     return table
+
+
+def approval_text(approval: dict[str, Any] | None) -> str:
+    """``waiting until …``, or the decision with who and when (instants in UTC)."""
+    if not approval:
+        return ""
+    if approval["decision"] is None:
+        return f"waiting until {approval['expires_at'][:16].replace('T', ' ')}"
+    when = (approval["decided_at"] or "")[:16].replace("T", " ")
+    return f"{approval['decision']} by {approval['decided_by']} {when}"
 
 
 # --- nudgeflow sends export ------------------------------------------------------------

@@ -64,6 +64,7 @@ def _register() -> None:
         return
     from cli import (
         actions,
+        approvals,
         consent,
         db,
         demo,
@@ -109,6 +110,7 @@ def _register() -> None:
     app.command("unsubscribe")(email.unsubscribe)
     app.add_typer(actions.app, name="actions")
     app.add_typer(actions.sends_app, name="sends")
+    app.add_typer(approvals.app, name="approvals")
     app.command("runs")(actions.runs)
     app.command("impact")(impact.impact)
     app.command("report")(report_command)

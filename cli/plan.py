@@ -21,7 +21,7 @@ from cli.options import RequiredAsOf
 from cli.render import plural
 from domain.campaign import Campaign
 from domain.plan import CampaignPlan, Plan
-from night.explain import explain_member
+from night.explain import approval_lines, explain_member
 from night.plan import Rehearsal, rehearse
 from night.report import format_excluded
 from nudgeflow.errors import NotFoundError
@@ -134,6 +134,11 @@ def why(
     """Explain, campaign by campaign, why a member is or is not selected on a date."""
     with _rehearsal(as_of) as rehearsal:
         lines = explain_member(rehearsal, member_id)
+        waited = approval_lines(rehearsal, member_id)
     console.print(f"{member_id} on {as_of:%Y-%m-%d}:", markup=False)
     for campaign_id, text in lines:
         console.print(f"  {campaign_id}: {text}", markup=False)
+    if waited:
+        console.print("approvals:", markup=False)
+        for campaign_id, text in waited:
+            console.print(f"  {campaign_id}: {text}", markup=False)

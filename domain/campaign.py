@@ -201,6 +201,20 @@ class Campaign:
     def is_referral(self) -> bool:
         """A campaign fired by converted referrals: the referral-fraud guards apply."""
         return self.trigger.kind == "event" and REFERRAL_CONVERTED in self.trigger.types
+    # Rewards costing more than this wait in ``awaiting_approval`` (the campaign file's
+    # ``approval_above``, else policy.yaml's: ``CampaignSet`` applies the policy's).
+    approval_above: Money | None = None
+
+    def needs_approval(self, cost: Money) -> bool:
+        """Whether a reward of this cost waits for a person's approval: it costs more than
+        ``approval_above`` (a cost in another currency than the threshold always waits:
+        validation refuses such files, so only a hand-made value gets here)."""
+        threshold = self.approval_above
+        if threshold is None:
+            return False
+        if cost.currency != threshold.currency:
+            return True
+        return cost.amount_minor > threshold.amount_minor
 
     def variant(self, variant_id: str | None) -> Variant | None:
         """The variant with this id, if the campaign still has it."""
@@ -235,3 +249,7 @@ class Policy:
     categories: tuple[str, ...] = ()
     # Referral guards: a shared email domain is a self-referral unless it is one of these.
     public_email_domains: frozenset[str] = DEFAULT_PUBLIC_EMAIL_DOMAINS
+    # Rewards costing more than this wait for approval unless a campaign sets its own;
+    # an undecided approval expires after ``approval_expires_days``.
+    approval_above: Money | None = None
+    approval_expires_days: int = 7

@@ -1,9 +1,9 @@
 """The ``nightly`` flow: work the inbox (what the HTTP service accepted and has not worked
 yet), refresh every profile for a business date, bring the reward ledger up to date
 (funding, Stripe redemptions, expiry), clear the fatigue tags of members who responded, plan
-and store the night's actions, dispatch them, tag the members who ignored their recent
-nudges, and report; and ``backfill``, which runs many nights in date order in one process,
-so each night sees the actions of the ones before it.
+and store the night's actions, expire undecided approvals, dispatch, tag the members who
+ignored their recent nudges, and report; and ``backfill``, which runs many nights in date
+order in one process, so each night sees the actions of the ones before it.
 
 The steps are the use cases in ``night/`` (and ``inbound/`` for the inbox); here each becomes
 a task that is handed the night (``night.context.Night``: the engine, the campaign set
@@ -26,6 +26,7 @@ from prefect.runtime import flow_run
 
 from bootstrap.app import App, process_app
 from inbound.inbox import backlog, work_inbox
+from night.approvals import expire_approvals, waiting
 from night.batch import OUTCOMES, BatchResult
 from night.context import Night
 from night.dispatch import dispatch_night
@@ -154,6 +155,16 @@ def dispatch_task_per_batch(app: App, night: Night) -> dict[str, Any]:
     return run.totals()
 
 
+@task(name="expire-approvals", cache_policy=NO_CACHE)
+def expire_approvals_task(night: Night) -> int:
+    """Before dispatch: approvals undecided past their time expire and release their
+    reservations (``night.approvals``)."""
+    expired = expire_approvals(night.engine, now=night.clock(), business_date=night.as_of)
+    if expired:
+        get_run_logger().info("approvals: %d expired undecided, reservations released", expired)
+    return expired
+
+
 @task(name="recover-fatigue", cache_policy=NO_CACHE)
 def recover_fatigue_task(night: Night) -> int:
     """Before the plan: end the rests of members who responded, so tonight can select them."""
@@ -252,6 +263,7 @@ def _night(app: App, night: Night) -> dict[str, Any]:
     rewards = sync_rewards_task(app, night)
     recovered = recover_fatigue_task(night)
     planned = plan_night_task(night)
+    expired = expire_approvals_task(night)
     dispatched = dispatch_task_per_batch(app, night)
     tagged = tag_fatigue_task(night)
     return {
@@ -261,6 +273,7 @@ def _night(app: App, night: Night) -> dict[str, Any]:
         "rewards": rewards,
         "plan": planned,
         "dispatch": dispatched,
+        "approvals": {"expired": expired, "waiting": waiting(night.engine)},
         "fatigue": {"tagged": tagged, "recovered": recovered},
         "report": night_report(night, planned),
     }

@@ -24,7 +24,8 @@ KILL_POINTS = (
     "during_ledger_write",
     "during_fatigue_update",
 )
-OUTCOMES = ("sent", "failed", "unknown", "deferred", "skipped")
+# awaiting_approval: reserved, and waiting for a person's approval (``night.approvals``)
+OUTCOMES = ("sent", "failed", "unknown", "deferred", "skipped", "awaiting_approval")
 
 
 def no_checkpoint(_name: str) -> None:

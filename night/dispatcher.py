@@ -4,9 +4,12 @@ exactly once, each on the terms it was planned under (``planned_terms``).
 Every state change of ``store.outbox``'s state machine is committed before the next outside
 call, so a run killed at any instant leaves each action in the last state known to be true
 and the next run continues from there (docs/architecture.md, "Dispatch", walks through each
-state). Permanent problems fail the action (its reward withdrawn, its reservation voided);
-transient ones leave it where it was for the next pass; a refused API key stops the whole
-dispatch (``DispatchStopped``). ``checkpoint(name)`` marks the crash tests' kill points.
+state). A reward that costs more than its campaign's ``approval_above`` is reserved and then
+waits in ``awaiting_approval`` (one transaction), untouched until a person approves it
+(``night.approvals``; a later dispatch then issues it) or it is rejected. Permanent problems
+fail the action (its reward withdrawn, its reservation voided); transient ones leave it
+where it was for the next pass; a refused API key stops the whole dispatch
+(``DispatchStopped``). ``checkpoint(name)`` marks the crash tests' kill points.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -47,7 +51,7 @@ from nudgeflow.money import Money
 from nudgeflow.timeutil import Clock
 from providers.email import DeliveryAuthError, EmailSender, OutcomeUnknown, RetriesExhausted
 from providers.rewards import IssuedReward, RewardIssuer, TransientRewardError
-from store import ledger, outbox
+from store import approvals, ledger, outbox
 from store.engine import write_turn
 from store.outbox import OutboxAction
 
@@ -75,6 +79,7 @@ class Dispatcher:
         self.renderer = renderer
         self.config = config
         self.window = SendWindow.from_policy(policy)
+        self.approval_wait = timedelta(days=policy.approval_expires_days)
         self.checkpoint = checkpoint
         self.clock = clock
         self._stopped: str | None = None
@@ -157,8 +162,11 @@ class Dispatcher:
         newly_issued = False
         try:
             if campaign.reward is not None and state == "planned":
-                if not self._reserve(action, campaign):
+                reserved = self._reserve(action, campaign)
+                if reserved is None:
                     return "failed", False, "budget exhausted"
+                if reserved == outbox.WAITING:
+                    return outbox.WAITING, False, None
                 state = "reserved"
             if campaign.reward is not None and state == "reserved":
                 issued = self._issue(action, campaign)
@@ -193,8 +201,19 @@ class Dispatcher:
     def _member_ref(self, action: OutboxAction) -> str:
         return member_ref(str(action.member["member_id"]), self.config.signing_key)
 
-    def _reserve(self, action: OutboxAction, campaign: Campaign) -> bool:
+    def _cost(self, action: OutboxAction, campaign: Campaign) -> Money | None:
+        if action.currency is not None:
+            return Money(action.cost_minor, action.currency)
+        return campaign.reward.cost if campaign.reward is not None else None
+
+    def _reserve(self, action: OutboxAction, campaign: Campaign) -> str | None:
+        """Reserve the action's budget: the state it moved to (``reserved``, or
+        ``awaiting_approval`` when its cost needs a person's approval), None when the
+        budget cannot cover it (the action failed)."""
         now = self.clock()
+        cost = self._cost(action, campaign)
+        waits = cost is not None and campaign.needs_approval(cost)
+        to_state = outbox.WAITING if waits else "reserved"
         with self._write(ledger_lock=True) as connection:
             if self._ledgered(action):
                 assert action.currency is not None
@@ -217,11 +236,20 @@ class Dispatcher:
                         now,
                         reason="budget exhausted: the campaign's budget cannot cover it",
                     )
-                    return False
+                    return None
                 self.checkpoint("during_ledger_write")
-            outbox.move(connection, action.action_id, ("planned",), "reserved", now)
+            moved = outbox.move(connection, action.action_id, ("planned",), to_state, now)
+            if moved and waits:
+                assert campaign.approval_above is not None
+                approvals.request(
+                    connection,
+                    action.action_id,
+                    str(campaign.approval_above),
+                    now,
+                    now + self.approval_wait,
+                )
         self.checkpoint("after_reserve")
-        return True
+        return to_state
 
     def _issue(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
         assert campaign.reward is not None

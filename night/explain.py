@@ -34,6 +34,7 @@ from domain.triggers import TriggerFacts, TriggerNight, trigger_miss
 from night.plan import Rehearsal
 from nudgeflow.errors import NotFoundError
 from nudgeflow.timeutil import business_date
+from store import approvals
 from store.member_facts import find_member, member_facts, profile_facts, trigger_facts
 from store.pathways_sql import Night, position_of
 
@@ -67,6 +68,12 @@ def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]
             text = f"selected: {reward}, email {action.template}"
             if action.variant is not None:
                 text += f" (variant {action.variant})"
+            cost = action.reward.cost if action.reward else None
+            if cost is not None and campaign.needs_approval(cost):
+                text += (
+                    f"; its reward ({cost}) is above approval_above ({campaign.approval_above}):"
+                    " reserved, then it waits for approval before it is issued"
+                )
             text += _next_step(campaign)
         elif outcome == "holdout":
             percent = campaign.holdout_percent
@@ -75,6 +82,23 @@ def explain_member(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]
             exclusion = plan.exclusion(rehearsal.facts, campaign_plan, pk)
             text = f"excluded: {describe_exclusion(exclusion, rehearsal.zone)}"
         lines.append((campaign.id, text))
+    return lines
+
+
+def approval_lines(rehearsal: Rehearsal, member_id: str) -> list[tuple[str, str]]:
+    """(campaign id, words) for each of the member's rewards that waited for approval:
+    waiting, or decided, by whom and when (instants in UTC), with the reason."""
+    lines = []
+    for a in approvals.find(rehearsal.connection, member_id=member_id):
+        night = f"action {a.action_id} of {a.as_of}"
+        if a.decision is None:
+            text = f"{night} waits for approval until {a.expires_at:%Y-%m-%d %H:%M} UTC"
+        else:
+            when = f"{a.decided_at:%Y-%m-%d %H:%M} UTC" if a.decided_at else ""
+            text = f"{night} {a.decision} by {a.decided_by} {when}"
+            if a.reason:
+                text += f": {a.reason}"
+        lines.append((a.campaign_id, f"{text} (now {a.state})"))
     return lines
 
 

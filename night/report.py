@@ -73,6 +73,14 @@ def report_markdown(summary: Mapping[str, Any]) -> str:
             "unknown`.",
             "",
         ]
+    approvals = summary.get("approvals") or {}
+    if approvals.get("waiting") or approvals.get("expired"):
+        lines += [
+            f"**{approvals.get('waiting', 0)} rewards** await approval (`nudgeflow approvals "
+            f"list`); {approvals.get('expired', 0)} approvals expired undecided tonight and "
+            "released their reservations.",
+            "",
+        ]
     header = ["campaign", *(title for _, title in COLUMNS), "excluded"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" * len(header))

@@ -16,6 +16,8 @@
     │   └── ErasureBlocked            the member has actions still in dispatch; exit 3
     ├── SimulationError               night.simulate: bad dates, a missing or broken folder
     ├── PrefectServerUnavailable      flows.schedule: `serve` found no Prefect server to use
+    ├── ApprovalError                 night.approvals: an approval decided otherwise before
+    ├── DecisionFileError             night.approvals: a decisions CSV with bad rows; exit 2
     ├── DeliveryError                 email could not be rendered or sent
     │   ├── TemplateRenderError       delivery.sandbox: a template fails (file, line, reason)
     │   ├── HeaderInjectionError      delivery.message: CR/LF in a name, subject or address

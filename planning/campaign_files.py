@@ -164,6 +164,7 @@ def read_campaign_files(campaigns_dir: Path) -> CampaignFiles:
         problems.extend(reference_problems(parsed, known))
     if policy is not None:
         problems.extend(category_problems(parsed, policy.categories))
+        problems.extend(approval_problems(campaigns, sources, policy))
     stages = lifecycle.stage_ids if lifecycle is not None else known.stages if known else None
     pathways = read_pathway_files(campaigns_dir, stages)
     problems.extend(pathways.problems)
@@ -191,13 +192,43 @@ def load_campaign_set(campaigns_dir: Path) -> CampaignSet:
         raise CampaignFileError(list(found.problems))
     assert found.lifecycle is not None and found.policy is not None
     order = found.lifecycle.stage_ids
+    policy = found.policy
     campaigns = sorted(
-        (with_pathways(with_stage_order(c, order), found.pathways) for c in found.campaigns),
+        (
+            with_approval(with_pathways(with_stage_order(c, order), found.pathways), policy)
+            for c in found.campaigns
+        ),
         key=lambda c: (-c.priority, c.id),
     )
     return CampaignSet(
         found.lifecycle, found.policy, tuple(campaigns), found.sources, found.pathways
     )
+
+
+def with_approval(campaign: Campaign, policy: Policy) -> Campaign:
+    """The campaign with policy.yaml's ``approval_above`` when it sets none of its own."""
+    if campaign.approval_above is not None or campaign.reward is None:
+        return campaign
+    return replace(campaign, approval_above=policy.approval_above)
+
+
+def approval_problems(
+    campaigns: list[Campaign], sources: dict[str, SourceFile], policy: Policy
+) -> list[FileProblem]:
+    """A campaign that takes policy.yaml's ``approval_above`` must cost in its currency."""
+    threshold = policy.approval_above
+    problems = []
+    for campaign in campaigns:
+        cost = campaign.reward.cost if campaign.reward is not None else None
+        if threshold is None or campaign.approval_above is not None or cost is None:
+            continue
+        if cost.currency != threshold.currency and campaign.id in sources:
+            message = (
+                f"the reward costs {cost.currency} but policy.yaml's approval_above is "
+                f"{threshold}: give this campaign its own approval_above in {cost.currency}"
+            )
+            problems.append(sources[campaign.id].problem(("reward",), message))
+    return problems
 
 
 def with_stage_order(campaign: Campaign, order: tuple[str, ...]) -> Campaign:

@@ -19,6 +19,7 @@ from audience.fields import (
     Identifier,
     IsoDate,
     MoneyField,
+    NonNegativeMoney,
     OneOrMany,
     PositiveMoney,
 )
@@ -356,6 +357,11 @@ class CampaignSpec(FileSpec):
     budget: BudgetSpec | None = None
     """How much the rewards may cost (none: unlimited). Example:
     `budget: {total: "5000.00 USD", per_month: "1000.00 USD"}`."""
+    approval_above: NonNegativeMoney | None = None
+    """Rewards of this campaign that cost more than this wait for a person's approval
+    (`nudgeflow approvals`) before they are issued, their budget reserved meanwhile; in the
+    reward's currency. Replaces policy.yaml's `approval_above` for this campaign. Example:
+    `approval_above: "50.00 USD"`."""
     email: EmailSpec
     """The email's template and subject line. Example:
     `email: {template: loyalist_discount, subject: "Thank you"}`."""
@@ -411,6 +417,15 @@ class CampaignSpec(FileSpec):
             yield "variants", f"variant ids must be unique: {', '.join(twice)} given twice"
         if "budget" in given and "reward" not in given:
             yield "budget", "a budget needs a reward to spend it on"
+        if "approval_above" in given and "reward" not in given:
+            yield "approval_above", "approval_above needs a reward to approve"
+        threshold = valid.get("approval_above")
+        cost = reward_cost(reward) if reward is not None else None
+        if threshold is not None and cost is not None and cost.currency != threshold.currency:
+            yield (
+                "approval_above",
+                f"approval_above is in {threshold.currency} but the reward costs {cost.currency}",
+            )
         budget = valid.get("budget")
         if budget is None or reward is None:
             return

@@ -90,6 +90,7 @@ def compile_campaign(spec: CampaignSpec, source: str) -> Campaign:
         response_within_days=spec.response.within,
         owner=spec.owner,
         category=spec.category,
+        approval_above=spec.approval_above,
         variants=tuple(
             Variant(
                 id=v.id,
@@ -120,4 +121,6 @@ def compile_policy(spec: PolicySpec) -> Policy:
         send_timezone=spec.send_window.timezone,
         categories=tuple(spec.categories),
         public_email_domains=frozenset(spec.referrals.public_email_domains),
+        approval_above=spec.approval_above,
+        approval_expires_days=spec.approval_expires_after,
     )

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from audience.fields import MAX_COUNT, STRICT, Days, Identifier
+from audience.fields import MAX_COUNT, STRICT, Days, Identifier, NonNegativeMoney
 from audience.filespec import Broken, FileSpec
 from domain.campaign import DEFAULT_PUBLIC_EMAIL_DOMAINS
 
@@ -114,6 +114,15 @@ class PolicySpec(FileSpec):
     referrals: ReferralPolicySpec = ReferralPolicySpec()
     """The referral-fraud guards' list of public email domains. Example:
     `referrals: {public_email_domains: [gmail.com, outlook.com]}`."""
+    approval_above: NonNegativeMoney | None = None
+    """Rewards that cost more than this wait for a person's approval (`nudgeflow approvals`)
+    before they are issued; their budget is reserved meanwhile. A campaign's own
+    `approval_above` replaces it. None: no reward needs approval. Example:
+    `approval_above: "50.00 USD"`."""
+    approval_expires_after: Days = 7
+    """How long a reward waits for a decision: the night after that, an undecided approval
+    expires and its reservation goes back to the budget. Example:
+    `approval_expires_after: 7d`."""
 
     @classmethod
     def check(cls, valid: Mapping[str, Any], given: frozenset[str]) -> Iterator[Broken]:

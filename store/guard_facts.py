@@ -26,6 +26,11 @@ from store.schema import actions, member_tags, members
 # Action states that count as a nudge for frequency caps and fatigue: everything that is or
 # may become an email. Held-out and failed actions never reach the member.
 COUNTED_STATES = ("planned", "reserved", "reward_issued", "sending", "sent", "unknown")
+# Frequency caps also count a reward waiting for approval (it may still go out); fatigue does
+# not (it was not sent, so it cannot go unanswered).
+CAPPED_STATES = (*COUNTED_STATES, "awaiting_approval")
+# Action states whose cost no longer draws on the budget: never issued, or released.
+RELEASED_STATES = ("failed", "held_out", "rejected")
 SYSTEM = "system"
 # Up to this many member keys are sent to the database as IN lists; above it one scan of the
 # table filtered in Python is cheaper than thousands of bound parameters.
@@ -130,7 +135,7 @@ def gather_guards(
                 taker = tonight.get(pk)
                 if taker is None or campaign_id < taker:
                     tonight[pk] = campaign_id
-            if widest and not holdout and state in COUNTED_STATES:
+            if widest and not holdout and state in CAPPED_STATES:
                 sends_on[pk].append(day)
 
     states: dict[int, MemberState] = {}
@@ -261,7 +266,7 @@ class StoredBudgets:
             .where(
                 a.campaign_id.in_(sorted(budgeted)),
                 a.holdout == false(),
-                a.state.not_in(("failed", "held_out")),
+                a.state.not_in(RELEASED_STATES),
             )
             .group_by(a.campaign_id)
         ).all()

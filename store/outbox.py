@@ -5,9 +5,13 @@
     planned ─► reserved ─► reward_issued ─► sending ─► sent
        │          │              │             └────► unknown   (crashed while sending)
        └──────────┴──────────────┴─► failed                     (permanent, with a reason)
+       └─► awaiting_approval ─► reserved                        (approved by a person)
+                 └────────────► rejected                        (rejected, or expired)
     held_out                                                    (control group: no effects)
 
-Actions without a reward go from ``planned`` straight to ``sending``. Every move is a
+Actions without a reward go from ``planned`` straight to ``sending``; a reward above its
+campaign's ``approval_above`` is reserved and then waits in ``awaiting_approval``, which no
+dispatcher touches (``store.approvals`` and ``night.approvals`` decide it). Every move is a
 conditional ``UPDATE … WHERE state IN (…)`` committed before the next outside call, so a
 crash leaves each action in the last state that is known to be true, and two writers can
 never both make the same move. ``PENDING`` are the states a dispatcher continues from;
@@ -21,19 +25,34 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, false, func, select, update
+from sqlalchemy import Connection, case, false, func, select, union_all, update
 
 from nudgeflow.timeutil import to_epoch
 from store.consent import withdrawn_by_events
 from store.preferences import left_category_now, paused_now
-from store.schema import actions, members, profiles
+from store.schema import actions, approvals, members, profiles
 
 PENDING = ("planned", "reserved", "reward_issued")
-TERMINAL = ("sent", "failed", "held_out", "unknown")
-STATES = (*PENDING, "sending", "sent", "held_out", "failed", "unknown")  # in order reached
+TERMINAL = ("sent", "failed", "held_out", "unknown", "rejected")
+WAITING = "awaiting_approval"  # reserved, waiting for a person's decision (not pending)
+# In the order reached.
+STATES = (
+    "planned",
+    WAITING,
+    "reserved",
+    "reward_issued",
+    "sending",
+    "sent",
+    "held_out",
+    "failed",
+    "rejected",
+    "unknown",
+)
 # Which column records when each state was reached.
 STAMPS = {
     "reserved": "reserved_at",
+    WAITING: "reserved_at",
+    "rejected": "finished_at",
     "reward_issued": "issued_at",
     "sending": "sending_at",
     "sent": "sent_at",
@@ -72,13 +91,19 @@ class OutboxAction:
 
 
 def pending_ids(connection: Connection, as_of: date) -> list[str]:
-    """The night's actions that still have work to do, in a stable order."""
-    a = actions.c
-    query = (
-        select(a.action_id)
-        .where(a.as_of == as_of, a.state.in_(PENDING))
-        .order_by(a.campaign_id, a.member_pk)
+    """The night's actions that still have work to do, and those of earlier nights a person
+    approved since (``store.approvals``), in a stable order. Two index scans of the pending
+    states in one statement (an ``OR`` of the two made SQLite scan every night's actions;
+    starting from the approvals would read every approval ever granted)."""
+    a, p = actions.c, approvals.c
+    columns = (a.action_id, a.as_of, a.campaign_id, a.member_pk)
+    tonight = select(*columns).where(a.as_of == as_of, a.state.in_(PENDING))
+    granted = (
+        select(p.action_id).where(p.action_id == a.action_id, p.decision == "approved").exists()
     )
+    approved = select(*columns).where(a.as_of < as_of, a.state.in_(PENDING), granted)
+    both = union_all(tonight, approved).subquery()
+    query = select(both.c.action_id).order_by(both.c.as_of, both.c.campaign_id, both.c.member_pk)
     return [row[0] for row in connection.execute(query)]
 
 

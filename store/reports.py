@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from store import outbox
-from store.schema import actions, members, runs, sources
+from store.schema import actions, approvals, members, runs, sources
 
 ACTION_STATES = outbox.STATES  # the state machine's states, in the order they are reached
 # An action "was sent" once it reached ``sending``: the email may have gone out. A failed
@@ -206,6 +206,14 @@ _ACTION_COLUMNS = (
     actions.c.finished_at,
     actions.c.source_digest,
 )
+_APPROVAL_COLUMNS = (
+    approvals.c.requested_at,
+    approvals.c.expires_at,
+    approvals.c.threshold,
+    approvals.c.decision,
+    approvals.c.decided_by,
+    approvals.c.decided_at,
+)
 _STAMPS = (
     "created_at",
     "updated_at",
@@ -247,8 +255,9 @@ def find_actions(
     if member_id is not None:
         conditions.append(members.c.member_id == member_id)
     query = (
-        select(*_ACTION_COLUMNS, func.count().over().label("total"))
+        select(*_ACTION_COLUMNS, *_APPROVAL_COLUMNS, func.count().over().label("total"))
         .join(members, members.c.id == actions.c.member_pk)
+        .outerjoin(approvals, approvals.c.action_id == actions.c.action_id)
         .where(*conditions)
         .order_by(actions.c.as_of.desc(), actions.c.campaign_id, members.c.member_id)
     )
@@ -262,6 +271,17 @@ def find_actions(
         item["as_of"] = row["as_of"].isoformat()
         for name in _STAMPS:
             item[name] = iso(row[name])
+        # An action that waited for approval: waiting, or the decision with who and when.
+        item["approval"] = None
+        if row["requested_at"] is not None:
+            item["approval"] = {
+                "requested_at": iso(row["requested_at"]),
+                "expires_at": iso(row["expires_at"]),
+                "threshold": row["threshold"],
+                "decision": row["decision"],
+                "decided_by": row["decided_by"],
+                "decided_at": iso(row["decided_at"]),
+            }
         listed.append(item)
     found = _sources(connection, {a["source_digest"] for a in listed if a["source_digest"]})
     for item in listed:

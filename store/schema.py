@@ -175,7 +175,8 @@ actions = Table(
     Column("member_pk", Integer, ForeignKey("members.id"), nullable=False),
     Column("occurrence", String(16), nullable=False),
     Column("as_of", Date, nullable=False),  # the business night that planned it
-    Column("state", String(16), nullable=False),  # planned | held_out | …
+    # planned | held_out | awaiting_approval | … (32 since migration 0013)
+    Column("state", String(32), nullable=False),
     Column("holdout", Boolean, nullable=False),
     Column("reward", Json),
     Column("cost_minor", BigInteger, nullable=False),
@@ -209,6 +210,23 @@ actions = Table(
     Index("ix_actions_member_pk_as_of", "member_pk", "as_of"),
     Index("ix_actions_as_of", "as_of"),
     Index("ix_actions_state_as_of", "state", "as_of"),
+)
+
+# One row per action whose reward costs more than its campaign's ``approval_above``
+# (migration 0013): dispatch reserves its budget and asks here; a person decides
+# (``nudgeflow approvals``), or the night after ``expires_at`` it expires. Naive UTC times.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("action_id", String(32), ForeignKey("actions.action_id"), primary_key=True),
+    Column("threshold", String(40), nullable=False),  # the approval_above it exceeded
+    Column("requested_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("decision", String(16)),  # NULL while waiting | approved | rejected | expired
+    Column("decided_by", String(200)),
+    Column("decided_at", DateTime),
+    Column("reason", Text),
+    Index("ix_approvals_decision_expires_at", "decision", "expires_at"),
 )
 
 # One row per named lease (``nightly``): which process holds the right to run, until when

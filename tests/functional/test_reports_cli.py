@@ -66,8 +66,8 @@ def test_a_bad_state_is_one_line_and_exit_2(nudgeflow: Nudgeflow, dispatched: Pa
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "error: --state: no state 'delivered'; use one of planned, reserved, reward_issued, "
-        "sending, sent, held_out, failed, unknown"
+        "error: --state: no state 'delivered'; use one of planned, awaiting_approval, "
+        "reserved, reward_issued, sending, sent, held_out, failed, rejected, unknown"
     ]
 
 

@@ -80,7 +80,7 @@ send_window: {start: "09:00", end: "18:00", timezone: member}
 # 70 email: about 330 actions, about 320 of them to send.
 GROUPS = {"grp-discount": 110, "grp-credit": 100, "grp-budget": 70, "grp-email": 70}
 REWARD_KINDS = ("discount", "credit")
-TERMINAL = {"sent", "failed", "held_out", "unknown"}
+TERMINAL = {"sent", "failed", "held_out", "unknown", "rejected"}
 
 
 def write_campaigns(folder: Path) -> Path:
@@ -300,7 +300,7 @@ def exactly_once_problems(
             problems.append(
                 f"{where}: message {row['message_id']}, SendGrid has {[g.message_id for g in got]}"
             )
-        if state in ("held_out", "failed", *PENDING) and got:
+        if state in ("held_out", "failed", "rejected", "awaiting_approval", *PENDING) and got:
             problems.append(f"{where}: emailed")
     for action_id, made in sorted(objects.items()):
         problems.append(f"Stripe objects {made} for action {action_id}, not of the night")
@@ -321,7 +321,8 @@ def ledger_problems(engine: sa.Engine, night: NightState) -> list[str]:
     problems = [f"ledger verify: {p}" for p in result.problems]
     for campaign_id, b in balances.items():
         rows = [r for r in night.actions.values() if r["campaign_id"] == campaign_id]
-        reserved = sum(r["cost_minor"] for r in rows if r["state"] == "reserved")
+        held = ("reserved", "awaiting_approval")  # an approval waits on a reservation
+        reserved = sum(r["cost_minor"] for r in rows if r["state"] in held)
         issued = sum(r["cost_minor"] for r in rows if r["reward_ref"] and r["state"] != "failed")
         spent = sum(
             r["cost_minor"]

@@ -59,9 +59,11 @@ def test_an_action_is_ready_for_json(dispatched: sa.Engine) -> None:
     assert sent["reserved_at"] == "2026-06-30T22:00:00.000000+00:00"
     assert datetime.fromisoformat(sent["sending_at"]).tzinfo == UTC
     assert sent["created_at"] == "2026-06-29T22:00:00.000000+00:00"
+    assert sent["approval"] is None  # it never waited for an approval
     assert sorted(sent) == sorted(
         [
             "action_id",
+            "approval",
             "campaign_id",
             "member_id",
             "occurrence",
