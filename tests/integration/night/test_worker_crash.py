@@ -100,8 +100,14 @@ def world(tmp_path: Any) -> Iterator[World]:
 def start(world: World, role: str, *kill: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k in _KEPT} | world.env
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.night.worker_child", role, AS_OF.isoformat()]
-        + list(kill),
+        [
+            sys.executable,
+            "-m",
+            "tests.integration.night.worker_child",
+            role,
+            AS_OF.isoformat(),
+            *kill,
+        ],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
