@@ -161,9 +161,10 @@ def start_worker_flow_runs(app: App, as_of: date, run_id: int, count: int) -> No
     join this run; run from the CLI, ``nudgeflow run --workers`` has started the worker
     processes already. Workers that never start only leave more batches to this run."""
     from prefect.deployments import run_deployment
+    from prefect.runtime import deployment
 
     logger = get_run_logger()
-    if flow_run.get_deployment_id() is None:
+    if deployment.id is None:
         logger.info("dispatch shared with the workers that join run %d", run_id)
         return
     name = app.settings.dispatch.worker_deployment
