@@ -56,6 +56,11 @@ def _row(name: str, figure: str, limit: str, verdict: bool | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="members (≈10 events each)")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("NUDGEFLOW_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL database for the PostgreSQL benchmarks (dispatch across workers)",
+    )
     args = parser.parse_args()
     scale = args.size / FULL_MEMBERS
     results: dict[str, tuple[dict[str, float], float]] = {}
@@ -67,7 +72,14 @@ def main() -> None:
             ("fatigue", "bench_fatigue.py", ["--members", str(args.size)]),
             ("render", "bench_render.py", []),
             ("webhooks", "bench_webhooks.py", ["--duration", "10"]),
+            (
+                "workers",
+                "bench_workers.py",
+                ["--database-url", args.postgres_url or "", "--actions", str(args.size // 20)],
+            ),
         ):
+            if name == "workers" and not args.postgres_url:
+                continue  # PostgreSQL only
             if not (HERE / script).exists():
                 continue
             if name == "webhooks" and shutil.which("wrk") is None:
@@ -136,6 +148,24 @@ def main() -> None:
         _row("  single events vs bare handler", f"{ratio:.2f}", "≥ 0.50", ratio >= 0.5)
         clean = f["events_recorded"] == f["distinct_events_sent"] and f["not_done"] == 0
         _row("  inbox: nothing lost or doubled", "yes" if clean else "NO", "", clean)
+    if "workers" in results:
+        f, rss = results["workers"]
+        _row(
+            "dispatch on PostgreSQL, actions/s",
+            f"{f['one_process_actions_per_second']:,.1f}",
+            "1 process",
+            None,
+        )
+        _row("  with 2 worker processes", f"{f['two_processes_actions_per_second']:,.1f}", "", None)
+        speedup = f["two_processes_speedup"]
+        _row("  2 processes vs 1 (x)", f"{speedup:.2f}", "≥ 1.70", speedup >= 1.7)
+        _row(
+            "  CPU of the fakes' process (s)",
+            f"{f['two_processes_fakes_cpu_seconds']:.1f}",
+            "",
+            None,
+        )
+        _row("  duplicate emails or codes", f"{f['duplicates']:.0f}", "0", f["duplicates"] == 0)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 
