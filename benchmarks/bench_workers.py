@@ -18,8 +18,8 @@ reported: on a machine with few cores the fakes and PostgreSQL compete with the 
 The rate limits are set high so that the processes, not the limits, bound the dispatch
 (they are kept in the database's shared bucket all the same). The figures: the wall time
 of each dispatch, its actions/s, the speed-up of two processes over one, the CPU time of
-nudgeflow's processes, of the fakes and of the PostgreSQL server's backends (when
-readable), and duplicate emails or codes (always 0).
+nudgeflow's processes and of the fakes, and duplicate emails or codes (always 0). The
+PostgreSQL server's CPU is not measured (it may serve others, or run elsewhere).
 """
 
 from __future__ import annotations
@@ -195,31 +195,6 @@ def finish_child(process: subprocess.Popen[str]) -> dict[str, Any]:
     return result
 
 
-def server_cpu_seconds(url: str) -> float | None:
-    """CPU time of every PostgreSQL server process, when it runs on this machine and its
-    /proc is readable; None otherwise."""
-    try:
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        found = False
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{pid}/comm") as comm:
-                    name = comm.read().strip()
-            except OSError:
-                continue
-            if name.startswith("postgres"):
-                found = True
-                total += int(fields[11]) + int(fields[12])
-        return total / tick if found else None
-    except (OSError, ValueError):
-        return None
-
-
 def measure(processes: int, url: str, schema: str, args: argparse.Namespace) -> dict[str, float]:
     import sqlalchemy as sa
 
@@ -242,10 +217,8 @@ def measure(processes: int, url: str, schema: str, args: argparse.Namespace) -> 
         env = settings_env(mine, fakes, args)
         workers = [start_child("--work", env) for _ in range(processes - 1)]
         run = start_child("--run-alone" if processes == 1 else "--run-shared", env)
-        server_before = server_cpu_seconds(url)
         ran = finish_child(run)
         worked = [finish_child(worker) for worker in workers]
-        server_after = server_cpu_seconds(url)
         fakes_process.stdin.close()
         counts = json.loads(fakes_process.stdout.readline())
         fakes_process.wait()
@@ -259,9 +232,6 @@ def measure(processes: int, url: str, schema: str, args: argparse.Namespace) -> 
         "cpu": ran["cpu"] + sum(w["cpu"] for w in worked),
         "worker_batches": sum(w["batches"] for w in worked),
         "fakes_cpu": counts["cpu_seconds"],
-        "server_cpu": (server_after - server_before)
-        if server_before is not None and server_after is not None
-        else -1.0,
         "duplicate_emails": counts["emails"] - counts["distinct_emails"],
         "duplicate_codes": counts["promotion_codes"] - counts["distinct_actions"],
         "emails": counts["emails"],
@@ -306,8 +276,6 @@ def main() -> None:
         print(f"{label}: actions/s: {result['sent'] / result['wall']:.1f}")
         print(f"{label}: CPU time of nudgeflow's processes (s): {result['cpu']:.1f}")
         print(f"{label}: CPU time of the fakes' process (s): {result['fakes_cpu']:.1f}")
-        if result["server_cpu"] >= 0:
-            print(f"{label}: CPU time of the PostgreSQL server (s): {result['server_cpu']:.1f}")
         if processes > 1:
             print(f"{label}: batches worked by the joined worker: {result['worker_batches']:.0f}")
         print(f"{label}: emails sent: {result['emails']:.0f}")

@@ -39,6 +39,7 @@ def run(
             "--workers",
             min=1,
             max=64,
+            metavar="N",
             help="Processes that dispatch the night together, this one included "
             "(PostgreSQL; default NUDGEFLOW_DISPATCH__WORKERS, 1).",
         ),

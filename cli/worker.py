@@ -32,12 +32,15 @@ def worker(
     as_of: AsOf = None,
     run_id: Annotated[
         int | None,
-        typer.Option("--run", min=1, help="Join this run (`nudgeflow runs`) instead."),
+        typer.Option("--run", min=1, metavar="ID", help="Join this run (see nudgeflow runs)."),
     ] = None,
     wait: Annotated[
         float,
         typer.Option(
-            "--wait", min=0, help="Seconds to wait for the night's run to start (default 600)."
+            "--wait",
+            min=0,
+            metavar="SECONDS",
+            help="How long to wait for the night's run to start (default 600).",
         ),
     ] = 600.0,
     newer_than: Annotated[
@@ -46,7 +49,7 @@ def worker(
 ) -> None:
     """Join the running night (PostgreSQL): claim and work batches of its dispatch, with
     the others, until the night's dispatch is over. Start one on each machine that should
-    help; `nudgeflow run --workers N` starts them on this one."""
+    help; nudgeflow run --workers N starts them on this one."""
     app = process_app()
     app.check_sending()
     if app.engine.dialect.name != "postgresql":
