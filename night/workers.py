@@ -182,6 +182,8 @@ def dispatch_shared(
             break
         parts = batches(pending, batch_size)
         with engine.begin() as connection:
+            if not attempt:
+                claims.prune(connection, run_id)  # the batches of nights that are over
             claims.open_round(connection, run_id, dispatcher.config.as_of, attempt, clock())
             claims.publish(connection, run_id, attempt, parts)
         published += len(parts)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from store.lease import holder_is_dead
 from store.schema import dispatch_batches, dispatch_rounds, run_lease, runs
@@ -108,6 +108,16 @@ def cancel_ready(connection: Connection, run_id: int) -> int:
         update(dispatch_batches)
         .where(_B.run_id == run_id, _B.state == "ready")
         .values(state="cancelled")
+    )
+    return int(result.rowcount or 0)
+
+
+def prune(connection: Connection, keep_run_id: int) -> int:
+    """Delete the batches of runs that are over (their action ids take room), keeping
+    ``keep_run_id``'s and those of runs still ``running``; the rounds stay."""
+    running = select(runs.c.id).where(runs.c.status == "running")
+    result = connection.execute(
+        delete(dispatch_batches).where(_B.run_id != keep_run_id, _B.run_id.not_in(running))
     )
     return int(result.rowcount or 0)
 

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from store import dispatch_claims as claims
-from store.runs import start_run
+from store.runs import finish_run, start_run
 
 AS_OF = date(2026, 11, 28)
 NOW = datetime(2026, 11, 29, 2, 0, 0)
@@ -111,3 +111,13 @@ def test_concurrent_claims_skip_each_others_locked_rows(engine: sa.Engine) -> No
             second = claims.claim(two, run_id, "w2", NOW, TTL)
     assert first is not None and second is not None
     assert (first.batch_no, second.batch_no) == (0, 1)
+
+
+def test_the_batches_of_runs_that_are_over_are_pruned(engine: sa.Engine) -> None:
+    over, running = _run(engine), _run(engine)
+    with engine.begin() as connection:
+        finish_run(connection, over, "completed", now=NOW)
+        newest = start_run(connection, AS_OF, "nightly", None, now=NOW)
+        assert claims.prune(connection, newest) == 3  # the finished run's three batches
+        assert claims.open_batches(connection, running, 0) == 3  # a running run's stay
+        assert claims.open_batches(connection, over, 0) == 0
