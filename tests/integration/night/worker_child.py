@@ -20,8 +20,8 @@ import sys
 from datetime import date
 from typing import Any
 
-from tests.integration.night.crash_child import killing_checkpoint
-from tests.integration.night.crash_world import close_app, fund
+from tests.integration.night.crash_child import CheckpointAfterCreate, killing_checkpoint
+from tests.integration.night.crash_world import REWARD_KINDS, close_app, fund
 
 CLAIM_SECONDS = 3.0
 
@@ -84,6 +84,11 @@ def main(argv: list[str]) -> int:
     nth = int(argv[3]) if len(argv) > 3 else 1
     app = build_app(load_settings())
     checkpoint = killing_checkpoint(point, nth)
+    if point == "after_provider_create":
+        for kind in REWARD_KINDS:
+            app.issuer.providers[kind] = CheckpointAfterCreate(
+                app.issuer.providers[kind], checkpoint
+            )
     try:
         summary = (run_night if role == "run" else work)(app, as_of, checkpoint)
     finally:
