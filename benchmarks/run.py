@@ -13,7 +13,8 @@ Peak RSS is measured per benchmark process (``wait4``).
 PostgreSQL, each in a database of its own created on the server ``--postgres-url`` names
 (default: the local server, or ``NUDGEFLOW_BENCH_POSTGRES_URL``) and dropped after: the
 import next to psql's bare ``\\copy`` of the same file, the refresh and plan of a night next
-to one bare aggregate pass over ``events``, and the planning process's peak RSS.
+to one bare aggregate pass over ``events``, the planning process's peak RSS, and a night's
+dispatch by one and by two worker processes against the fakes (``bench_workers.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from postgres_bench import DEFAULT_URL, bench_database
 
 HERE = Path(__file__).resolve().parent
 FULL_MEMBERS = 1_000_000
@@ -64,7 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000, help="members (≈10 events each)")
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--postgres-url", default=None, help="a server to create databases on")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("NUDGEFLOW_BENCH_POSTGRES_URL"),
+        help="a PostgreSQL server for the PostgreSQL benchmarks (databases are created on it)",
+    )
     args = parser.parse_args()
     if args.db == "postgres":
         _postgres(args.size, args.postgres_url)
@@ -148,6 +155,39 @@ def main() -> None:
         _row("  single events vs bare handler", f"{ratio:.2f}", "≥ 0.50", ratio >= 0.5)
         clean = f["events_recorded"] == f["distinct_events_sent"] and f["not_done"] == 0
         _row("  inbox: nothing lost or doubled", "yes" if clean else "NO", "", clean)
+    if "workers" in results:
+        f, rss = results["workers"]
+        _row(
+            "dispatch on PostgreSQL, actions/s",
+            f"{f['one_process_actions_per_second']:,.1f}",
+            "1 process",
+            None,
+        )
+        _row("  with 2 worker processes", f"{f['two_processes_actions_per_second']:,.1f}", "", None)
+        speedup = f["two_processes_speedup"]
+        _row("  2 processes vs 1 (x)", f"{speedup:.2f}", "≥ 1.70", speedup >= 1.7)
+        _row(
+            "  CPU of the fakes' process (s)",
+            f"{f['two_processes_fakes_cpu_seconds']:.1f}",
+            "",
+            None,
+        )
+        _row("  duplicate emails or codes", f"{f['duplicates']:.0f}", "0", f["duplicates"] == 0)
+    f, _ = results["workers"]
+    _row(
+        "dispatch, 2 worker processes (actions/s)",
+        f"{f['two_processes_actions_per_second']:.1f}",
+        "",
+        None,
+    )
+    _row("  1 process (actions/s)", f"{f['one_process_actions_per_second']:.1f}", "", None)
+    _row(
+        "  2 processes / 1",
+        f"{f['two_processes_speedup']:.2f}",
+        "≥ 1.70",
+        f["two_processes_speedup"] >= 1.7,
+    )
+    _row("  duplicates", f"{f['duplicates']:.0f}", "0", f["duplicates"] == 0)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 
@@ -164,6 +204,12 @@ def _postgres(size: int, url: str | None) -> None:
             print(f"running {script} on PostgreSQL …", flush=True)
             workdir = Path(tmp) / name
             results[name] = _run(script, *extra, *server, "--workdir", str(workdir))
+        print("running bench_workers.py on PostgreSQL …", flush=True)
+        with bench_database(url or DEFAULT_URL) as database:
+            actions = str(max(size // 100, 200))
+            results["workers"] = _run(
+                "bench_workers.py", "--database-url", database, "--actions", actions
+            )
     print()
     print(f"PostgreSQL, size: {size:,} members; limits scaled from 1 M members x{scale:g}")
     _row("figure", "measured", "limit", None)
@@ -190,6 +236,21 @@ def _postgres(size: int, url: str | None) -> None:
     _row("  one bare aggregate pass (s)", f"{f['floor_seconds']:.2f}", "", None)
     _row("  refresh + plan / bare pass", f"{f['refresh_plan_over_floor']:.1f}", "", None)
     _row("  plan peak RSS (MiB)", f"{rss:.0f}", f"≤ {GIB:.0f}", rss <= GIB)
+    f, _ = results["workers"]
+    _row(
+        "dispatch, 2 worker processes (actions/s)",
+        f"{f['two_processes_actions_per_second']:.1f}",
+        "",
+        None,
+    )
+    _row("  1 process (actions/s)", f"{f['one_process_actions_per_second']:.1f}", "", None)
+    _row(
+        "  2 processes / 1",
+        f"{f['two_processes_speedup']:.2f}",
+        "≥ 1.70",
+        f["two_processes_speedup"] >= 1.7,
+    )
+    _row("  duplicates", f"{f['duplicates']:.0f}", "0", f["duplicates"] == 0)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 

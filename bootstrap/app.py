@@ -32,6 +32,7 @@ from store.migrate import upgrade
 
 if TYPE_CHECKING:
     from night.dispatcher import Dispatcher
+    from night.workers import ClaimTerms
     from providers.email import EmailSender
     from providers.recording import RecordingIssuer
     from providers.stripe_api import StripeApi
@@ -81,9 +82,15 @@ class App:
             provenance=fingerprint(settings.campaigns_dir, settings.templates_dir, campaign_set),
         )
 
+    def _shared_engine(self) -> Engine | None:
+        """The engine whose database keeps the providers' rate limits for every process
+        (PostgreSQL); None on SQLite, where the limits stay in this process."""
+        url = str(self.settings.database_url)
+        return self.engine if url.startswith("postgresql") else None
+
     @cached_property
     def sender(self) -> EmailSender:
-        return build_sender(self.settings)
+        return build_sender(self.settings, self._shared_engine())
 
     def check_signing_key(self) -> None:
         """Refuse the shipped ``change-me`` key: links signed with it (unsubscribe, VIP
@@ -116,7 +123,14 @@ class App:
 
     def stripe_api(self) -> StripeApi:
         """A Stripe client with our retries and rate limit (sync, reconcile); close it."""
-        return build_stripe_api(self.settings.stripe)
+        return build_stripe_api(self.settings.stripe, self._shared_engine())
+
+    def claim_terms(self) -> ClaimTerms:
+        """How dispatch workers claim batches: ``DISPATCH__CLAIM_SECONDS``, a beat a quarter."""
+        from night.workers import ClaimTerms
+
+        seconds = self.settings.dispatch.claim_seconds
+        return ClaimTerms(ttl_seconds=seconds, heartbeat_seconds=seconds / 4)
 
     def dispatcher(self, night: Night, checkpoint: Checkpoint = no_checkpoint) -> Dispatcher:
         """The dispatcher of ``night``: its campaigns, the sender, the issuer, the renderer."""

@@ -18,6 +18,7 @@ from settings.app import StripeSettings
 
 if TYPE_CHECKING:
     from providers.email import EmailSender
+    from providers.ratelimit import RateLimiter
     from providers.recording import RecordingIssuer
     from providers.stripe_api import StripeApi
 
@@ -40,7 +41,7 @@ def outbox_folder(path: Path) -> Path:
     return path
 
 
-def build_sender(settings: AppSettings) -> EmailSender:
+def build_sender(settings: AppSettings, engine: sa.Engine | None = None) -> EmailSender:
     """The sender ``NUDGEFLOW_EMAIL__TRANSPORT`` asks for. The file outbox is the default:
     with no SendGrid key nothing leaves the machine."""
     if settings.email.transport == "file":
@@ -53,7 +54,6 @@ def build_sender(settings: AppSettings) -> EmailSender:
             "NUDGEFLOW_SENDGRID__API_KEY: required when NUDGEFLOW_EMAIL__TRANSPORT=sendgrid "
             "(or set NUDGEFLOW_EMAIL__TRANSPORT=file to write emails to the outbox)"
         )
-    from providers.ratelimit import RateLimiter
     from providers.sendgrid import SendGridSender
 
     return SendGridSender(
@@ -63,12 +63,23 @@ def build_sender(settings: AppSettings) -> EmailSender:
         sandbox_mode=sendgrid.sandbox_mode,
         unsubscribe_group_id=sendgrid.unsubscribe_group_id,
         max_attempts=sendgrid.max_attempts,
-        limiter=RateLimiter(sendgrid.max_requests_per_second),
+        limiter=shared_limiter(engine, "sendgrid", sendgrid.max_requests_per_second),
     )
 
 
-def build_stripe_api(settings: StripeSettings) -> StripeApi:
-    """A Stripe client with the shared retry policy and the configured rate; close it."""
+def shared_limiter(engine: sa.Engine | None, name: str, per_second: float) -> RateLimiter:
+    """The provider's rate limit: kept in the database for every process together on
+    PostgreSQL (dispatch workers), in this process on SQLite (one process writes there)."""
+    from providers.ratelimit import RateLimiter, SharedRateLimiter
+
+    if engine is not None and engine.dialect.name == "postgresql":
+        return SharedRateLimiter(engine, name, per_second)
+    return RateLimiter(per_second)
+
+
+def build_stripe_api(settings: StripeSettings, engine: sa.Engine | None = None) -> StripeApi:
+    """A Stripe client with the shared retry policy and the configured rate (shared by
+    every process of ``engine``'s PostgreSQL database); close it."""
     if settings.api_key is None:
         raise RewardError(
             "NUDGEFLOW_STRIPE__API_KEY is not set; set it, or use NUDGEFLOW_REWARDS__PROVIDER=local"
@@ -79,6 +90,7 @@ def build_stripe_api(settings: StripeSettings) -> StripeApi:
         settings.api_key.get_secret_value(),
         settings.base_url,
         max_requests_per_second=settings.max_requests_per_second,
+        limiter=shared_limiter(engine, "stripe", settings.max_requests_per_second),
     )
 
 
@@ -95,7 +107,7 @@ def build_issuer(settings: AppSettings, engine: sa.Engine) -> RecordingIssuer:
     if settings.rewards.provider == "stripe":
         from providers.stripe_issuer import StripeIssuer
 
-        money = StripeIssuer(build_stripe_api(settings.stripe))
+        money = StripeIssuer(build_stripe_api(settings.stripe, engine))
     else:
         money = LocalIssuer()
     invites = InviteIssuer(settings.signing_key.get_secret_value(), settings.public_base_url)

@@ -83,6 +83,7 @@ def _register() -> None:
         simulate,
         validate,
         web,
+        worker,
     )
     from cli.report import report as report_command
 
@@ -99,6 +100,7 @@ def _register() -> None:
     app.command("demo-data")(demo.demo_data)
     app.command("run")(run.run)
     app.command("serve")(serve.serve)
+    app.command("worker")(worker.worker)
     app.command("web")(web.web)
     app.command("stages")(profiles.stages)
     app.command("plan")(plan.plan)

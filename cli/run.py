@@ -10,6 +10,7 @@ import typer
 from cli.context import console, process_app
 from cli.options import AsOf, date_option, default_as_of
 from cli.render import print_funnel, print_night_report
+from cli.worker import SQLITE_ONE_WORKER, started_workers
 from night.lease import night_lease
 from night.runs import nights_to_rewind
 from settings.prefect_env import prefect_api_url, prepare_prefect_environment
@@ -32,6 +33,17 @@ def run(
         help="Allow running a night before nights already run; those nights are rewound "
         "and must be run again.",
     ),
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            metavar="N",
+            help="Processes that dispatch the night together, this one included "
+            "(PostgreSQL; default NUDGEFLOW_DISPATCH__WORKERS, 1).",
+        ),
+    ] = None,
 ) -> None:
     """Run the nightly flow: work the service's inbox, refresh every member's profile, sync
     rewards, clear the fatigue tags of members who responded, plan the campaigns, dispatch
@@ -46,6 +58,8 @@ def run(
         raise typer.BadParameter(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}")
     if dry_run and start is not None:
         raise typer.BadParameter("--dry-run plans one night: use --as-of, not --from/--to")
+    if workers is not None and workers > 1 and start is not None:
+        raise typer.BadParameter("--workers shares one night: use --as-of, not --from/--to")
     app = process_app()
     if not dry_run:
         # Before Prefect starts and before any action is touched: the signing key, and a
@@ -54,6 +68,10 @@ def run(
     # Fail on a bad campaign, lifecycle or policy file before Prefect starts.
     lifecycle = app.load_campaigns().lifecycle
     _ = app.engine  # migrate before the flow starts
+    workers = workers or app.settings.dispatch.workers
+    if workers > 1 and app.engine.dialect.name != "postgresql":
+        console.print(f"note: --workers {workers}: {SQLITE_ONE_WORKER}")
+        workers = 1
 
     prepare_prefect_environment()
     if prefect_api_url() is None:
@@ -82,7 +100,9 @@ def run(
             if start is not None and end is not None:
                 summaries = backfill(start, end, rewind=rewind)
             else:
-                summaries = [nightly(day, rewind=rewind)]
+                # The night's extra workers join the run the flow opens, and stop after it.
+                with started_workers(workers - 1 if start is None else 0, day):
+                    summaries = [nightly(day, rewind=rewind, workers=workers)]
     for summary in summaries:
         inbox = summary.get("inbox", {})
         if inbox.get("worked"):

@@ -41,6 +41,7 @@ from night.refresh import refresh
 from night.report import format_excluded, night_funnel, night_report, report_markdown
 from night.rewards import sync_rewards
 from night.runs import AbandonedRun, close_run, nights_to_rewind, open_run
+from night.workers import dispatch_shared
 from nudgeflow.errors import NudgeflowError
 
 
@@ -138,6 +139,58 @@ def dispatch_batch_task(dispatcher: Dispatcher, action_ids: Sequence[str]) -> Ba
     return result
 
 
+def dispatch_step(app: App, night: Night, run_id: int, workers: int) -> dict[str, Any]:
+    """The night's dispatch: in this process (``dispatch_task_per_batch``), or shared with
+    ``workers - 1`` worker processes through claimed batches (PostgreSQL only)."""
+    if workers <= 1 or night.engine.dialect.name != "postgresql":
+        return dispatch_task_per_batch(app, night)
+    dispatcher = app.dispatcher(night)
+    start_worker_flow_runs(app, night.as_of, run_id, workers - 1)
+    run = dispatch_shared(
+        dispatcher,
+        run_id,
+        night.batch_size,
+        terms=app.claim_terms(),
+        run_batch=lambda batch: dispatch_batch_task(dispatcher, batch),
+    )
+    _log_recovered(run.recovered)
+    return {**run.totals(), "workers": workers}
+
+
+def start_worker_flow_runs(app: App, as_of: date, run_id: int, count: int) -> None:
+    """On a work pool, start ``count`` flow runs of the ``dispatch-worker`` deployment that
+    join this run; run from the CLI, ``nudgeflow run --workers`` has started the worker
+    processes already. Workers that never start only leave more batches to this run."""
+    from prefect.deployments import run_deployment
+    from prefect.runtime import deployment
+
+    logger = get_run_logger()
+    if deployment.id is None:
+        logger.info("dispatch shared with the workers that join run %d", run_id)
+        return
+    name = app.settings.dispatch.worker_deployment
+    for n in range(count):
+        try:
+            run_deployment(
+                name=name,
+                parameters={"as_of": as_of, "run_id": run_id},
+                flow_run_name=f"dispatch-worker-{as_of.isoformat()}-{n + 1}",
+                timeout=0,
+                as_subflow=False,
+            )
+        except Exception as exc:  # the run works every batch itself if need be
+            logger.warning("could not start dispatch worker %d from %s: %s", n + 1, name, exc)
+
+
+def _log_recovered(recovered: int) -> None:
+    if recovered:
+        get_run_logger().warning(
+            "%d actions were left in 'sending' by a run that stopped: now 'unknown' "
+            "(see `nudgeflow actions --state unknown`)",
+            recovered,
+        )
+
+
 def dispatch_task_per_batch(app: App, night: Night) -> dict[str, Any]:
     """The night's dispatch loop (``night.dispatch``), each batch a ``dispatch-batch`` task."""
     dispatcher = app.dispatcher(night)
@@ -146,12 +199,7 @@ def dispatch_task_per_batch(app: App, night: Night) -> dict[str, Any]:
         night.batch_size,
         run_batch=lambda batch: dispatch_batch_task(dispatcher, batch),
     )
-    if run.recovered:
-        get_run_logger().warning(
-            "%d actions were left in 'sending' by a run that stopped: now 'unknown' "
-            "(see `nudgeflow actions --state unknown`)",
-            run.recovered,
-        )
+    _log_recovered(run.recovered)
     return run.totals()
 
 
@@ -214,7 +262,9 @@ def night_run_name() -> str:
 
 
 @flow(name="nightly", flow_run_name=night_run_name)
-def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[str, Any]:
+def nightly(
+    as_of: date, dry_run: bool = False, rewind: bool = False, workers: int | None = None
+) -> dict[str, Any]:
     """One business night: work the inbox, refresh profiles, bring the ledger up to date,
     clear the fatigue tags of members who responded, plan, dispatch, tag the members who
     ignored their recent nudges; then record how the night ended in the run's summary and in
@@ -224,6 +274,8 @@ def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[st
     (``RewindRefused``) unless ``rewind`` says to rewind them.
 
     Holds the ``nightly`` lease throughout: a second run meanwhile raises ``RunInProgress``.
+    With ``workers`` above 1 (default ``DISPATCH__WORKERS``) on PostgreSQL, the dispatch
+    is shared with worker processes that join this run (``night.workers``).
     """
     app = process_app()
     night = app.night(as_of)  # the campaign files are read once, here, for the whole run
@@ -243,7 +295,7 @@ def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[st
         mark_flow_runs_crashed(opened.crashed)
         try:
             summary = {
-                **_night(app, night),
+                **_night(app, night, opened.run_id, workers or app.settings.dispatch.workers),
                 "rewound": [day.isoformat() for day in rewound],
                 "flow_run_id": flow_run.get_id(),
             }
@@ -257,14 +309,14 @@ def nightly(as_of: date, dry_run: bool = False, rewind: bool = False) -> dict[st
     return summary
 
 
-def _night(app: App, night: Night) -> dict[str, Any]:
+def _night(app: App, night: Night, run_id: int, workers: int) -> dict[str, Any]:
     inbox = work_inbox_task(app)
     refreshed = refresh_profiles_task(night)
     rewards = sync_rewards_task(app, night)
     recovered = recover_fatigue_task(night)
     planned = plan_night_task(night)
     expired = expire_approvals_task(night)
-    dispatched = dispatch_task_per_batch(app, night)
+    dispatched = dispatch_step(app, night, run_id, workers)
     tagged = tag_fatigue_task(night)
     return {
         **night_funnel(night),

@@ -100,25 +100,31 @@ class Dispatcher:
 
     # -- the night ---------------------------------------------------------------------
 
-    def recover(self) -> int:
-        """Turn actions a dead run left in ``sending`` into ``unknown`` (hold the lease)."""
+    def recover(self, action_ids: Sequence[str] | None = None) -> int:
+        """Turn actions a dead run left in ``sending`` into ``unknown`` (hold the lease);
+        with ``action_ids``, those of a batch whose dead worker's claim was taken over."""
         with self._write() as connection:
-            return outbox.sending_to_unknown(connection, self.clock())
+            return outbox.sending_to_unknown(connection, self.clock(), action_ids)
 
     def pending(self) -> list[str]:
         with self.engine.connect() as connection:
             return outbox.pending_ids(connection, self.config.as_of)
 
     def dispatch(self, action_ids: Sequence[str]) -> BatchResult:
-        """Dispatch one batch with at most ``max_workers`` threads; raise
-        ``DispatchStopped`` once the batch is done if a provider refused our key."""
+        """Dispatch one batch with at most ``max_workers`` threads (its actions that are
+        still pending; the others are left alone); raise ``DispatchStopped`` once the batch
+        is done if a provider refused our key."""
         with self._write() as connection:
-            batch = outbox.load(
+            loaded = outbox.load(
                 connection,
                 action_ids,
                 now=self.clock(),
                 categories={cid: c.category for cid, c in self.campaigns.items()},
             )
+            # Only what still has work to do: a batch worked again (a Prefect retry, a
+            # batch taken over from a dead worker) must not send what was sent or is
+            # ``sending``/``unknown`` (every move below starts from the state loaded here).
+            batch = [a for a in loaded if a.state in outbox.PENDING]
             outbox.begin_attempt(connection, [a.action_id for a in batch])
         result = BatchResult()
         lock = threading.Lock()

@@ -65,6 +65,7 @@ class StripeApi:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: RateLimiter | None = None,
     ) -> None:
         # Our own session so that close() releases its sockets (tests run with warnings
         # as errors, and a long-running worker should not leak connections either).
@@ -75,7 +76,8 @@ class StripeApi:
             max_network_retries=0,
             http_client=stripe.RequestsClient(timeout=timeout, session=self._session),
         )
-        self.limiter = RateLimiter(max_requests_per_second)
+        # Shared by the processes of a night when given (``SharedRateLimiter``).
+        self.limiter = limiter or RateLimiter(max_requests_per_second)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
 

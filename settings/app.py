@@ -71,6 +71,13 @@ class SendGridSettings(BaseModel):
 class DispatchSettings(BaseModel):
     batch_size: int = Field(default=200, ge=1, le=10000)  # actions per Prefect task
     max_workers: int = Field(default=8, ge=1, le=64)  # threads per batch
+    # Processes that work a night's dispatch together (PostgreSQL): the run's and
+    # workers - 1 more (`nudgeflow run --workers`, or dispatch-worker flow runs).
+    workers: int = Field(default=1, ge=1, le=64)
+    # A worker's claim on a batch lasts this long without a heartbeat (beats every quarter).
+    claim_seconds: float = Field(default=60.0, ge=2, le=3600)
+    # The deployment the nightly flow runs the extra workers from, on a work pool.
+    worker_deployment: str = "dispatch-worker/dispatch-worker"
 
 
 class RewardSettings(BaseModel):

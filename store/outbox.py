@@ -236,14 +236,18 @@ def begin_attempt(connection: Connection, action_ids: Sequence[str]) -> None:
         )
 
 
-def sending_to_unknown(connection: Connection, now: datetime) -> int:
+def sending_to_unknown(
+    connection: Connection, now: datetime, action_ids: Sequence[str] | None = None
+) -> int:
     """Actions left in ``sending`` by a run that died: the email may or may not have gone,
     and email has no idempotency key, so they become ``unknown`` instead of being re-sent.
-    Only call this while holding the run lease (no other dispatcher is sending)."""
+    Only call this while holding the run lease (no other dispatcher is sending), or, for
+    ``action_ids``, the claim of their batch taken over from a worker that stopped."""
     stamp = naive_utc(now)
+    scope = [actions.c.action_id.in_(list(action_ids))] if action_ids is not None else []
     result = connection.execute(
         update(actions)
-        .where(actions.c.state == "sending")
+        .where(actions.c.state == "sending", *scope)
         .values(
             state="unknown",
             reason="the run stopped between sending and recording the answer: the email "

@@ -316,3 +316,44 @@ sources = Table(
     Column("campaign_files", Json, nullable=False),
     Column("first_seen_at", DateTime, nullable=False),
 )
+
+# A night's dispatch shared by several worker processes (migration 0011, PostgreSQL): the
+# round of a run (opened when its batches are published, closed when its dispatch is over)
+# and its batches, each claimed by one worker at a time with a lease it keeps alive by a
+# heartbeat. See ``store.dispatch_claims``.
+dispatch_rounds = Table(
+    "dispatch_rounds",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("pass_no", Integer, nullable=False),
+    Column("opened_at", DateTime, nullable=False),
+    Column("closed_at", DateTime),
+)
+
+dispatch_batches = Table(
+    "dispatch_batches",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("pass_no", Integer, primary_key=True),
+    Column("batch_no", Integer, primary_key=True),
+    Column("action_ids", Json, nullable=False),
+    Column("state", String(16), nullable=False),  # ready | claimed | done | cancelled
+    Column("claimed_by", String(200)),
+    Column("claimed_at", DateTime),
+    Column("expires_at", DateTime),
+    Column("claims", Integer, nullable=False, server_default=text("0")),
+    Column("result", Json),
+    Column("finished_at", DateTime),
+    Index("ix_dispatch_batches_run_state", "run_id", "state"),
+)
+
+# Shared token buckets (migration 0011): the next instant (epoch seconds, the database's
+# clock) at which a request of the named provider may go, so that every process together
+# keeps to the configured rate. See ``store.rate_buckets``.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("next_at", Float, nullable=False),
+)

@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -288,3 +289,55 @@ def test_an_earlier_night_is_refused_unless_rewind_says_so(night: Night) -> None
         (earlier, "completed"),
         (DAY, "rewound"),
     ]
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_two_workers_share_a_night_on_postgresql(night: Night) -> None:
+    """``--workers 2`` starts a ``nudgeflow worker`` that joins the run: the batches are
+    claimed by both processes, the night's effects are one night's, the worker is gone."""
+    result = night.nudgeflow(
+        "run",
+        "--as-of",
+        DAY,
+        "--workers",
+        "2",
+        NUDGEFLOW_DISPATCH__BATCH_SIZE="1",  # twelve batches to share
+        NUDGEFLOW_STRIPE__MAX_REQUESTS_PER_SECOND="10",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    night.assert_one_nights_effects()
+    verified = night.run("ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    engine = sa.create_engine(night.world.db_url)
+    try:
+        with engine.connect() as connection:
+            holders = connection.execute(
+                sa.text("SELECT DISTINCT claimed_by FROM dispatch_batches")
+            ).scalars()
+            pids = {int(str(h).rpartition(":")[2]) for h in holders}
+            closed = connection.execute(
+                sa.text("SELECT closed_at IS NOT NULL FROM dispatch_rounds")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert len(pids) == 2, pids  # the run's process and the worker it started
+    assert closed
+    for pid in pids:  # both are gone: the run returned, the worker left with it
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_workers_on_sqlite_run_in_one_process_and_say_why(night: Night) -> None:
+    result = night.run("run", "--as-of", DAY, "--workers", "3")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    notes = [line for line in result.stdout.splitlines() if "--workers 3" in line]
+    assert len(notes) == 1 and "SQLite lets one process write at a time" in notes[0]
+    night.assert_one_nights_effects()
+
+    worker = night.run("worker", "--as-of", DAY, "--wait", "0")
+    assert worker.returncode == 2
+    assert worker.stderr.count("\n") == 1 and "SQLite" in worker.stderr
+    assert "Traceback" not in worker.stderr

@@ -402,6 +402,25 @@ def test_running_dispatch_twice_sends_nothing_new(world: World) -> None:
     verify_ok(app)
 
 
+def test_a_batch_handed_over_again_sends_nothing_twice(world: World) -> None:
+    """A Prefect retry of a batch, or a batch taken over from a dead worker, hands the
+    dispatcher actions already sent, ``sending`` or ``unknown``: it leaves them alone."""
+    app = world.app()
+    planned = prepare(world, app, members_for("credit", "plain"))
+    dispatcher = app.dispatcher(app.night(AS_OF))
+    ids = sorted(planned.values())
+    assert dispatcher.dispatch(ids).total("sent") == 4
+    before = action_rows(app)
+    files = sorted(world.outbox_dir.rglob("*.eml"))
+
+    again = dispatcher.dispatch(ids)
+
+    assert sum(again.outcomes.values()) == 0
+    assert sorted(world.outbox_dir.rglob("*.eml")) == files
+    assert action_rows(app) == before
+    verify_ok(app)
+
+
 # --- failures ----------------------------------------------------------------------------
 
 

@@ -20,19 +20,23 @@ def project() -> dict[str, Any]:
     return loaded
 
 
-def _nightly(project: dict[str, Any]) -> dict[str, Any]:
-    (deployment,) = project["deployments"]
-    assert deployment["name"] == "nightly"
+def _deployment(project: dict[str, Any], name: str) -> dict[str, Any]:
+    (deployment,) = [d for d in project["deployments"] if d["name"] == name]
     return deployment  # type: ignore[no-any-return]
+
+
+def _nightly(project: dict[str, Any]) -> dict[str, Any]:
+    return _deployment(project, "nightly")
 
 
 def test_prefect_accepts_the_file(project: dict[str, Any]) -> None:
     from prefect.cli.deploy._models import PrefectYamlModel
 
     model = PrefectYamlModel.model_validate(project)
-    assert [d.name for d in model.deployments] == ["nightly"]
-    assert model.deployments[0].work_pool is not None
-    assert model.deployments[0].work_pool.name == "nudgeflow"
+    assert [d.name for d in model.deployments] == ["nightly", "dispatch-worker"]
+    for deployment in model.deployments:
+        assert deployment.work_pool is not None
+        assert deployment.work_pool.name == "nudgeflow"
     assert model.pull is not None
     assert next(iter(model.pull[0])) == "prefect.deployments.steps.set_working_directory"
 
@@ -65,3 +69,19 @@ def test_the_schedule_is_the_default_cron_in_the_business_zone(
     schedule = CronSchedule(cron=entry["cron"], timezone=entry["timezone"])
     assert schedule.cron == ScheduleSettings().cron
     assert schedule.timezone == "Europe/Paris"
+
+
+def test_the_worker_deployment_is_the_one_the_nightly_flow_starts(
+    project: dict[str, Any],
+) -> None:
+    from prefect import Flow
+    from prefect.flows import load_flow_from_entrypoint
+
+    from settings.app import DispatchSettings
+
+    path, _, name = _deployment(project, "dispatch-worker")["entrypoint"].partition(":")
+    loaded = load_flow_from_entrypoint(f"{ROOT / path}:{name}")
+    assert isinstance(loaded, Flow)
+    # run_deployment names a deployment "<flow name>/<deployment name>".
+    assert DispatchSettings().worker_deployment == f"{loaded.name}/dispatch-worker"
+    assert "schedules" not in _deployment(project, "dispatch-worker")  # only the night starts it
