@@ -1,7 +1,7 @@
 """sources: the campaign and template files behind each run and action
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-20 09:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
