@@ -102,7 +102,7 @@ def gather_guards(
             select(member_tags.c.member_pk, member_tags.c.expires_on).where(
                 fatigue_tag_active(policy, as_of)
             )
-        ).tuples()
+        )
     }
 
     sends_on: dict[int, list[date]] = defaultdict(list)

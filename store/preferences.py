@@ -139,7 +139,7 @@ def standing_preferences(connection: Connection, before: int) -> dict[int, Prefe
 def preferences_of(connection: Connection, member_pk: int, at: datetime) -> Preferences:
     """One member's preferences as of ``at`` (events at ``at`` included)."""
     before = to_epoch(at) + 1
-    rows = connection.execute(standing_query(before, member_pk)).tuples().all()
+    rows = connection.execute(standing_query(before, member_pk)).all()
     return _fold(rows, before).get(member_pk, Preferences())
 
 
