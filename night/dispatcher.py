@@ -225,8 +225,16 @@ class Dispatcher:
 
     def _issue(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
         assert campaign.reward is not None
+        # Loaded as `planned`, the action was reserved by this pass: no earlier attempt got
+        # as far as the issuer (it is only called from a committed `reserved`), so nothing
+        # can exist to look up. Loaded as `reserved`, an earlier attempt may have reached
+        # the provider before it stopped: the issuer looks first.
         issued = self.issuer.issue(
-            action.action_id, campaign, campaign.reward, reward_member(action)
+            action.action_id,
+            campaign,
+            campaign.reward,
+            reward_member(action),
+            first_attempt=action.state == "planned",
         )
         now = self.clock()
         with self._write(ledger_lock=True) as connection:
