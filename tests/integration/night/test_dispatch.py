@@ -386,6 +386,58 @@ def test_each_state_is_committed_before_the_next_outside_call(world: World) -> N
     assert ledger_kinds(app, action_id) == ["reserve", "issue", "redeem"]
 
 
+def test_an_email_costs_one_commit_its_sent_riding_with_the_next_sending(world: World) -> None:
+    app = world.app()
+    prepare(world, app, members_for("plain", "credit", n=3))
+    dispatcher = app.dispatcher(app.night(AS_OF))
+    dispatcher.config = dataclasses.replace(dispatcher.config, max_workers=1)
+    ids = dispatcher.pending()
+    commits: list[str] = []
+    seen: list[dict[str, str]] = []
+
+    class Watching:
+        """The file outbox, noting every action's state when an email goes out."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def send(self, message: Any) -> Any:
+            seen.append(states(app))
+            return self.inner.send(message)
+
+    dispatcher.sender = Watching(dispatcher.sender)
+    # Transactions end in a commit event, or (SQLite's ledger transactions, which begin
+    # IMMEDIATE by hand) in a COMMIT statement.
+    sa.event.listen(app.engine, "commit", lambda _connection: commits.append("commit"))
+
+    def raw_commit(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.strip().upper() == "COMMIT":
+            commits.append("COMMIT")
+
+    sa.event.listen(app.engine, "before_cursor_execute", raw_commit)
+
+    result = dispatcher.dispatch(ids)
+
+    assert result.total("sent") == 6
+    assert states(app) == dict.fromkeys(members_for("plain", "credit", n=3)["plain"], "sent") | (
+        dict.fromkeys(members_for("credit", n=3)["credit"], "sent")
+    )
+    # Each email went out with its own `sending` committed and every earlier one `sent`.
+    for n, before in enumerate(seen):
+        assert sorted(before.values()).count("sending") == 1
+        assert sorted(before.values()).count("sent") == n
+    # The batch's load; per credit its reservation, the issuer's record and the issue;
+    # one commit per email (its `sending` with the previous email's `sent`, and that
+    # credit's spend); the last email's `sent`. Without riding along, 6 more.
+    assert len(commits) == 1 + 3 * 3 + 6 + 1
+    assert ledger_kinds(app, action_rows(app)["credit-0"]["action_id"]) == [
+        "reserve",
+        "issue",
+        "redeem",
+    ]
+    verify_ok(app)
+
+
 def test_running_dispatch_twice_sends_nothing_new(world: World) -> None:
     app = world.app()
     prepare(world, app, members_for("credit", "plain"))
