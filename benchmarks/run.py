@@ -67,6 +67,7 @@ def main() -> None:
             ("fatigue", "bench_fatigue.py", ["--members", str(args.size)]),
             ("render", "bench_render.py", []),
             ("webhooks", "bench_webhooks.py", ["--duration", "10"]),
+            ("sends", "bench_sends.py", ["--emails", "4000", "--rewards", "500"]),
         ):
             if not (HERE / script).exists():
                 continue
@@ -136,6 +137,17 @@ def main() -> None:
         _row("  single events vs bare handler", f"{ratio:.2f}", "≥ 0.50", ratio >= 0.5)
         clean = f["events_recorded"] == f["distinct_events_sent"] and f["not_done"] == 0
         _row("  inbox: nothing lost or doubled", "yes" if clean else "NO", "", clean)
+    if "sends" in results:
+        f, rss = results["sends"]
+        ratio = f["email_dispatch_over_client"]
+        _row("email-only dispatch vs sendgrid client", f"{ratio:.2f}", "≥ 0.80", ratio >= 0.8)
+        per = f["reward_requests_per_reward"]
+        _row("  Stripe requests per reward (first)", f"{per:.3f}", "= 1.000", per == 1.0)
+        _row(
+            "  rewards per Stripe request, all", f"{f['rewards_per_stripe_request']:.3f}", "", None
+        )
+        held = f["stripe_rate_over_configured"]
+        _row("  achieved Stripe rate vs configured", f"{held:.2f}", "≥ 0.95", held >= 0.95)
     print(json.dumps({k: v[0] | {"peak_rss_mib": v[1]} for k, v in results.items()}))
 
 
