@@ -140,7 +140,9 @@ class Dispatcher:
                 with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
                     list(pool.map(work, batch))
         finally:
-            self._record_accepted([e for t in list(self._accepted) for e in self._accepted.pop(t)])
+            self._record_accepted(
+                [e for t in list(self._accepted) for e in self._accepted.pop(t, [])]
+            )
         if self._stopped is not None:
             raise DispatchStopped(self._stopped)
         return result
