@@ -200,7 +200,7 @@ def instrument(app: Any, meter: Meter) -> None:
 
     api = app.issuer.providers["discount"].api
     api.call = timed(api.call)
-    app.sender._client.send = timed(app.sender._client.send)
+    app.sender._post = timed(app.sender._post)
 
 
 def run(mode: str, url: str, fakes: dict[str, str], args: argparse.Namespace) -> dict[str, float]:

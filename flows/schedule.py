@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 from prefect.schedules import Schedule
 
 from bootstrap.app import process_app
@@ -32,22 +33,37 @@ class PrefectServerUnavailable(NudgeflowError):
 
 
 def _scheduled_start() -> datetime:
-    from prefect.runtime import flow_run
-
     # Outside a flow run Prefect answers "now"; inside, the time the run was due, so a
     # run that starts late (or is retried after midnight) still works on the right night.
     start = flow_run.scheduled_start_time
-    return start if isinstance(start, datetime) else datetime.now(UTC)
+    if not isinstance(start, datetime):
+        return datetime.now(UTC)
+    # On Python < 3.13 Prefect hands out a Pendulum DateTime, whose Pendulum-only behaviour
+    # (its `.date()` is a Pendulum Date, whose `replace` warns since Prefect 3.9) must not
+    # leak into the night: the same instant as a standard-library datetime.
+    return datetime.fromtimestamp(start.timestamp(), tz=UTC)
 
 
-@flow(name="nightly-scheduled")
+def _night_of(as_of: date | None) -> date:
+    """The night a scheduled run works on: ``as_of``, else the business day before the
+    run was due."""
+    if as_of is not None:
+        return as_of
+    return previous_business_day(_scheduled_start(), process_app().zone)
+
+
+def scheduled_run_name() -> str:
+    """A scheduled run is named for its night, as the ``nightly`` run it starts:
+    ``nightly-2026-11-28``."""
+    return f"nightly-{_night_of(flow_run.parameters.get('as_of')).isoformat()}"
+
+
+@flow(name="nightly-scheduled", flow_run_name=scheduled_run_name)
 def scheduled_nightly(as_of: date | None = None) -> dict[str, Any]:
     """Run ``nightly`` for ``as_of``, by default the business day before the run was due."""
-    zone = process_app().zone
-    if as_of is None:
-        as_of = previous_business_day(_scheduled_start(), zone)
-    get_run_logger().info("nightly run for %s (%s)", as_of, zone.key)
-    return nightly(as_of)
+    night = _night_of(as_of)
+    get_run_logger().info("nightly run for %s (%s)", night, process_app().zone.key)
+    return nightly(night)
 
 
 def nightly_schedule(cron: str, timezone: str) -> Schedule:

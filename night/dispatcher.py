@@ -86,6 +86,10 @@ class Dispatcher:
         self._stop_lock = threading.Lock()
         # Threads take turns for SQLite writes (the issuers' records too): see write_turn.
         self._write_turn = write_turn(engine)
+        # Emails the provider accepted whose `sent` is not committed yet, per thread: each
+        # is committed with the thread's next `sending` (one commit per email instead of
+        # two), and whatever is left when its batch ends (see `_record_accepted`).
+        self._accepted: dict[int, list[tuple[OutboxAction, Campaign, str | None]]] = {}
 
     @contextmanager
     def _write(self, *, ledger_lock: bool = False) -> Iterator[Connection]:
@@ -139,12 +143,17 @@ class Dispatcher:
                     result.problems.append(f"{action.action_id}: {problem}")
 
         workers = max(1, min(self.config.max_workers, len(batch)))
-        if workers == 1:
-            for action in batch:
-                work(action)
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
-                list(pool.map(work, batch))
+        try:
+            if workers == 1:
+                for action in batch:
+                    work(action)
+            else:
+                with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
+                    list(pool.map(work, batch))
+        finally:
+            self._record_accepted(
+                [e for t in list(self._accepted) for e in self._accepted.pop(t, [])]
+            )
         if self._stopped is not None:
             raise DispatchStopped(self._stopped)
         return result
@@ -259,8 +268,16 @@ class Dispatcher:
 
     def _issue(self, action: OutboxAction, campaign: Campaign) -> IssuedReward:
         assert campaign.reward is not None
+        # Loaded as `planned`, the action was reserved by this pass: no earlier attempt got
+        # as far as the issuer (it is only called from a committed `reserved`), so nothing
+        # can exist to look up. Loaded as `reserved`, an earlier attempt may have reached
+        # the provider before it stopped: the issuer looks first.
         issued = self.issuer.issue(
-            action.action_id, campaign, campaign.reward, reward_member(action)
+            action.action_id,
+            campaign,
+            campaign.reward,
+            reward_member(action),
+            first_attempt=action.state == "planned",
         )
         now = self.clock()
         with self._write(ledger_lock=True) as connection:
@@ -340,9 +357,18 @@ class Dispatcher:
         self.checkpoint("after_render")
         if self._stopped is not None:
             return "skipped", newly_issued, None
-        with self._write() as connection:
-            if not outbox.move(connection, action.action_id, (state,), "sending", self.clock()):
-                return "skipped", newly_issued, "moved by someone else"
+        # `sending` is committed before the call, as ever; the `sent` of this thread's
+        # previous email rides in the same commit.
+        accepted = self._accepted.pop(threading.get_ident(), [])
+        try:
+            with self._write(ledger_lock=self._spends(accepted)) as connection:
+                self._mark_sent(connection, accepted)
+                moved = outbox.move(connection, action.action_id, (state,), "sending", self.clock())
+        except BaseException:
+            self._accepted.setdefault(threading.get_ident(), []).extend(accepted)
+            raise
+        if not moved:
+            return "skipped", newly_issued, "moved by someone else"
         try:
             result = self.sender.send(message)
         except DeliveryAuthError as exc:
@@ -380,20 +406,40 @@ class Dispatcher:
                 )
             return "unknown", newly_issued, f"{type(exc).__name__}: {exc}"
         self.checkpoint("after_send_accepted")
-        self._mark_sent(action, campaign, result.provider_message_id)
+        entry = (action, campaign, result.provider_message_id)
+        self._accepted.setdefault(threading.get_ident(), []).append(entry)
         return "sent", newly_issued, None
 
-    def _mark_sent(self, action: OutboxAction, campaign: Campaign, message_id: str | None) -> None:
+    def _spends(self, accepted: Sequence[tuple[OutboxAction, Campaign, str | None]]) -> bool:
+        """Whether marking these sent writes the ledger (credits and invites are spent)."""
+        return any(
+            c.reward is not None and c.reward.kind in SPENT_WHEN_SENT and self._ledgered(a)
+            for a, c, _ in accepted
+        )
+
+    def _mark_sent(
+        self,
+        connection: Connection,
+        accepted: Sequence[tuple[OutboxAction, Campaign, str | None]],
+    ) -> None:
         now = self.clock()
-        kind = campaign.reward.kind if campaign.reward else None
-        with self._write(ledger_lock=True) as connection:
+        for action, campaign, message_id in accepted:
             outbox.move(
                 connection, action.action_id, ("sending",), "sent", now, message_id=message_id
             )
+            kind = campaign.reward.kind if campaign.reward else None
             if kind in SPENT_WHEN_SENT and self._ledgered(action):
                 assert action.currency is not None
                 cost = Money(action.cost_minor, action.currency)
                 spend(connection, action.action_id, cost, now, self.config.as_of)
+
+    def _record_accepted(
+        self, accepted: Sequence[tuple[OutboxAction, Campaign, str | None]]
+    ) -> None:
+        """Commit the `sent` of accepted emails still waiting, in one transaction."""
+        if accepted:
+            with self._write(ledger_lock=self._spends(accepted)) as connection:
+                self._mark_sent(connection, accepted)
 
     def _back_to(self, action: OutboxAction, state: str, reason: str) -> None:
         with self._write() as connection:

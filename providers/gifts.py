@@ -71,8 +71,16 @@ class GiftIssuer:
         self._clock = clock
 
     def issue(
-        self, action_id: str, campaign: Campaign, reward: Reward, member: RewardMember
+        self,
+        action_id: str,
+        campaign: Campaign,
+        reward: Reward,
+        member: RewardMember,
+        *,
+        first_attempt: bool = False,
     ) -> IssuedReward:
+        # Looked for even on a first attempt: a local query, and the insert below would
+        # refuse a second row for the action anyway.
         found = self.find(action_id, campaign, reward, member)
         if found is not None:
             return found

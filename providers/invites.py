@@ -104,7 +104,13 @@ class InviteIssuer:
         self._clock = clock
 
     def issue(
-        self, action_id: str, campaign: Campaign, reward: Reward, member: RewardMember
+        self,
+        action_id: str,
+        campaign: Campaign,
+        reward: Reward,
+        member: RewardMember,
+        *,
+        first_attempt: bool = False,
     ) -> IssuedReward:
         if reward.kind != "vip_invite" or reward.programme is None:
             raise RewardError(f"the invite issuer cannot issue a {reward.kind} reward")

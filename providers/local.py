@@ -34,7 +34,13 @@ class LocalIssuer:
         self._clock = clock
 
     def issue(
-        self, action_id: str, campaign: Campaign, reward: Reward, member: RewardMember
+        self,
+        action_id: str,
+        campaign: Campaign,
+        reward: Reward,
+        member: RewardMember,
+        *,
+        first_attempt: bool = False,
     ) -> IssuedReward:
         if reward.kind not in MONEY_KINDS:
             raise RewardError(f"the local issuer cannot issue a {reward.kind} reward")

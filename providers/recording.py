@@ -67,15 +67,24 @@ class RecordingIssuer:
             raise RewardError(f"no issuer for {kind} rewards") from None
 
     def issue(
-        self, action_id: str, campaign: Campaign, reward: Reward, member: RewardMember
+        self,
+        action_id: str,
+        campaign: Campaign,
+        reward: Reward,
+        member: RewardMember,
+        *,
+        first_attempt: bool = False,
     ) -> IssuedReward:
-        with self.engine.connect() as connection:
-            row = reward_tables.get_reward(connection, action_id)
-        if row is not None:
-            if row.state == "deactivated":
-                raise RewardError(f"the reward for action {action_id} was withdrawn")
-            return issued_from_row(row)
-        issued = self._provider(reward.kind).issue(action_id, campaign, reward, member)
+        if not first_attempt:  # a first attempt has no record yet: no query
+            with self.engine.connect() as connection:
+                row = reward_tables.get_reward(connection, action_id)
+            if row is not None:
+                if row.state == "deactivated":
+                    raise RewardError(f"the reward for action {action_id} was withdrawn")
+                return issued_from_row(row)
+        issued = self._provider(reward.kind).issue(
+            action_id, campaign, reward, member, first_attempt=first_attempt
+        )
         self._record(campaign, reward, member, issued)
         return issued
 

@@ -5,7 +5,11 @@ every provider agrees on (codes, expiries, coupon ids, face values).
 ``issue(action_id, campaign, reward, member)`` gives the member their reward; calling it
 again for the same action returns the same reward instead of a second one. ``find`` looks up
 a reward an earlier attempt created (after a crash, or after Stripe forgot the idempotency
-key) and ``deactivate`` withdraws one when its action fails. ``RewardError`` is permanent
+key) and ``deactivate`` withdraws one when its action fails. ``issue(...,
+first_attempt=True)`` is the caller's word that no earlier attempt can have issued anything
+for the action (dispatch knows it from the action's state): the issuer then creates without
+looking first, one request to the provider instead of two; the idempotency key still guards
+the create. ``RewardError`` is permanent
 (no Stripe customer, a request the provider refuses): the caller fails the action and voids
 its reservation. ``TransientRewardError`` means the provider did not answer in time; the
 action can be retried on a later run.
@@ -80,9 +84,16 @@ class IssuedReward:
 
 class RewardIssuer(Protocol):
     def issue(
-        self, action_id: str, campaign: Campaign, reward: Reward, member: RewardMember
+        self,
+        action_id: str,
+        campaign: Campaign,
+        reward: Reward,
+        member: RewardMember,
+        *,
+        first_attempt: bool = False,
     ) -> IssuedReward:
-        """Give the reward; the same ``action_id`` always yields the same one."""
+        """Give the reward; the same ``action_id`` always yields the same one. With
+        ``first_attempt`` the issuer may skip looking for what an earlier attempt made."""
         ...
 
     def find(

@@ -8,10 +8,12 @@
   its metadata.
 
 Exactly once: every POST carries an idempotency key derived from the action id and the step,
-and before creating anything the issuer looks for an object an earlier attempt made (the
-promotion code by its deterministic ``code``; balance transactions by paging the customer's
-list and matching metadata). So neither a crash after Stripe answered nor Stripe forgetting
-keys after 24 hours creates a second object.
+and before creating anything for an action that was attempted before (``first_attempt`` is
+false: a retry, a recovery after a crash) the issuer looks for an object an earlier attempt
+made (the promotion code by its deterministic ``code``; balance transactions by paging the
+customer's list and matching metadata). So neither a crash after Stripe answered nor Stripe
+forgetting keys after 24 hours creates a second object, and a first attempt costs one
+request (the create), not a lookup and a create.
 
 Transient failures are retried by ``StripeApi`` (``providers.stripe_api``) under the shared
 policy, reusing the same idempotency key on every attempt.
@@ -19,6 +21,7 @@ policy, reusing the same idempotency key on every attempt.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +60,9 @@ class StripeIssuer:
         self.api = api
         self._clock = clock
         self._coupons: set[str] = set()  # coupons known to exist, so we ask once per process
+        # The dispatch threads that meet a new coupon together wait for one of them to
+        # make sure of it, instead of each looking it up and creating it.
+        self._coupon_lock = threading.Lock()
 
     def close(self) -> None:
         self.api.close()
@@ -64,12 +70,21 @@ class StripeIssuer:
     # -- the protocol ----------------------------------------------------------------
 
     def issue(
-        self, action_id: str, campaign: Campaign, reward: Reward, member: RewardMember
+        self,
+        action_id: str,
+        campaign: Campaign,
+        reward: Reward,
+        member: RewardMember,
+        *,
+        first_attempt: bool = False,
     ) -> IssuedReward:
         customer = self._customer(member)
-        found = self.find(action_id, campaign, reward, member)
-        if found is not None:
-            return found
+        # A retry or a recovery looks for what the earlier attempt made; a first attempt
+        # has made nothing yet, so its create is the reward's one request to Stripe.
+        if not first_attempt:
+            found = self.find(action_id, campaign, reward, member)
+            if found is not None:
+                return found
         if reward.kind == "discount":
             return self._create_promotion_code(action_id, campaign, reward, customer)
         if reward.kind == "credit":
@@ -147,6 +162,12 @@ class StripeIssuer:
         assert ident is not None
         if ident in self._coupons:
             return ident
+        with self._coupon_lock:
+            if ident not in self._coupons:
+                self._make_sure_of_coupon(ident, campaign, reward)
+        return ident
+
+    def _make_sure_of_coupon(self, ident: str, campaign: Campaign, reward: Reward) -> None:
         try:
             self.api.call(
                 f"looking up coupon {ident}", lambda: self.api.client.v1.coupons.retrieve(ident)
@@ -179,7 +200,6 @@ class StripeIssuer:
                 if "resource_already_exists" not in str(again):
                     raise
         self._coupons.add(ident)
-        return ident
 
     def _find_promotion_code(self, action_id: str) -> stripe.PromotionCode | None:
         code = reward_code(action_id)

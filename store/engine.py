@@ -39,11 +39,16 @@ def _on_sqlite_connect(busy_timeout_ms: int, dbapi_connection: Any, _record: Any
 
 def _parse(url: str) -> URL:
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except ArgumentError:
         raise StoreError(f"{SETTING}: not a database URL; expected {URL_FORMS}") from None
     except ValueError:  # the only thing make_url converts is the port
         raise StoreError(f"{SETTING}: the port is not a number; expected {URL_FORMS}") from None
+    # A bare postgresql:// means psycopg 3, the driver nudgeflow installs, whatever the
+    # SQLAlchemy (2.0 would ask for psycopg2, 2.1 asks for psycopg).
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def _create(parsed: URL, **kwargs: Any) -> Engine:

@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, case, false, func, select, union_all, update
+from sqlalchemy import Connection, Update, bindparam, case, false, func, select, union_all, update
 
 from nudgeflow.timeutil import to_epoch
 from store.consent import withdrawn_by_events
@@ -218,12 +219,24 @@ def move(
     changes: dict[str, Any] = {"state": to_state, "updated_at": stamp, **values}
     if to_state in STAMPS:
         changes.setdefault(STAMPS[to_state], stamp)
-    result = connection.execute(
-        update(actions)
-        .where(actions.c.action_id == action_id, actions.c.state.in_(list(from_states)))
-        .values(**changes)
-    )
+    statement = _move_statement(tuple(from_states), tuple(sorted(changes)))
+    parameters = {f"new_{column}": value for column, value in changes.items()}
+    result = connection.execute(statement, {"moved_action_id": action_id, **parameters})
     return result.rowcount == 1
+
+
+@lru_cache(maxsize=128)
+def _move_statement(from_states: tuple[str, ...], columns: tuple[str, ...]) -> Update:
+    """The ``UPDATE`` of a move, built once per shape (dispatch makes two per email:
+    building and keying a statement costs more than running it)."""
+    return (
+        update(actions)
+        .where(
+            actions.c.action_id == bindparam("moved_action_id"),
+            actions.c.state.in_(from_states),
+        )
+        .values({column: bindparam(f"new_{column}") for column in columns})
+    )
 
 
 def begin_attempt(connection: Connection, action_ids: Sequence[str]) -> None:

@@ -18,12 +18,12 @@ figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, String, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, Connection, String, and_, case, func, literal, select
 
 from nudgeflow.money import format_minor_units
 from store.ledger.tables import ledger_accounts, ledger_entries, ledger_transactions
@@ -212,8 +212,8 @@ def statement(connection: Connection, year: int, month: int) -> Statement:
 def _assemble(
     first: date,
     last: date,
-    balances: Iterable[Row[Any]],
-    movements: Iterable[Row[Any]],
+    balances: Iterable[Sequence[Any]],
+    movements: Iterable[Sequence[Any]],
     transactions: int,
 ) -> Statement:
     values: dict[tuple[str, str], dict[str, int]] = {}

@@ -52,9 +52,10 @@ def test_an_unreachable_postgresql_names_the_server_and_the_setting(nudgeflow: N
 
 
 def test_a_url_for_a_driver_nudgeflow_does_not_install(nudgeflow: Nudgeflow) -> None:
-    url = "postgresql://nudgeflow@127.0.0.1:5432/nudgeflow"  # psycopg2, not psycopg
+    url = "mysql://nudgeflow@127.0.0.1:3306/nudgeflow"  # no MySQL driver is installed
     line = one_error(nudgeflow("runs", NUDGEFLOW_DATABASE_URL=url), 2)
-    assert "NUDGEFLOW_DATABASE_URL: no database driver for 'postgresql'" in line
+    assert "NUDGEFLOW_DATABASE_URL: expected a SQLAlchemy URL starting sqlite:///" in line
+    assert "got 'mysql'" in line
     assert "postgresql+psycopg://" in line
 
 

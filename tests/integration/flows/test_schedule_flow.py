@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -52,3 +53,38 @@ def test_scheduled_nightly_runs_the_previous_business_day(
         ("2026-05-01", "completed"),
         (summary["as_of"], "completed"),
     ]
+
+
+def test_flow_runs_are_named_for_their_night(prefect_harness: None, app_env: None) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.nightly import nightly
+    from flows.schedule import scheduled_nightly
+
+    scheduled = scheduled_nightly(as_of=date(2026, 11, 28))
+    rehearsed = nightly(date(2026, 11, 29), dry_run=True)
+    # No as_of: named for the business day before the run was due (in Auckland).
+    unnamed = scheduled_nightly()
+
+    ids = [scheduled["flow_run_id"], rehearsed["flow_run_id"], unnamed["flow_run_id"]]
+    with get_client(sync_client=True) as client:
+        found = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(i) for i in ids]))
+        )
+        # The runs of the scheduled flow that started the two nightly ones.
+        parents = [
+            client.read_flow_run(client.read_task_run(run.parent_task_run_id).flow_run_id)
+            for run in found
+            if run.parent_task_run_id is not None and run.name != "nightly-2026-11-29-dry-run"
+        ]
+    names = {str(run.id): run.name for run in found}
+    assert [names[i] for i in ids] == [
+        "nightly-2026-11-28",
+        "nightly-2026-11-29-dry-run",
+        f"nightly-{unnamed['as_of']}",
+    ]
+    # The scheduled runs that started them carry the same names.
+    assert sorted(parent.name for parent in parents) == sorted(
+        ["nightly-2026-11-28", f"nightly-{unnamed['as_of']}"]
+    )

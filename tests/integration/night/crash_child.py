@@ -53,8 +53,8 @@ class CheckpointAfterCreate:
         self.inner = inner
         self.checkpoint = checkpoint
 
-    def issue(self, *args: Any) -> Any:
-        issued = self.inner.issue(*args)
+    def issue(self, *args: Any, **kwargs: Any) -> Any:
+        issued = self.inner.issue(*args, **kwargs)
         self.checkpoint("after_provider_create")
         return issued
 

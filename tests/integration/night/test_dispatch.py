@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -27,6 +28,7 @@ from night.refresh import refresh
 from night.settle import ResolveError, resolve_unknown
 from nudgeflow.timeutil import Clock, day_end, from_epoch, system_clock
 from planning.campaign_files import load_campaign_set
+from providers.retry import RetryPolicy
 from providers.sendgrid import SendGridSender
 from settings import load_settings
 from store import ledger, outbox
@@ -384,6 +386,58 @@ def test_each_state_is_committed_before_the_next_outside_call(world: World) -> N
     assert ledger_kinds(app, action_id) == ["reserve", "issue", "redeem"]
 
 
+def test_an_email_costs_one_commit_its_sent_riding_with_the_next_sending(world: World) -> None:
+    app = world.app()
+    prepare(world, app, members_for("plain", "credit", n=3))
+    dispatcher = app.dispatcher(app.night(AS_OF))
+    dispatcher.config = dataclasses.replace(dispatcher.config, max_workers=1)
+    ids = dispatcher.pending()
+    commits: list[str] = []
+    seen: list[dict[str, str]] = []
+
+    class Watching:
+        """The file outbox, noting every action's state when an email goes out."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def send(self, message: Any) -> Any:
+            seen.append(states(app))
+            return self.inner.send(message)
+
+    dispatcher.sender = Watching(dispatcher.sender)
+    # Transactions end in a commit event, or (SQLite's ledger transactions, which begin
+    # IMMEDIATE by hand) in a COMMIT statement.
+    sa.event.listen(app.engine, "commit", lambda _connection: commits.append("commit"))
+
+    def raw_commit(_connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.strip().upper() == "COMMIT":
+            commits.append("COMMIT")
+
+    sa.event.listen(app.engine, "before_cursor_execute", raw_commit)
+
+    result = dispatcher.dispatch(ids)
+
+    assert result.total("sent") == 6
+    assert states(app) == dict.fromkeys(members_for("plain", "credit", n=3)["plain"], "sent") | (
+        dict.fromkeys(members_for("credit", n=3)["credit"], "sent")
+    )
+    # Each email went out with its own `sending` committed and every earlier one `sent`.
+    for n, before in enumerate(seen):
+        assert sorted(before.values()).count("sending") == 1
+        assert sorted(before.values()).count("sent") == n
+    # The batch's load; per credit its reservation, the issuer's record and the issue;
+    # one commit per email (its `sending` with the previous email's `sent`, and that
+    # credit's spend); the last email's `sent`. Without riding along, 6 more.
+    assert len(commits) == 1 + 3 * 3 + 6 + 1
+    assert ledger_kinds(app, action_rows(app)["credit-0"]["action_id"]) == [
+        "reserve",
+        "issue",
+        "redeem",
+    ]
+    verify_ok(app)
+
+
 def test_running_dispatch_twice_sends_nothing_new(world: World) -> None:
     app = world.app()
     prepare(world, app, members_for("credit", "plain"))
@@ -491,6 +545,92 @@ def test_a_permanent_reward_error_fails_the_action_and_voids_its_reservation(
         assert [o["id"] for o in objects] == [rows[member_id]["reward_ref"]]
         assert rows[member_id]["state"] == "sent"
     assert stripe.objects_with_metadata("action_id", planned["discount-1"]) == []
+    verify_ok(app)
+
+
+def stripe_app(world: World, stripe: StripeFake, tagged: dict[str, list[str]]) -> App:
+    """An app issuing through the Stripe fake, its night planned, every member a customer."""
+    app = world.app(
+        rewards={"provider": "stripe"},
+        stripe={"api_key": "sk_test_dispatch", "base_url": stripe.url},
+    )
+    prepare(world, app, tagged)
+    for member_id in (m for ids in tagged.values() for m in ids):
+        stripe.add_customer(f"cus_{member_id}", email=f"{member_id}@example.com")
+        with app.engine.begin() as connection:
+            connection.execute(
+                sa.update(members)
+                .where(members.c.member_id == member_id)
+                .values(stripe_customer_id=f"cus_{member_id}")
+            )
+    return app
+
+
+REWARD_PATHS = r"/v1/(promotion_codes|customers/[^/]+/balance_transactions)"
+
+
+def reward_requests(stripe: StripeFake, since: int = 0) -> list[tuple[str, str]]:
+    """(method, path) of the requests about members' rewards (not the campaigns' coupons)."""
+    return [
+        (r.method, r.path)
+        for r in stripe.requests[since:]
+        if re.fullmatch(REWARD_PATHS, r.path) is not None
+    ]
+
+
+def test_a_first_attempt_makes_one_stripe_request_per_reward(
+    world: World, stripe: StripeFake
+) -> None:
+    tagged = members_for("discount", "credit", n=3)
+    app = stripe_app(world, stripe, tagged)
+
+    run = nights.dispatch(app, AS_OF)
+
+    assert run.result.total("sent") == 6
+    # The create only: no lookup by action id before it, and nothing else per reward.
+    assert sorted(reward_requests(stripe)) == sorted(
+        [("POST", "/v1/promotion_codes")] * 3
+        + [("POST", f"/v1/customers/cus_credit-{n}/balance_transactions") for n in range(3)]
+    )
+    # Beside them, one coupon for the discount campaign: looked up, then created, once.
+    others = [(r.method, r.path) for r in stripe.requests if not re.fullmatch(REWARD_PATHS, r.path)]
+    assert len(others) == 2 and all(path.startswith("/v1/coupons") for _, path in others)
+    rows = action_rows(app)
+    for member_id, action_id in ((m, rows[m]["action_id"]) for ids in tagged.values() for m in ids):
+        objects = stripe.objects_with_metadata("action_id", action_id)
+        assert [o["id"] for o in objects] == [rows[member_id]["reward_ref"]]
+    verify_ok(app)
+
+
+def test_a_retried_reward_looks_for_what_the_earlier_attempt_made_first(
+    world: World, stripe: StripeFake
+) -> None:
+    tagged = members_for("discount", "credit", n=1)
+    app = stripe_app(world, stripe, tagged)
+    api = app.issuer.providers["credit"].api  # type: ignore[attr-defined]
+    api.retry = RetryPolicy(attempts=1)
+    # Stripe makes both rewards, but the answers are lost: the actions stay `reserved`.
+    stripe.fail_next("drop", times=2, method="POST", path=REWARD_PATHS)
+
+    dispatcher = app.dispatcher(app.night(AS_OF))
+    first = dispatcher.dispatch(dispatcher.pending())  # one pass
+
+    assert first.total("deferred") == 2
+    assert states(app) == {"discount-0": "reserved", "credit-0": "reserved"}
+    assert sorted(m for m, _ in reward_requests(stripe)) == ["POST", "POST"]
+    before = len(stripe.requests)
+
+    dispatcher.dispatch(dispatcher.pending())  # the next pass: attempted before, so it looks first
+
+    assert states(app) == {"discount-0": "sent", "credit-0": "sent"}
+    assert sorted(reward_requests(stripe, before)) == [
+        ("GET", "/v1/customers/cus_credit-0/balance_transactions"),
+        ("GET", "/v1/promotion_codes"),
+    ]
+    rows = action_rows(app)
+    for member_id in ("discount-0", "credit-0"):
+        objects = stripe.objects_with_metadata("action_id", rows[member_id]["action_id"])
+        assert [o["id"] for o in objects] == [rows[member_id]["reward_ref"]]  # made once
     verify_ok(app)
 
 

@@ -4,12 +4,16 @@ with the real ``sendgrid`` client against the local fake."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
@@ -246,6 +250,53 @@ def test_connection_refused_is_transient() -> None:
     with pytest.raises(RetriesExhausted, match="2 attempts"):
         sender.send(_message())
     assert len(sleeps.waits) == 1
+
+
+class KeepAlive(BaseHTTPRequestHandler):
+    """Answers every mail send with 202 and keeps the connection open, as SendGrid does;
+    counts the connections it was asked on."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[set[tuple[str, int]]] = set()
+    headers_seen: ClassVar[list[dict[str, str]]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.connections.add(self.client_address)
+        self.headers_seen.append(dict(self.headers))
+        self.send_response(202)
+        self.send_header("X-Message-Id", f"msg-{len(self.headers_seen)}")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def test_sends_reuse_kept_alive_connections_one_per_thread() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    server.daemon_threads = True
+    KeepAlive.connections, KeepAlive.headers_seen = set(), []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sender = SendGridSender(api_key=KEY, host=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda n: sender.send(_message()), range(40)))
+    finally:
+        sender.close()
+        server.shutdown()
+        server.server_close()
+    assert sorted(r.provider_message_id for r in results) == sorted(
+        f"msg-{n}" for n in range(1, 41)
+    )
+    # 40 emails over at most one connection per thread (the official client's transport
+    # opens one per email).
+    assert 1 <= len(KeepAlive.connections) <= 4
+    # The official client's headers, as it would have sent them.
+    seen = KeepAlive.headers_seen[0]
+    assert seen["Authorization"] == f"Bearer {KEY}"
+    assert seen["User-Agent"].startswith("sendgrid/")
+    assert seen["Content-Type"] == "application/json"
 
 
 # --- choosing the sender ------------------------------------------------------------------

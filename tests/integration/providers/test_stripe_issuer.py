@@ -313,3 +313,21 @@ def test_recording_issuer_stores_the_reward_and_answers_from_it(
         assert connection.execute(sa.select(rewards.c.state)).scalar_one() == "deactivated"
     with pytest.raises(RewardError, match="withdrawn"):
         recording.issue(action(1), CAMPAIGN, PERCENT, member)
+
+
+@pytest.mark.parametrize("reward", [PERCENT, CREDIT], ids=["discount", "credit"])
+def test_a_first_attempt_is_one_request_and_a_retry_looks_first(
+    fake: StripeFake, issuer: StripeIssuer, reward: Reward
+) -> None:
+    issuer.ensure_coupon(CAMPAIGN, PERCENT)  # once per process, not per reward
+    before = len(fake.requests)
+
+    issued = issuer.issue(action(1), CAMPAIGN, reward, MEMBER, first_attempt=True)
+
+    assert [r.method for r in fake.requests[before:]] == ["POST"]  # the create, nothing else
+    assert fake.requests[-1].idempotency_key is not None
+    before = len(fake.requests)
+    # Attempted before (a retry, a recovery): it looks first, finds it, creates nothing.
+    assert issuer.issue(action(1), CAMPAIGN, reward, MEMBER) == issued
+    assert [r.method for r in fake.requests[before:]] == ["GET"]
+    assert len(ours(fake, action(1))) == 1

@@ -139,7 +139,7 @@ def test_a_migration_waiting_on_a_lock_is_database_locked(tmp_path: Path) -> Non
     ("url", "message"),
     [
         ("postgresql+psycopg://u:pw@host:port/db", "NUDGEFLOW_DATABASE_URL: the port is not"),
-        ("postgresql://u@host/db", "NUDGEFLOW_DATABASE_URL: no database driver for 'postgresql'"),
+        ("mysql://u:pw@host/db", "NUDGEFLOW_DATABASE_URL: no database driver for 'mysql'"),
         ("sqlite:///x.db?timeout=soon", "NUDGEFLOW_DATABASE_URL: timeout='soon' is not a number"),
     ],
 )
@@ -148,3 +148,11 @@ def test_urls_that_cannot_be_used(url: str, message: str) -> None:
         create_store_engine(url)
     assert str(caught.value).startswith(message)
     assert "pw" not in str(caught.value)
+
+
+def test_a_bare_postgresql_url_means_psycopg() -> None:
+    engine = create_store_engine("postgresql://u:pw@host/db")
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+    finally:
+        engine.dispose()
