@@ -201,6 +201,7 @@ class Campaign:
     def is_referral(self) -> bool:
         """A campaign fired by converted referrals: the referral-fraud guards apply."""
         return self.trigger.kind == "event" and REFERRAL_CONVERTED in self.trigger.types
+
     # Rewards costing more than this wait in ``awaiting_approval`` (the campaign file's
     # ``approval_above``, else policy.yaml's: ``CampaignSet`` applies the policy's).
     approval_above: Money | None = None
