@@ -285,14 +285,18 @@ def verify(url: str, answered: float, timeout: float = 120.0) -> dict[str, float
     engine = create_store_engine(url)
     started = time.monotonic()
     with engine.connect() as connection:
+        # Requests in flight when wrk stopped are still being stored: wait until no row is
+        # pending and the number of rows has stopped growing.
+        seen = -1
         while True:
-            pending = connection.execute(
-                sa.text("SELECT count(*) FROM inbox WHERE state = 'pending'")
-            ).scalar_one()
+            rows, pending = connection.execute(
+                sa.text("SELECT count(*), count(*) FILTER (WHERE state = 'pending') FROM inbox")
+            ).one()
             connection.rollback()
-            if pending == 0 or time.monotonic() - started > timeout:
+            if (pending == 0 and rows == seen) or time.monotonic() - started > timeout:
                 break
-            time.sleep(0.5)
+            seen = rows
+            time.sleep(1.0)
         drained = time.monotonic() - started
         stored = connection.execute(
             sa.text("SELECT count(*) FROM inbox WHERE kind = 'sendgrid'")
