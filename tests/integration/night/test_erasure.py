@@ -178,7 +178,7 @@ def _dump(world: World, engine: sa.Engine, *, files: bool = True) -> str:
             if file.exists():
                 parts.append(file.read_bytes().decode("latin-1"))
     with engine.connect() as connection:
-        for table in sa.inspect(connection).get_table_names():
+        for table in sorted(sa.inspect(connection).get_table_names()):
             rows = connection.execute(sa.text(f"SELECT * FROM {table}"))
             parts.extend(sorted("\t".join(str(value) for value in row) for row in rows))
     parts.extend(p.read_text(errors="replace") for p in world.outbox_dir.rglob("*") if p.is_file())
