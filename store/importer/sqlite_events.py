@@ -5,6 +5,7 @@ file read in the reader process when it is large. ``CsvEventsLoop`` is that loop
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import IO, Any
@@ -22,7 +23,7 @@ from store.rows import RowError
 _IMPORT_CHECKPOINT = 20_000  # WAL pages (4 KiB) between checkpoints during an events import
 
 
-class CsvEventsLoop:
+class CsvEventsLoop(ABC):
     """Events from a CSV file in one loop: read, check, key and insert each row.
 
     The general path builds a dict, a parsed row and a writer's tuple for each row and hands
@@ -45,15 +46,15 @@ class CsvEventsLoop:
     def _cursor(self) -> Any:
         return self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
-    def _insert(self, params: list[Any]) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def _insert(self, params: list[Any]) -> int: ...
 
-    def _member_pks(self, member_ids: list[str]) -> dict[str, int]:
-        raise NotImplementedError
+    @abstractmethod
+    def _member_pks(self, member_ids: list[str]) -> dict[str, int]: ...
 
+    @abstractmethod
     def _members_source(self) -> str:
         """What the reader process opens to preload member keys ("" if it cannot)."""
-        raise NotImplementedError
 
     def _importing(self) -> AbstractContextManager[None]:
         """Settings that hold while the import runs."""
