@@ -161,8 +161,10 @@ def test_an_interrupted_backtest_leaves_no_copy_and_the_database_as_it_was(
     scratch_parent = tmp_path / "tmp"
     scratch_parent.mkdir()
     before = fingerprint(tmp_path)
+    # A year of nights (the most a backtest takes): long enough to still be running when the
+    # signal comes, however fast the machine.
     running = nudgeflow.configure(TMPDIR=str(scratch_parent)).start(
-        "simulate", "--from", FROM, "--to", "2026-11-30", "--campaigns", str(world[0])
+        "simulate", "--from", "2025-12-01", "--to", "2026-11-30", "--campaigns", str(world[0])
     )
     deadline = time.monotonic() + 60
     while not list(scratch_parent.glob("nudgeflow-scratch-*/scratch.db")):
