@@ -171,7 +171,7 @@ def test_an_interrupted_backtest_leaves_no_copy_and_the_database_as_it_was(
         assert running.poll() is None, running.communicate()
         assert time.monotonic() < deadline, "no scratch copy appeared"
         time.sleep(0.1)
-    time.sleep(1)  # a night or two under way
+    time.sleep(0.3)  # a night or two under way
     running.send_signal(stop)
     _, err = running.communicate(timeout=60)
     assert running.returncode != 0
