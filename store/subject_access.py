@@ -28,38 +28,29 @@ def profile_of(connection: Connection, member_pk: int) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def events_of(connection: Connection, member_pk: int) -> list[dict[str, Any]]:
+def _member_rows(
+    connection: Connection, table: sa.Table, member_pk: int, *order: sa.ColumnElement[Any]
+) -> list[dict[str, Any]]:
+    """The rows of ``table`` that belong to the member, in ``order``."""
     return _rows(
-        connection,
-        sa.select(events)
-        .where(events.c.member_pk == member_pk)
-        .order_by(events.c.occurred_at, events.c.id),
+        connection, sa.select(table).where(table.c.member_pk == member_pk).order_by(*order)
     )
+
+
+def events_of(connection: Connection, member_pk: int) -> list[dict[str, Any]]:
+    return _member_rows(connection, events, member_pk, events.c.occurred_at, events.c.id)
 
 
 def actions_of(connection: Connection, member_pk: int) -> list[dict[str, Any]]:
-    return _rows(
-        connection,
-        sa.select(actions)
-        .where(actions.c.member_pk == member_pk)
-        .order_by(actions.c.as_of, actions.c.action_id),
-    )
+    return _member_rows(connection, actions, member_pk, actions.c.as_of, actions.c.action_id)
 
 
 def rewards_of(connection: Connection, member_pk: int) -> list[dict[str, Any]]:
-    return _rows(
-        connection,
-        sa.select(rewards)
-        .where(rewards.c.member_pk == member_pk)
-        .order_by(rewards.c.created_at, rewards.c.action_id),
-    )
+    return _member_rows(connection, rewards, member_pk, rewards.c.created_at, rewards.c.action_id)
 
 
 def gifts_of(connection: Connection, member_pk: int) -> list[dict[str, Any]]:
-    return _rows(
-        connection,
-        sa.select(gifts).where(gifts.c.member_pk == member_pk).order_by(gifts.c.id),
-    )
+    return _member_rows(connection, gifts, member_pk, gifts.c.id)
 
 
 def ledger_of(connection: Connection, member_ref: str) -> list[dict[str, Any]]:
