@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -28,6 +29,10 @@ def find_script() -> str:
 
 
 SCRIPT = find_script()
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def functional_env(home: Path) -> dict[str, str]:
@@ -105,7 +110,12 @@ class Nudgeflow:
         )
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        """Start ``nudgeflow ARGS`` without waiting; stdout and stderr are text pipes."""
+        """Start ``nudgeflow ARGS`` without waiting; stdout and stderr are text pipes.
+
+        The child starts with SIGINT at its default, as from a terminal, so a test's Ctrl-C
+        reaches it even when the tests themselves were started in the background (a shell
+        without job control, as CI may be, starts background jobs with SIGINT ignored, and
+        an ignored signal stays ignored across exec)."""
         return subprocess.Popen(
             [SCRIPT, *args],
             cwd=self.cwd,
@@ -113,4 +123,5 @@ class Nudgeflow:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_default_interrupt,
         )
