@@ -105,6 +105,12 @@ def write_turn(engine: Engine) -> AbstractContextManager[Any]:
     processes do. PostgreSQL needs no such turns. Re-entrant."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
+    return sqlite_write_turn(engine)
+
+
+def sqlite_write_turn(engine: Engine) -> threading.RLock:
+    """The lock behind ``write_turn`` of a SQLite engine, for a caller that must not wait
+    for it (``acquire(blocking=False)``)."""
     with _TURNS_LOCK:
         turn = _WRITE_TURNS.get(engine)
         if turn is None:

@@ -12,14 +12,16 @@ keeps the keys of items that leave no keyed row of their own (``inbox_keys``).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from store.engine import sqlite_write_turn
 from store.schema import inbox, inbox_keys
 
 Kind = Literal["sendgrid", "stripe", "ingest"]
@@ -65,6 +67,62 @@ def store_requests(connection: Connection, requests: Sequence[tuple[Kind, str, i
             sa.insert(inbox),
             [{"kind": k, "body": body, "received_at": at} for k, body, at in requests],
         )
+
+
+class InboxAppender:
+    """SQLite only: store a batch of requests now or not at all, never waiting for a lock.
+
+    The service's event loop calls it (``web.intake.InboxWriter``): a commit on SQLite's
+    write-ahead log takes a few hundred microseconds, less than handing the batch to a
+    thread and back. It must never wait, so its own connection gives up at once when
+    another writer holds the lock (``busy_timeout=0``; another thread of this process
+    holds its write turn, or another process the database's lock) and the caller stores
+    the batch the waiting way in a thread. It leaves checkpoints to the other connections
+    (``wal_autocheckpoint=0``): a checkpoint writes and syncs the database file."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        if engine.dialect.name != "sqlite":
+            raise ValueError("InboxAppender is for SQLite; PostgreSQL commits in a thread")
+        self._engine = engine
+        self._pooled: Any = None
+        self._sql = f"INSERT INTO {inbox.name} (kind, body, received_at) VALUES (?, ?, ?)"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._pooled is None:
+            self._pooled = self._engine.raw_connection()
+            self._pooled.driver_connection.execute("PRAGMA busy_timeout=0")
+            self._pooled.driver_connection.execute("PRAGMA wal_autocheckpoint=0")
+        connection = self._pooled.driver_connection
+        assert isinstance(connection, sqlite3.Connection)
+        return connection
+
+    def try_store(self, requests: Sequence[tuple[Kind, str, int]]) -> bool:
+        """Insert and commit ``requests``; False (nothing stored) if that would mean waiting."""
+        turn = sqlite_write_turn(self._engine)
+        if not turn.acquire(blocking=False):
+            return False
+        try:
+            connection = self._connection()
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # locked by another process: do not wait here
+                return False
+            try:
+                connection.executemany(self._sql, requests)
+                connection.execute("COMMIT")
+            except sqlite3.Error as exc:  # as SQLAlchemy would raise it; a fresh connection next
+                self.close()
+                raise sa.exc.OperationalError(self._sql, None, exc) from exc
+            return True
+        finally:
+            turn.release()
+
+    def close(self) -> None:
+        """Drop the connection (its settings are this appender's, not for the pool); a
+        transaction it left open is rolled back with it."""
+        if self._pooled is not None:
+            self._pooled.invalidate()
+            self._pooled = None
 
 
 _COLUMNS = (inbox.c.id, inbox.c.kind, inbox.c.received_at, inbox.c.body, inbox.c.attempts)

@@ -64,12 +64,13 @@ def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = T
             worker = InboxWorker(lambda: work_inbox(app.engine, app.zone, app.clock))
             worker.start()
         starlette.state.inbox_worker = worker
-        writer = InboxWriter(app, after_commit=worker.wake if worker else lambda: None)
+        writer = InboxWriter(app.engine, after_commit=worker.wake if worker else lambda: None)
         starlette.state.inbox_writer = writer
         try:
             yield
         finally:
             await writer.drain()
+            writer.close()
             if worker is not None:
                 await run_in_threadpool(worker.stop)
 

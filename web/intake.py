@@ -1,9 +1,9 @@
 """The service's side of the inbox: what every webhook and ingestion endpoint shares.
 
-``store_accepted`` stores one request and the answer goes out only after its commit: the
-webhooks go through ``InboxWriter``, which commits the requests that arrive together in one
-transaction (group commit) and then wakes the worker. ``InboxWorker`` is the thread the
-lifespan starts: it works the inbox when woken after a store and every ``poll_seconds``
+The webhooks hand each request to ``InboxWriter``, which checks it, stores the accepted
+requests that arrive together in one transaction (group commit), answers them once it has
+committed and then wakes the worker. ``InboxWorker`` is the thread the lifespan
+starts beside it: it works the inbox when woken after a store and every ``poll_seconds``
 anyway (rows a crash left behind, retries), and stops cleanly at shutdown after a last pass.
 """
 
@@ -13,14 +13,17 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from bootstrap.app import App
 from store.engine import write_transaction
-from store.inbox import Kind, store_request, store_requests
+from store.inbox import InboxAppender, Kind, store_request, store_requests
 
 logger = logging.getLogger("nudgeflow.web")
 
@@ -42,73 +45,141 @@ def store(app: App, kind: Kind, body: str, received_at: int) -> int:
         return store_request(connection, kind, body, received_at)
 
 
-async def store_accepted(request: Request, kind: Kind, body: str, received_at: int) -> None:
-    """Store one accepted request before it is answered: through the service's
-    ``InboxWriter`` (group commit) when it runs, else in a transaction of its own."""
-    writer: InboxWriter | None = getattr(request.app.state, "inbox_writer", None)
-    if writer is None:
-        await asyncio.to_thread(store, app_of(request), kind, body, received_at)
-        return
-    await writer.store(kind, body, received_at)
+@dataclass(frozen=True)
+class Keep:
+    """A request that passed its checks: store ``text``, then answer 200 with ``answer``."""
+
+    text: str
+    answer: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A request answered without storing anything: refused (4xx) or ignored (200)."""
+
+    status: int
+    body: dict[str, Any]
+
+
+Check = Callable[[], Keep | Answer]
+
+
+def answer_for(outcome: Keep | Answer) -> JSONResponse:
+    if isinstance(outcome, Keep):
+        return JSONResponse(outcome.answer)
+    return JSONResponse(outcome.body, status_code=outcome.status)
+
+
+INLINE_CHECK_BYTES = 64 * 1024  # bodies up to this size are checked without a thread hop
 
 
 class InboxWriter:
-    """Group commit for the webhooks, on the event loop: a request joins the next batch and
-    waits; one flush at a time commits a batch in a worker thread, so the requests that
-    arrive while one transaction commits are stored together in the next. Each request is
-    answered only once its own transaction has committed.
+    """Group commit for the webhooks, on the event loop.
 
-    One INSERT and one COMMIT per request would cost more than checking a SendGrid
-    signature; here a busy moment costs one thread hop and one commit per batch. A failed
-    transaction fails every request in it (they are answered 503, and the provider sends
-    them again)."""
+    ``submit`` runs a request's ``check`` (the signature and the body; a large body in a
+    worker thread, so parsing it holds up no other request) and, if it passes, adds the
+    request to the next batch and waits. The batch is stored once the requests that arrived
+    together have all been checked (a callback after them on the loop); the requests that
+    arrive while one batch is being stored wait for the next. Each request is answered only
+    once its own transaction has committed, then the worker is woken.
 
-    def __init__(self, app: App, after_commit: Callable[[], None], max_batch: int = 500) -> None:
-        self._app = app
+    On SQLite the batch is committed right there on the loop when no other writer holds the
+    lock (``store.inbox.InboxAppender``: a WAL commit costs less than a thread hop), else in
+    a worker thread that waits its turn; on PostgreSQL always in a worker thread (a commit
+    waits for the server). A failed transaction fails every request in it (they are
+    answered 503, and the provider sends them again)."""
+
+    def __init__(
+        self, engine: Engine, after_commit: Callable[[], None], max_batch: int = 500
+    ) -> None:
+        self._engine = engine
         self._after_commit = after_commit
         self._max_batch = max_batch
+        self._appender = InboxAppender(engine) if engine.dialect.name == "sqlite" else None
         self._waiting: list[tuple[Kind, str, int, asyncio.Future[None]]] = []
+        self._scheduled = False
         self._flushing: asyncio.Task[None] | None = None
 
+    async def submit(self, kind: Kind, received_at: int, check: Check, size: int) -> Keep | Answer:
+        """Check one request of ``size`` bytes and store it if it passes; returns once it is
+        committed (raises if it could not be)."""
+        outcome = check() if size <= INLINE_CHECK_BYTES else await run_in_threadpool(check)
+        if isinstance(outcome, Keep):
+            await self.store(kind, outcome.text, received_at)
+        return outcome
+
     async def store(self, kind: Kind, body: str, received_at: int) -> None:
-        """Store one request; returns once it is committed (raises if it could not be)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Store one checked request; returns once it is committed (raises if it could not
+        be)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((kind, body, received_at, done))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
+        if not self._scheduled and self._flushing is None:
+            self._scheduled = True
+            loop.call_soon(self._flush)
         await done
 
     async def drain(self) -> None:
-        """Wait for the flush under way (shutdown)."""
-        if self._flushing is not None:
-            await self._flushing
+        """Wait until every request handed over is stored or failed (shutdown)."""
+        while self._waiting or self._scheduled or self._flushing is not None:
+            if self._flushing is not None:
+                await self._flushing
+            else:
+                await asyncio.sleep(0)
 
-    def _commit(self, rows: list[tuple[Kind, str, int]]) -> None:
-        with write_transaction(self._app.engine) as connection:
-            store_requests(connection, rows)
+    def close(self) -> None:
+        if self._appender is not None:
+            self._appender.close()
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
+        """Store the waiting requests: here when that needs no wait, else in a thread."""
+        self._scheduled = False
         while self._waiting:
             batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
+            rows = [(k, b, at) for k, b, at, _ in batch]
             try:
-                await asyncio.to_thread(self._commit, [(k, b, at) for k, b, at, _ in batch])
-            except Exception as exc:  # the database went away: every request here is failed
-                logger.exception("storing %d requests in the inbox failed", len(batch))
-                for *_, done in batch:
-                    if not done.done():  # the client may have gone
-                        done.set_exception(exc)
+                stored = self._appender is not None and self._appender.try_store(rows)
+            except Exception as exc:  # the database failed: every request here is failed
+                del self._waiting[: len(batch)]
+                self._failed(batch, exc)
                 continue
-            for *_, done in batch:
-                if not done.done():
-                    done.set_result(None)
-            self._after_commit()
+            if not stored:
+                self._flushing = asyncio.get_running_loop().create_task(self._flush_in_thread())
+                return
+            del self._waiting[: len(batch)]
+            self._committed(batch)
 
+    async def _flush_in_thread(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                try:
+                    await asyncio.to_thread(self._commit, [(k, b, at) for k, b, at, _ in batch])
+                except Exception as exc:  # the database went away
+                    self._failed(batch, exc)
+                    continue
+                self._committed(batch)
+        finally:
+            self._flushing = None
 
-def wake_worker(request: Request) -> None:
-    worker: InboxWorker | None = getattr(request.app.state, "inbox_worker", None)
-    if worker is not None:
-        worker.wake()
+    def _commit(self, rows: list[tuple[Kind, str, int]]) -> None:
+        with write_transaction(self._engine) as connection:
+            store_requests(connection, rows)
+
+    def _committed(self, batch: list[tuple[Kind, str, int, asyncio.Future[None]]]) -> None:
+        for *_, done in batch:
+            if not done.done():  # the client may have gone; its request is stored
+                done.set_result(None)
+        self._after_commit()
+
+    def _failed(
+        self, batch: list[tuple[Kind, str, int, asyncio.Future[None]]], exc: Exception
+    ) -> None:
+        logger.error("storing %d requests in the inbox failed: %s", len(batch), exc)
+        for *_, done in batch:
+            if not done.done():
+                done.set_exception(exc)
 
 
 class InboxWorker:

@@ -1,11 +1,11 @@
 """``POST /webhooks/sendgrid`` and ``POST /webhooks/stripe``: verify, store, answer.
 
 The request path is kept lean on purpose (SendGrid posts thousands of events a minute):
-check the signature with the provider's own library, check the body is the JSON it must be,
-store it in the inbox, answer 200 once it is committed (``web.intake.InboxWriter``: the
-requests that arrive while one transaction commits share the next one). Mapping events to
-members happens in the inbox worker (``inbound.inbox``). Nothing is stored for a request
-that is refused.
+check the headers, read the body, check the signature with the provider's own library and
+the body is the JSON it must be, store it in the inbox with the requests that arrived with
+it (``web.intake.InboxWriter``: group commit), and answer 200 once it is committed.
+Mapping events to members happens in the inbox worker (``inbound.inbox``). Nothing is
+stored for a request that is refused.
 
 Answers (every error is ``{"error": reason}``):
 
@@ -24,17 +24,15 @@ Answers (every error is ``{"error": reason}``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 import stripe
 from sendgrid.helpers.eventwebhook import EventWebhook  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from nudgeflow.timeutil import to_epoch
@@ -42,13 +40,11 @@ from providers.stripe_reads import EVENT_TYPES
 from store.inbox import Kind
 from store.rows import RowError, load_json
 from web.bodies import read_body
-from web.intake import app_of, problem, store_accepted, wake_worker
+from web.intake import Answer, Check, InboxWriter, Keep, answer_for, app_of, problem
 
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 TOLERANCE_SECONDS = 300  # SendGrid: how far the signed timestamp may be from now; Stripe's too
-INLINE_CHECK_BYTES = 64 * 1024  # bodies up to this size are checked without a thread hop
-_T = TypeVar("_T")
 
 
 @lru_cache(maxsize=4)
@@ -64,11 +60,32 @@ def _signature_holds(public_key: str, text: str, signature: str, timestamp: str)
         return False
 
 
+def _refused(status: int, reason: str) -> Answer:
+    return Answer(status, {"error": reason})
+
+
 async def _body(request: Request, limit: int) -> bytes | Response:
     try:
         return await read_body(request, limit)
     except HTTPException as exc:
         return problem(exc.status_code, str(exc.detail))
+
+
+def check_sendgrid(public_key: str, body: bytes, signature: str, timestamp: str) -> Keep | Answer:
+    """A SendGrid request's signature and shape."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _refused(400, "the body is not UTF-8")
+    if not _signature_holds(public_key, text, signature, timestamp):
+        return _refused(401, "the signature does not match the body and timestamp")
+    try:
+        events = load_json("body", text)
+    except RowError as exc:
+        return _refused(400, f"malformed JSON: {exc.reason}")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        return _refused(400, "expected a JSON array of event objects")
+    return Keep(text, {"accepted": len(events)})
 
 
 async def sendgrid_events(request: Request) -> Response:
@@ -94,64 +111,54 @@ async def sendgrid_events(request: Request) -> Response:
     body = await _body(request, app.settings.web.max_body_bytes)
     if isinstance(body, Response):
         return body
-
-    def check() -> tuple[str, int] | Response:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return problem(400, "the body is not UTF-8")
-        if not _signature_holds(public_key, text, signature, timestamp):
-            return problem(401, "the signature does not match the body and timestamp")
-        try:
-            events = load_json("body", text)
-        except RowError as exc:
-            return problem(400, f"malformed JSON: {exc.reason}")
-        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-            return problem(400, "expected a JSON array of event objects")
-        return text, len(events)
-
-    checked = await _checked(check, len(body))
-    if isinstance(checked, Response):
-        return checked
-    text, count = checked
-    return await _stored(request, "sendgrid", text, now, {"accepted": count})
+    return await _submitted(
+        request,
+        "sendgrid",
+        now,
+        lambda: check_sendgrid(public_key, body, signature, timestamp),
+        len(body),
+    )
 
 
-async def _checked(check: Callable[[], _T], size: int) -> _T:
-    """``check()`` here for a small body (a thread hop costs more than the check), in a
-    worker thread for a large one (parsing it would hold up every other request)."""
-    if size <= INLINE_CHECK_BYTES:
-        return check()
-    return await run_in_threadpool(check)
-
-
-async def _stored(
-    request: Request, kind: Kind, text: str, received_at: int, answer: dict[str, Any]
+async def _submitted(
+    request: Request, kind: Kind, received_at: int, check: Check, size: int
 ) -> Response:
-    """Store the accepted request, then answer ``answer``; 503 when it cannot be stored
-    (both providers send a request again after a 5xx)."""
+    """Check the request and store it if it passes (``web.intake.InboxWriter``); answer
+    once that is done. 503 when it cannot be stored (both providers send a request again
+    after a 5xx)."""
+    writer: InboxWriter = request.app.state.inbox_writer
     try:
-        await store_accepted(request, kind, text, received_at)
+        outcome = await writer.submit(kind, received_at, check, size)
     except (SQLAlchemyError, OSError):
         return problem(503, "the request could not be stored; send it again")
-    wake_worker(request)
-    return JSONResponse(answer)
+    return answer_for(outcome)
 
 
-def _stripe_event(payload: bytes, header: str, secret: str) -> dict[str, Any] | Response:
+def _stripe_event(payload: bytes, header: str, secret: str) -> dict[str, Any] | Answer:
     try:
         event = stripe.Webhook.construct_event(payload, header, secret, tolerance=300)
     except stripe.SignatureVerificationError as exc:
-        return problem(401, f"signature: {exc.user_message or exc}")
+        return _refused(401, f"signature: {exc.user_message or exc}")
     except (ValueError, UnicodeDecodeError) as exc:
-        return problem(400, f"malformed JSON: {exc}")
+        return _refused(400, f"malformed JSON: {exc}")
     values = event.to_dict()
     found = {name: values.get(name) for name in ("id", "type", "created")}
     if not isinstance(found["id"], str) or not isinstance(found["type"], str):
-        return problem(400, "expected a Stripe event (id, type, created)")
+        return _refused(400, "expected a Stripe event (id, type, created)")
     if not isinstance(found["created"], int):
-        return problem(400, "expected a Stripe event (id, type, created)")
+        return _refused(400, "expected a Stripe event (id, type, created)")
     return found
+
+
+def check_stripe(body: bytes, header: str, secret: str) -> Keep | Answer:
+    """A Stripe request's signature and shape; an event type we do not act on is answered
+    200 and not stored."""
+    event = _stripe_event(body, header, secret)
+    if isinstance(event, Answer):
+        return event
+    if event["type"] not in EVENT_TYPES:
+        return Answer(200, {"ignored": event["type"]})
+    return Keep(body.decode("utf-8"), {"accepted": 1})
 
 
 async def stripe_events(request: Request) -> Response:
@@ -169,20 +176,10 @@ async def stripe_events(request: Request) -> Response:
     body = await _body(request, app.settings.web.max_body_bytes)
     if isinstance(body, Response):
         return body
-
-    def check() -> dict[str, Any] | Response:
-        event = _stripe_event(body, header, secret.get_secret_value())
-        if isinstance(event, Response):
-            return event
-        if event["type"] not in EVENT_TYPES:
-            return JSONResponse({"ignored": event["type"]})
-        return event
-
-    checked = await _checked(check, len(body))
-    if isinstance(checked, Response):
-        return checked
-    text = body.decode("utf-8")
-    return await _stored(request, "stripe", text, to_epoch(app.clock()), {"accepted": 1})
+    key = secret.get_secret_value()
+    return await _submitted(
+        request, "stripe", to_epoch(app.clock()), lambda: check_stripe(body, header, key), len(body)
+    )
 
 
 routes: list[BaseRoute] = [

@@ -262,7 +262,8 @@ def test_a_request_that_cannot_be_stored_is_503_and_sent_again_later(
     )
     with serve(world.app()) as client:
         with monkeypatch.context() as patched:
-            patched.setattr(intake, "store_requests", unreachable)
+            patched.setattr(intake, "store_requests", unreachable)  # the commit in a thread
+            patched.setattr(intake.InboxAppender, "try_store", unreachable)  # SQLite's on the loop
             refused = client.post("/webhooks/sendgrid", content=body, headers=headers)
         assert refused.status_code == 503
         assert "send it again" in refused.json()["error"]
