@@ -31,8 +31,12 @@ def find_script() -> str:
 SCRIPT = find_script()
 
 
-def _default_interrupt() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# Children start with SIGINT at its default, as from a terminal, so a test's Ctrl-C reaches
+# them even when the tests themselves were started in the background: a shell without job
+# control (as CI may be) starts background jobs with SIGINT ignored, and an ignored signal
+# stays ignored across exec, while a handled one is reset to its default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def functional_env(home: Path) -> dict[str, str]:
@@ -110,12 +114,7 @@ class Nudgeflow:
         )
 
     def start(self, *args: str, **env: str) -> subprocess.Popen[str]:
-        """Start ``nudgeflow ARGS`` without waiting; stdout and stderr are text pipes.
-
-        The child starts with SIGINT at its default, as from a terminal, so a test's Ctrl-C
-        reaches it even when the tests themselves were started in the background (a shell
-        without job control, as CI may be, starts background jobs with SIGINT ignored, and
-        an ignored signal stays ignored across exec)."""
+        """Start ``nudgeflow ARGS`` without waiting; stdout and stderr are text pipes."""
         return subprocess.Popen(
             [SCRIPT, *args],
             cwd=self.cwd,
@@ -123,5 +122,4 @@ class Nudgeflow:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_default_interrupt,
         )
