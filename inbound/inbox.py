@@ -1,13 +1,14 @@
 """Working the inbox: every accepted request takes effect once, however often it is worked.
 
 ``work_inbox`` reads pending rows in batches, oldest first. SendGrid and ingestion rows are
-worked together, a batch in one write transaction: the rows are taken (only those still
-pending; on PostgreSQL a second worker skips the ones taken), their effects written
-set-based (``inbound.sendgrid_events``, ``inbound.ingest``) and the rows marked ``done``,
-all committed at once: a crash before the commit leaves them pending, and working them again
-inserts nothing twice because every effect is keyed (event ids, ``inbox_keys``). Stripe rows
-go through ``night.rewards.record_stripe_fact``, the code ``stripe sync`` uses, which is
-idempotent and keeps its own ledger transactions; the row is marked done after.
+worked together, a batch in one write transaction (up to 1,000 rows and 1 MiB of bodies):
+the rows still pending are marked ``done`` (on PostgreSQL a second worker passes by the
+ones another has claimed) and their effects written set-based (``inbound.sendgrid_events``,
+``inbound.ingest``), all committed at once: a crash before the commit leaves them pending,
+and working them again inserts nothing twice because every effect is keyed (event ids,
+``inbox_keys``). Stripe rows go through ``night.rewards.record_stripe_fact``, the code
+``stripe sync`` uses, which is idempotent and keeps its own ledger transactions; the row is
+marked done after.
 
 When a batch fails, its rows are worked one by one, so one bad row costs only itself: its
 attempt and error are recorded, it is retried by later calls, and after ``max_attempts``
@@ -34,11 +35,12 @@ from night.rewards import record_stripe_fact
 from nudgeflow.timeutil import to_epoch
 from providers.stripe_reads import redemption_fact
 from store.engine import immediate_transaction, write_turn
-from store.inbox import InboxRow, mark_done, note_failure, pending_rows, take
+from store.inbox import InboxRow, claim_done, note_failure, pending_rows
 
 logger = logging.getLogger("nudgeflow.inbox")
 
-BATCH_SIZE = 200  # inbox rows per transaction (a SendGrid row holds up to ~1,000 events)
+BATCH_SIZE = 1_000  # inbox rows read at once, and at most per transaction
+BATCH_BYTES = 1 << 20  # request bodies per transaction: a SendGrid row may hold ~1,000 events
 MAX_ATTEMPTS = 5
 
 
@@ -86,11 +88,27 @@ def work_inbox(
             return result
         after = rows[-1].id
         local = [row for row in rows if row.kind != "stripe"]
-        if local:
-            _work_local(engine, local, clock, result, max_attempts)
+        for part in by_size(local, BATCH_BYTES):
+            _work_local(engine, part, clock, result, max_attempts)
         for row in rows:
             if row.kind == "stripe":
                 _work_stripe(engine, row, zone, clock, result, max_attempts)
+
+
+def by_size(rows: list[InboxRow], limit: int) -> Iterator[list[InboxRow]]:
+    """``rows`` in order, in parts whose bodies add up to at most ``limit`` characters (a
+    row larger than that alone): single events share a transaction by the thousand, large
+    batches of events a few at a time."""
+    part: list[InboxRow] = []
+    size = 0
+    for row in rows:
+        if part and size + len(row.body) > limit:
+            yield part
+            part, size = [], 0
+        part.append(row)
+        size += len(row.body)
+    if part:
+        yield part
 
 
 def _work_local(
@@ -117,12 +135,13 @@ def _work_local(
 def _apply(
     engine: sa.Engine, rows: list[InboxRow], clock: Callable[[], datetime], result: WorkResult
 ) -> None:
-    """Take the rows still pending, write their effects, mark them done: one transaction."""
+    """Claim the rows still pending (marked done) and write their effects: one transaction."""
     found = WorkResult()
     with _write(engine) as connection:
         now = to_epoch(clock())
-        taken = take(connection, [row.id for row in rows])
-        mine = [row for row in rows if row.id in taken]
+        # Claimed first: what else the transaction writes commits with it, or neither does.
+        claimed = claim_done(connection, [row.id for row in rows], now)
+        mine = [row for row in rows if row.id in claimed]
         sendgrid = [(_events(row), row.received_at) for row in mine if row.kind == "sendgrid"]
         if sendgrid:
             outcome = record_sendgrid_events(connection, sendgrid, now=now)
@@ -141,7 +160,6 @@ def _apply(
         unknown = [row for row in mine if row.kind not in ("sendgrid", "ingest")]
         if unknown:
             raise ValueError(f"inbox row {unknown[0].id}: unknown kind {unknown[0].kind!r}")
-        mark_done(connection, [row.id for row in mine], now)
     result.done += len(mine)
     for name, count in found.effects.items():
         result.add(name, count)
@@ -177,8 +195,7 @@ def _work_stripe(
         if recorded.problems:
             raise ValueError("; ".join(recorded.problems))
         with _write(engine) as connection:
-            if take(connection, [row.id]):
-                mark_done(connection, [row.id], to_epoch(clock()))
+            if claim_done(connection, [row.id], to_epoch(clock())):
                 result.done += 1
         result.add("discounts linked", recorded.linked)
         result.add("redemptions recorded", recorded.redeemed)

@@ -2,9 +2,9 @@
 
 ``store_request`` is one request's INSERT; ``store_requests`` stores the requests that
 arrived together in one (the service's group commit). The worker (``inbound.inbox``) reads
-``pending`` rows in batches (``pending_rows``), takes them inside its write transaction
-(``take``: only the ones still pending, locked against a second worker on PostgreSQL) and
-marks them ``done`` in the transaction of their effects (``mark_done``). A row whose work
+``pending`` rows in batches (``pending_rows``) and, inside the write transaction of their
+effects, marks the ones still pending ``done`` (``claim_done``: one statement, passing by
+rows a second worker has locked on PostgreSQL). A row whose work
 raised gets an attempt and the error (``note_failure``) and is ``failed`` after the last
 attempt; ``retry_failed`` puts failed rows back to pending for an operator. ``claim_keys``
 keeps the keys of items that leave no keyed row of their own (``inbox_keys``).
@@ -144,27 +144,26 @@ def pending_rows(
     return [InboxRow(*row) for row in rows]
 
 
-def take(connection: Connection, ids: Sequence[int]) -> set[int]:
-    """Which of ``ids`` are still pending, locked until the transaction ends (PostgreSQL:
-    ``FOR UPDATE SKIP LOCKED``, so a second worker passes them by; SQLite's write lock makes
-    the caller's transaction the only writer already)."""
+def claim_done(connection: Connection, ids: Sequence[int], at: int) -> set[int]:
+    """Mark those of ``ids`` that are still pending ``done`` (an attempt each) and return
+    their ids: one statement, in the transaction that writes their effects, so a rollback
+    leaves them pending. On PostgreSQL rows another worker has locked are passed by (``FOR
+    UPDATE SKIP LOCKED``); SQLite's write lock makes the caller's transaction the only
+    writer already."""
     if not ids:
         return set()
-    query = (
+    still_pending = (
         sa.select(inbox.c.id)
         .where(inbox.c.id.in_(list(ids)), inbox.c.state == "pending")
         .with_for_update(skip_locked=True)
     )
-    return set(connection.execute(query).scalars())
-
-
-def mark_done(connection: Connection, ids: Sequence[int], at: int) -> None:
-    if ids:
-        connection.execute(
-            sa.update(inbox)
-            .where(inbox.c.id.in_(list(ids)))
-            .values(state="done", processed_at=at, attempts=inbox.c.attempts + 1)
-        )
+    claimed = connection.execute(
+        sa.update(inbox)
+        .where(inbox.c.id.in_(still_pending.scalar_subquery()))
+        .values(state="done", processed_at=at, attempts=inbox.c.attempts + 1)
+        .returning(inbox.c.id)
+    )
+    return set(claimed.scalars())
 
 
 def note_failure(
