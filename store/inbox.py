@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from store.engine import sqlite_write_turn
+from store.importer.statements import in_keys, keys_param
 from store.schema import inbox, inbox_keys
 
 Kind = Literal["sendgrid", "stripe", "ingest"]
@@ -154,14 +155,15 @@ def claim_done(connection: Connection, ids: Sequence[int], at: int) -> set[int]:
         return set()
     still_pending = (
         sa.select(inbox.c.id)
-        .where(inbox.c.id.in_(list(ids)), inbox.c.state == "pending")
+        .where(in_keys(connection, inbox.c.id), inbox.c.state == "pending")
         .with_for_update(skip_locked=True)
     )
     claimed = connection.execute(
         sa.update(inbox)
         .where(inbox.c.id.in_(still_pending.scalar_subquery()))
         .values(state="done", processed_at=at, attempts=inbox.c.attempts + 1)
-        .returning(inbox.c.id)
+        .returning(inbox.c.id),
+        keys_param(connection, list(ids)),
     )
     return set(claimed.scalars())
 
