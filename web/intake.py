@@ -80,25 +80,33 @@ class InboxWriter:
     worker thread, so parsing it holds up no other request) and, if it passes, adds the
     request to the next batch and waits. The batch is stored once the requests that arrived
     together have all been checked (a callback after them on the loop); the requests that
-    arrive while one batch is being stored wait for the next. Each request is answered only
+    arrive while batches are being stored wait for the next. Each request is answered only
     once its own transaction has committed, then the worker is woken.
 
     On SQLite the batch is committed right there on the loop when no other writer holds the
     lock (``store.inbox.InboxAppender``: a WAL commit costs less than a thread hop), else in
-    a worker thread that waits its turn; on PostgreSQL always in a worker thread (a commit
-    waits for the server). A failed transaction fails every request in it (they are
-    answered 503, and the provider sends them again)."""
+    a worker thread that waits its turn, one batch at a time (SQLite has one writer). On
+    PostgreSQL batches are committed in worker threads, up to ``max_in_flight`` at once: a
+    commit waits for the server's WAL flush, and the server flushes concurrent commits
+    together. A failed transaction fails every request in it (they are answered 503, and
+    the provider sends them again)."""
 
     def __init__(
-        self, engine: Engine, after_commit: Callable[[], None], max_batch: int = 500
+        self,
+        engine: Engine,
+        after_commit: Callable[[], None],
+        max_batch: int = 500,
+        max_in_flight: int | None = None,
     ) -> None:
         self._engine = engine
         self._after_commit = after_commit
         self._max_batch = max_batch
-        self._appender = InboxAppender(engine) if engine.dialect.name == "sqlite" else None
+        sqlite = engine.dialect.name == "sqlite"
+        self._appender = InboxAppender(engine) if sqlite else None
+        self._max_in_flight = max_in_flight or (1 if sqlite else 4)
         self._waiting: list[tuple[Kind, str, int, asyncio.Future[None]]] = []
         self._scheduled = False
-        self._flushing: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def submit(self, kind: Kind, received_at: int, check: Check, size: int) -> Keep | Answer:
         """Check one request of ``size`` bytes and store it if it passes; returns once it is
@@ -111,19 +119,16 @@ class InboxWriter:
     async def store(self, kind: Kind, body: str, received_at: int) -> None:
         """Store one checked request; returns once it is committed (raises if it could not
         be)."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((kind, body, received_at, done))
-        if not self._scheduled and self._flushing is None:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        self._schedule()
         await done
 
     async def drain(self) -> None:
         """Wait until every request handed over is stored or failed (shutdown)."""
-        while self._waiting or self._scheduled or self._flushing is not None:
-            if self._flushing is not None:
-                await self._flushing
+        while self._waiting or self._scheduled or self._in_flight:
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight))
             else:
                 await asyncio.sleep(0)
 
@@ -131,37 +136,45 @@ class InboxWriter:
         if self._appender is not None:
             self._appender.close()
 
-    def _flush(self) -> None:
-        """Store the waiting requests: here when that needs no wait, else in a thread."""
-        self._scheduled = False
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            rows = [(k, b, at) for k, b, at, _ in batch]
-            try:
-                stored = self._appender is not None and self._appender.try_store(rows)
-            except Exception as exc:  # the database failed: every request here is failed
-                del self._waiting[: len(batch)]
-                self._failed(batch, exc)
-                continue
-            if not stored:
-                self._flushing = asyncio.get_running_loop().create_task(self._flush_in_thread())
-                return
-            del self._waiting[: len(batch)]
-            self._committed(batch)
+    def _schedule(self) -> None:
+        """Flush once the requests that arrived together are all in, if a commit may start."""
+        if self._waiting and not self._scheduled and len(self._in_flight) < self._max_in_flight:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _flush_in_thread(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[: self._max_batch]
-                del self._waiting[: self._max_batch]
+    def _flush(self) -> None:
+        """Store the waiting requests: here when that needs no wait, else in threads."""
+        self._scheduled = False
+        while self._waiting and len(self._in_flight) < self._max_in_flight:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: len(batch)]
+            rows = [(k, b, at) for k, b, at, _ in batch]
+            if self._appender is not None and not self._in_flight:
                 try:
-                    await asyncio.to_thread(self._commit, [(k, b, at) for k, b, at, _ in batch])
-                except Exception as exc:  # the database went away
+                    stored = self._appender.try_store(rows)
+                except Exception as exc:  # the database failed: every request here is failed
                     self._failed(batch, exc)
                     continue
-                self._committed(batch)
+                if stored:
+                    self._committed(batch)
+                    continue
+            task = asyncio.get_running_loop().create_task(self._commit_in_thread(batch, rows))
+            self._in_flight.add(task)
+
+    async def _commit_in_thread(
+        self, batch: list[tuple[Kind, str, int, asyncio.Future[None]]], rows: list[Any]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._commit, rows)
+        except Exception as exc:  # the database went away
+            self._failed(batch, exc)
+        else:
+            self._committed(batch)
         finally:
-            self._flushing = None
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.discard(task)
+            self._schedule()
 
     def _commit(self, rows: list[tuple[Kind, str, int]]) -> None:
         with write_transaction(self._engine) as connection:
