@@ -1,7 +1,7 @@
 """Webhook intake: SendGrid events accepted per second on loopback, against a bare baseline.
 
-    python benchmarks/bench_webhooks.py [--duration 15] [--connections 8] [--workdir DIR]
-                                        [--database-url URL]
+    python benchmarks/bench_webhooks.py [--duration 15] [--rounds 3] [--connections 8]
+                                        [--workdir DIR] [--database-url URL]
 
 ``nudgeflow web`` serves a database of N members with one sent action each, and ``wrk``
 (``apt-get install wrk``), a real load generator in its own process, posts correctly
@@ -11,7 +11,12 @@ the prepared bodies run out; then they are posted again, which is SendGrid redel
 In the same run, the same uvicorn serves a bare Starlette handler that reads the body and
 answers 200: the single-event figure is quoted as a ratio to it, in requests per second and
 in the server process's CPU time per request (threads included), which is what the ratio
-would be on a machine where nothing else competes for the cores.
+would be on a machine where nothing else competes for the cores. Single events run in
+``--rounds`` rounds, each the bare handler then nudgeflow, each round with bodies of its
+own, and the figures are the medians of the rounds' ratios (a shared machine's speed drifts
+from minute to minute). Before each bare round the service's inbox is worked to the end,
+so its worker takes nothing from the bare handler; nudgeflow's CPU in a round is counted
+until its worker has worked the round's requests.
 
 Afterwards the inbox is verified: every request answered 2xx is a stored inbox row (nothing
 lost), and once the service's worker has worked the inbox, every distinct ``sg_event_id``
@@ -236,7 +241,10 @@ def run_wrk(
     workdir: Path,
     args: argparse.Namespace,
     server: subprocess.Popen[bytes],
+    settled: Any = None,
 ) -> dict[str, float]:
+    """One wrk run; the server's CPU is counted until ``settled()`` returns, if given (the
+    inbox worked to the end), else until wrk stops."""
     data = workdir / f"requests-{name}.txt"
     data.write_text("\n".join(lines) + "\n")
     script = workdir / f"post-{name}.lua"
@@ -257,6 +265,8 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
+    if settled is not None:
+        settled()
     cpu = cpu_seconds(server.pid) - cpu_before
     done = re.search(r"(\d+) requests in ([\d.]+)s", output)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
@@ -274,6 +284,37 @@ def run_wrk(
         "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"),
         "cpu_us_per_request": cpu / max(float(done.group(1)), 1.0) * 1e6,
     }
+
+
+def drained(url: str, timeout: float = 120.0) -> None:
+    """Wait until the inbox has no pending row and has stopped growing (requests in flight
+    when wrk stopped are still being stored)."""
+    import sqlalchemy as sa
+
+    from store.engine import create_store_engine
+
+    engine = create_store_engine(url)
+    started = time.monotonic()
+    seen = -1
+    with engine.connect() as connection:
+        while time.monotonic() - started < timeout:
+            rows, pending = connection.execute(
+                sa.text("SELECT count(*), count(*) FILTER (WHERE state = 'pending') FROM inbox")
+            ).one()
+            connection.rollback()
+            if pending == 0 and rows == seen:
+                break
+            seen = rows
+            time.sleep(0.25)
+    engine.dispose()
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def verify(url: str, answered: float, timeout: float = 120.0) -> dict[str, float]:
@@ -326,6 +367,7 @@ def verify(url: str, answered: float, timeout: float = 120.0) -> dict[str, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds of load per run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of single events")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--workdir", type=Path, default=None)
@@ -350,42 +392,72 @@ def main() -> None:
         "NUDGEFLOW_CAMPAIGNS_DIR": str(ROOT / "campaigns"),
         "NUDGEFLOW_TEMPLATES_DIR": str(ROOT / "templates" / "email"),
     }
-    # Enough distinct bodies for a run at a few thousand requests/s; wrk then repeats them.
+    # Enough distinct bodies for a round at several thousand requests/s; wrk then repeats
+    # them (SendGrid redelivering).
+    per_round = max(10_000, args.duration * 8_000)
     batches = signed_requests(key, action_ids, 2_000, 100, "batch")
-    singles = signed_requests(key, action_ids, 40_000, 1, "single")
+    singles = signed_requests(key, action_ids, per_round * args.rounds, 1, "single")
     (workdir / "bare.py").write_text(BARE_APP)
 
     figures: dict[str, float] = {}
-    bare_port = free_port()
+    bare_port, port = free_port(), free_port()
     bare = [sys.executable, "-c", BARE_SERVE, str(bare_port), str(workdir)]
-    with serving(bare, env, bare_port, workdir / "bare.log") as server:
-        single_bare = run_wrk("bare", bare_port, singles, workdir, args, server)
-    port = free_port()
     web = [str(BIN / "nudgeflow"), "web", "--port", str(port)]
-    with serving(web, env | {"PYTHONUNBUFFERED": "1"}, port, workdir / "web.log") as server:
-        single = run_wrk("single", port, singles, workdir, args, server)
+    rounds: list[tuple[dict[str, float], dict[str, float]]] = []
+    with (
+        serving(bare, env, bare_port, workdir / "bare.log") as bare_server,
+        serving(web, env | {"PYTHONUNBUFFERED": "1"}, port, workdir / "web.log") as server,
+    ):
+        for number in range(args.rounds):
+            bodies = singles[number * per_round : (number + 1) * per_round]
+            drained(url)
+            alone = run_wrk(f"bare-{number}", bare_port, bodies, workdir, args, bare_server)
+            ours = run_wrk(
+                f"single-{number}", port, bodies, workdir, args, server, lambda: drained(url)
+            )
+            rounds.append((alone, ours))
+            print(
+                f"round {number + 1}: bare {alone['requests_per_second']:,.0f} req/s "
+                f"({alone['cpu_us_per_request']:,.0f} µs CPU each), nudgeflow "
+                f"{ours['requests_per_second']:,.0f} req/s "
+                f"({ours['cpu_us_per_request']:,.0f} µs CPU each, its worker's included)",
+                flush=True,
+            )
         batch = run_wrk("batch", port, batches, workdir, args, server)
-        answered = batch["requests"] - batch["non_2xx"] + single["requests"] - single["non_2xx"]
+        answered = batch["requests"] - batch["non_2xx"]
+        answered += sum(ours["requests"] - ours["non_2xx"] for _, ours in rounds)
         checked = verify(url, answered)
 
-    figures["bare_single_requests_per_second"] = single_bare["requests_per_second"]
+    def middle(side: int, name: str) -> float:
+        return median([pair[side][name] for pair in rounds])
+
+    figures["bare_single_requests_per_second"] = middle(0, "requests_per_second")
     figures["batch_requests_per_second"] = batch["requests_per_second"]
     figures["batch_events_per_second"] = batch["requests_per_second"] * 100
     figures["batch_p99_ms"] = batch["p99_ms"]
-    figures["single_requests_per_second"] = single["requests_per_second"]
-    figures["single_p99_ms"] = single["p99_ms"]
-    figures["single_over_bare"] = single["requests_per_second"] / max(
-        single_bare["requests_per_second"], 1e-9
+    figures["single_requests_per_second"] = middle(1, "requests_per_second")
+    figures["single_p99_ms"] = middle(1, "p99_ms")
+    figures["single_over_bare"] = median(
+        [
+            ours["requests_per_second"] / max(alone["requests_per_second"], 1e-9)
+            for alone, ours in rounds
+        ]
     )
-    # CPU per request in the server process (its threads included): what the ratio would be
-    # on a machine where nothing else competes for the cores.
-    figures["bare_cpu_us_per_request"] = single_bare["cpu_us_per_request"]
-    figures["single_cpu_us_per_request"] = single["cpu_us_per_request"]
+    # CPU per request in the server process (its threads included, the worker's work on
+    # the round's requests too): what the ratio would be on a machine where nothing else
+    # competes for the cores.
+    figures["bare_cpu_us_per_request"] = middle(0, "cpu_us_per_request")
+    figures["single_cpu_us_per_request"] = middle(1, "cpu_us_per_request")
     figures["batch_cpu_us_per_event"] = batch["cpu_us_per_request"] / 100
-    figures["single_cpu_ratio"] = single_bare["cpu_us_per_request"] / max(
-        single["cpu_us_per_request"], 1e-9
+    figures["single_cpu_ratio"] = median(
+        [
+            alone["cpu_us_per_request"] / max(ours["cpu_us_per_request"], 1e-9)
+            for alone, ours in rounds
+        ]
     )
-    figures["non_2xx"] = batch["non_2xx"] + single["non_2xx"] + single_bare["non_2xx"]
+    figures["non_2xx"] = batch["non_2xx"] + sum(
+        alone["non_2xx"] + ours["non_2xx"] for alone, ours in rounds
+    )
     figures.update(checked)
     for name, value in figures.items():
         print(f"{name}: {value:,.3f}")
