@@ -40,7 +40,8 @@ from store.inbox import InboxRow, claim_done, note_failure, pending_rows
 logger = logging.getLogger("nudgeflow.inbox")
 
 BATCH_SIZE = 1_000  # inbox rows read at once, and at most per transaction
-BATCH_BYTES = 1 << 20  # request bodies per transaction: a SendGrid row may hold ~1,000 events
+BATCH_BYTES = 1 << 20  # characters of request bodies per transaction (a SendGrid row may
+# hold ~1,000 events: a few such rows to a transaction, single events by the thousand)
 MAX_ATTEMPTS = 5
 
 

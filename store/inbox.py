@@ -4,10 +4,10 @@
 arrived together in one (the service's group commit). The worker (``inbound.inbox``) reads
 ``pending`` rows in batches (``pending_rows``) and, inside the write transaction of their
 effects, marks the ones still pending ``done`` (``claim_done``: one statement, passing by
-rows a second worker has locked on PostgreSQL). A row whose work
-raised gets an attempt and the error (``note_failure``) and is ``failed`` after the last
-attempt; ``retry_failed`` puts failed rows back to pending for an operator. ``claim_keys``
-keeps the keys of items that leave no keyed row of their own (``inbox_keys``).
+rows a second worker has locked on PostgreSQL). A row whose work raised gets an attempt and
+the error (``note_failure``) and is ``failed`` after the last attempt; ``retry_failed`` puts
+failed rows back to pending for an operator. ``claim_keys`` keeps the keys of items that
+leave no keyed row of their own (``inbox_keys``).
 """
 
 from __future__ import annotations

@@ -160,9 +160,12 @@ class InboxWriter:
                     continue
             task = asyncio.get_running_loop().create_task(self._commit_in_thread(batch, rows))
             self._in_flight.add(task)
+            task.add_done_callback(self._commit_ended)
 
     async def _commit_in_thread(
-        self, batch: list[tuple[Kind, str, int, asyncio.Future[None]]], rows: list[Any]
+        self,
+        batch: list[tuple[Kind, str, int, asyncio.Future[None]]],
+        rows: list[tuple[Kind, str, int]],
     ) -> None:
         try:
             await asyncio.to_thread(self._commit, rows)
@@ -170,11 +173,11 @@ class InboxWriter:
             self._failed(batch, exc)
         else:
             self._committed(batch)
-        finally:
-            task = asyncio.current_task()
-            if task is not None:
-                self._in_flight.discard(task)
-            self._schedule()
+
+    def _commit_ended(self, task: asyncio.Task[None]) -> None:
+        """A commit in a thread ended: the requests that waited for a free one may go."""
+        self._in_flight.discard(task)
+        self._schedule()
 
     def _commit(self, rows: list[tuple[Kind, str, int]]) -> None:
         with write_transaction(self._engine) as connection:
