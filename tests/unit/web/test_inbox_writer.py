@@ -233,7 +233,7 @@ def test_on_postgresql_up_to_four_batches_commit_at_once(
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.3)
+        time.sleep(0.5)  # the six waves (150 ms) all arrive while the first commit is slow
         real(connection, requests)
         with lock:
             active[0] -= 1
