@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -69,8 +70,10 @@ def event_key(event: dict[str, Any]) -> str:
 
 
 def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value.strip() and "\x00" not in value:
-        return value.strip()[:TEXT_LIMIT]
+    if isinstance(value, str) and "\x00" not in value:
+        stripped = value.strip()
+        if stripped:
+            return stripped[:TEXT_LIMIT]
     return None
 
 
@@ -121,12 +124,11 @@ def record_sendgrid_events(
             outcome.repeated += 1  # the same event twice in this batch
             continue
         properties: dict[str, Any] = {"action_id": action_id, "campaign_id": campaign_id}
-        url, reason = _text(event.get("url")), _text(event.get("reason"))
-        if event["event"] == "click" and url is not None:
+        if event["event"] == "click" and (url := _text(event.get("url"))) is not None:
             properties["url"] = url
-        if event["event"] in ("bounce", "dropped"):
+        elif event["event"] in ("bounce", "dropped"):
             properties["sendgrid_event"] = event["event"]
-            if reason is not None:
+            if (reason := _text(event.get("reason"))) is not None:
                 properties["reason"] = reason
         rows[key] = {
             "event_id": key,
@@ -190,5 +192,5 @@ def _insert_new(connection: Connection, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
     statement = _INSERT_POSTGRES if connection.dialect.name == "postgresql" else _INSERT_SQLITE
-    inserted = connection.execute(statement, {"rows": json.dumps(rows, separators=(",", ":"))})
+    inserted = connection.execute(statement, {"rows": orjson.dumps(rows).decode()})
     return int(inserted.rowcount)
