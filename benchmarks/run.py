@@ -86,6 +86,7 @@ def main() -> None:
             ("fatigue", "bench_fatigue.py", ["--members", str(args.size)]),
             ("render", "bench_render.py", []),
             ("webhooks", "bench_webhooks.py", ["--duration", "10"]),
+            ("inbox", "bench_inbox.py", ["--rows", "20000", "--repeat", "1"]),
             ("sends", "bench_sends.py", ["--emails", "4000", "--rewards", "500"]),
         ):
             if not (HERE / script).exists():
@@ -156,6 +157,15 @@ def main() -> None:
         _row("  single events vs bare handler", f"{ratio:.2f}", "≥ 0.50", ratio >= 0.5)
         clean = f["events_recorded"] == f["distinct_events_sent"] and f["not_done"] == 0
         _row("  inbox: nothing lost or doubled", "yes" if clean else "NO", "", clean)
+    if "inbox" in results:
+        f, rss = results["inbox"]
+        _row(
+            "inbox worker, CPU µs per event",
+            f"{f['work_cpu_us_per_row']:.1f}",
+            "",
+            None,
+        )
+        _row("  vs bare executemany (ratio)", f"{f['work_over_bare']:.2f}", "", None)
     if "sends" in results:
         f, rss = results["sends"]
         ratio = f["email_dispatch_over_client"]
