@@ -31,7 +31,11 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from inbound.ingest import record_items
-from inbound.sendgrid_events import record_sendgrid_events
+from inbound.sendgrid_events import (
+    PreparedEvents,
+    prepare_sendgrid_events,
+    write_sendgrid_events,
+)
 from night.rewards import record_stripe_fact
 from nudgeflow.timeutil import to_epoch
 from providers.stripe_reads import redemption_fact
@@ -137,16 +141,28 @@ def _work_local(
 def _apply(
     engine: sa.Engine, rows: list[InboxRow], clock: Callable[[], datetime], result: WorkResult
 ) -> None:
-    """Claim the rows still pending (marked done) and write their effects: one transaction."""
+    """Claim the rows still pending (marked done) and write their effects: one transaction.
+
+    The SendGrid events are parsed and mapped to their actions before it, in a read
+    transaction: on SQLite the write transaction holds the database's one write lock, which
+    the service's intake waits for to store the requests that keep arriving, so the lock
+    is held only to claim and write."""
     found = WorkResult()
+    sendgrid_rows = [row for row in rows if row.kind == "sendgrid"]
+    prepared: PreparedEvents | None = None
+    if sendgrid_rows:
+        with engine.connect() as connection:
+            prepared = prepare_sendgrid_events(connection, _sendgrid_batches(sendgrid_rows))
     with _write(engine) as connection:
         now = to_epoch(clock())
         # Claimed first: what else the transaction writes commits with it, or neither does.
         claimed = claim_done(connection, [row.id for row in rows], now)
         mine = [row for row in rows if row.id in claimed]
-        sendgrid = _sendgrid_batches([row for row in mine if row.kind == "sendgrid"])
-        if sendgrid:
-            outcome = record_sendgrid_events(connection, sendgrid, now=now)
+        if prepared is not None:
+            if len(mine) < len(rows):  # another worker took some meanwhile: map only ours
+                ours = [row for row in mine if row.kind == "sendgrid"]
+                prepared = prepare_sendgrid_events(connection, _sendgrid_batches(ours))
+            outcome = write_sendgrid_events(connection, prepared, now=now)
             found.add("email events recorded", outcome.recorded)
             found.add("unsubscribed", outcome.unsubscribed)
             found.add("repeated", outcome.repeated)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +84,15 @@ def _occurred(event: dict[str, Any], fallback: int) -> int:
     return fallback
 
 
+@dataclass
+class PreparedEvents:
+    """A batch of SendGrid events mapped to what they will write, not written yet."""
+
+    outcome: SendGridOutcome  # the events skipped, and repeated within the batch
+    rows: list[dict[str, Any]]  # member events to insert, one per key
+    unsubscribes: list[tuple[UnsubscribeToken, int, str]]  # (token, occurred, key), one a member
+
+
 def record_sendgrid_events(
     connection: Connection,
     batches: Sequence[tuple[list[dict[str, Any]], int]],
@@ -91,8 +100,17 @@ def record_sendgrid_events(
     now: int,
 ) -> SendGridOutcome:
     """Record the events of ``batches`` (each: the events of one request, and when it was
-        received, for events without a usable timestamp) in the caller's transaction; ``now``
+    received, for events without a usable timestamp) in the caller's transaction; ``now``
     (epoch seconds) stamps the keys of the unsubscribes applied."""
+    return write_sendgrid_events(connection, prepare_sendgrid_events(connection, batches), now=now)
+
+
+def prepare_sendgrid_events(
+    connection: Connection, batches: Sequence[tuple[list[dict[str, Any]], int]]
+) -> PreparedEvents:
+    """The first half of ``record_sendgrid_events``: map the events to member events and
+    unsubscribes. It only reads (the actions the events name), so the inbox worker runs it
+    before its write transaction, outside SQLite's one write lock."""
     outcome = SendGridOutcome()
     wanted: list[tuple[dict[str, Any], str, int]] = []  # event, its action id, received
     for batch, received in batches:
@@ -137,14 +155,24 @@ def record_sendgrid_events(
             "occurred_at": occurred,
             "properties": properties,
         }
-    inserted = _insert_new(connection, list(rows.values()))
+    return PreparedEvents(outcome, list(rows.values()), list(unsubscribes.values()))
+
+
+def write_sendgrid_events(
+    connection: Connection, prepared: PreparedEvents, *, now: int
+) -> SendGridOutcome:
+    """The second half: write what ``prepare_sendgrid_events`` mapped, in the caller's write
+    transaction (the member events whose keys are new, the unsubscribes not applied
+    before); the batch's outcome."""
+    outcome = replace(prepared.outcome, skipped=dict(prepared.outcome.skipped))
+    inserted = _insert_new(connection, prepared.rows)
     outcome.recorded += inserted
-    outcome.repeated += len(rows) - inserted
+    outcome.repeated += len(prepared.rows) - inserted
     # An unsubscribe takes effect once: redelivered after the member's consent was restored,
     # it must not withdraw it again. Its key is kept in inbox_keys; unsubscribes are rare, so
     # each one is applied on its own, exactly as a click on the link would be.
-    new = claim_keys(connection, [key for _, _, key in unsubscribes.values()], now)
-    for token, occurred, key in unsubscribes.values():
+    new = claim_keys(connection, [key for _, _, key in prepared.unsubscribes], now)
+    for token, occurred, key in prepared.unsubscribes:
         if key not in new:
             outcome.repeated += 1
             continue

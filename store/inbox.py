@@ -3,7 +3,7 @@
 ``store_request`` is one request's INSERT; ``store_requests`` stores the requests that
 arrived together in one (the service's group commit). The worker (``inbound.inbox``) reads
 ``pending`` rows in batches (``pending_rows``) and, inside the write transaction of their
-effects, marks the ones still pending ``done`` (``claim_done``: one statement, passing by
+effects, marks the ones still pending ``done`` (``claim_done``, passing by
 rows a second worker has locked on PostgreSQL). A row whose work raised gets an attempt and
 the error (``note_failure``) and is ``failed`` after the last attempt; ``retry_failed`` puts
 failed rows back to pending for an operator. ``claim_keys`` keeps the keys of items that
@@ -142,16 +142,17 @@ def pending_rows(
     query = sa.select(*_COLUMNS).where(inbox.c.state == "pending", inbox.c.id > after)
     if only is not None:
         query = query.where(inbox.c.id.in_(list(only)))
-    query = query.order_by(inbox.c.id).limit(limit)
-    return [InboxRow(*row) for row in connection.execute(query).all()]
+    rows = connection.execute(query.order_by(inbox.c.id).limit(limit)).all()
+    return [InboxRow(*row) for row in rows]
 
 
 def claim_done(connection: Connection, ids: Sequence[int], at: int) -> set[int]:
     """Mark those of ``ids`` that are still pending ``done`` (an attempt each) and return
-    their ids: one statement, in the transaction that writes their effects, so a rollback
-    leaves them pending. On PostgreSQL rows another worker has locked are passed by (``FOR
-    UPDATE SKIP LOCKED``); SQLite's write lock makes the caller's transaction the only
-    writer already."""
+    their ids, in the transaction that writes their effects, so a rollback leaves them
+    pending. On PostgreSQL one ``UPDATE … RETURNING`` that passes by the rows another worker
+    has locked (``FOR UPDATE SKIP LOCKED``). On SQLite the caller's write transaction
+    (``BEGIN IMMEDIATE``) holds the write lock, so it is the only writer already: the pending
+    ids are read as one JSON array and marked by one ``UPDATE``."""
     if not ids:
         return set()
     if connection.dialect.name == "sqlite":
@@ -164,12 +165,14 @@ def claim_done(connection: Connection, ids: Sequence[int], at: int) -> set[int]:
             keys_param(connection, list(ids)),
         ).scalar_one()
         pending = json.loads(found)
-        connection.execute(
+        marked = connection.execute(
             sa.update(inbox)
-            .where(in_keys(connection, inbox.c.id))
+            .where(in_keys(connection, inbox.c.id), inbox.c.state == "pending")
             .values(state="done", processed_at=at, attempts=inbox.c.attempts + 1),
             keys_param(connection, pending),
         )
+        if marked.rowcount != len(pending):  # another writer between the two: not ours
+            raise RuntimeError("claim_done on SQLite needs the caller's write transaction")
         return set(pending)
     still_pending = (
         sa.select(inbox.c.id)

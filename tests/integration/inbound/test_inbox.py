@@ -5,9 +5,12 @@ row costs only itself."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+import inbound.inbox as inbox_module
 from store.inbox import inbox_status, retry_failed, store_request
 from store.schema import inbox
 from tests.integration.web.hooks_world import (
@@ -70,6 +73,33 @@ def test_rows_are_worked_together_even_with_numbers_a_fast_parser_refuses(world:
     assert (result.done, result.retrying, result.failed) == (3, 0, 0)
     assert result.effects == {"email events recorded": 3}
     assert len(events_of(world.engine, "email_delivered", "email_opened", "email_clicked")) == 3
+
+
+def test_rows_another_worker_claims_while_events_are_mapped_are_left_to_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The events are mapped before the write transaction (outside SQLite's write lock);
+    # a row another worker claims meanwhile is not applied a second time.
+    ada, bob = world.action_ids["ada"], world.action_ids["bob"]
+    with world.engine.begin() as connection:
+        taken = store_request(
+            connection, "sendgrid", json.dumps([world.signer.event("open", ada)]), STAMP
+        )
+        store_request(connection, "sendgrid", json.dumps([world.signer.event("open", bob)]), STAMP)
+    mapped = inbox_module.prepare_sendgrid_events
+
+    def mapped_while_another_claims(connection: Any, batches: Any) -> Any:
+        prepared = mapped(connection, batches)
+        if len(batches) == 2:  # the other worker claims and works the first row now
+            with world.engine.begin() as other:
+                done = {"state": "done", "attempts": 1}
+                other.execute(sa.update(inbox).where(inbox.c.id == taken).values(**done))
+        return prepared
+
+    monkeypatch.setattr(inbox_module, "prepare_sendgrid_events", mapped_while_another_claims)
+    result = world.work()
+    assert (result.done, result.effects) == (1, {"email events recorded": 1})
+    assert [member for member, _, _ in events_of(world.engine, "email_opened")] == ["bob"]
 
 
 def test_a_bad_row_fails_after_five_attempts_and_blocks_nothing(world: World) -> None:
