@@ -47,7 +47,7 @@ def web(
     console.print(f"serving http://{bind_host}:{bind_port} (Ctrl-C stops)")
     console.print(f"links in emails point at {settings.public_base_url}")
     config = uvicorn.Config(
-        create_app(lambda: app),
+        create_app(lambda: app, worker_process=True),
         log_level="info",
         proxy_headers=True,
         server_header=False,

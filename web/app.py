@@ -12,6 +12,7 @@ setting stops the server before it accepts a request, naming the setting.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -25,7 +26,7 @@ from starlette.routing import Route
 from bootstrap.app import App, build_app
 from inbound.inbox import work_inbox
 from web import ingest, pages, webhooks
-from web.intake import InboxWorker, InboxWriter
+from web.intake import InboxWorker, InboxWorkerProcess, InboxWriter
 
 
 def the_app(request: Request) -> App:
@@ -49,18 +50,31 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = True) -> Starlette:
+def create_app(
+    build: Callable[[], App] | None = None,
+    *,
+    inbox_worker: bool = True,
+    worker_process: bool = False,
+) -> Starlette:
     """The service; ``build`` makes its ``App`` at start-up (by default from the environment).
-    The inbox worker (``web.intake.InboxWorker``) runs from start-up to shutdown unless
-    ``inbox_worker`` is False (tests that leave requests in the inbox on purpose)."""
+    The inbox worker runs from start-up to shutdown unless ``inbox_worker`` is False (tests
+    that leave requests in the inbox on purpose): with ``worker_process``, in a process of
+    its own built from the same settings (``web.intake.InboxWorkerProcess``: ``nudgeflow
+    web`` and ``web.asgi:app``), else as a thread of this one (``web.intake.InboxWorker``:
+    tests, whose ``App`` carries a clock of their own)."""
 
     @asynccontextmanager
     async def lifespan(starlette: Starlette) -> AsyncIterator[None]:
         app = (build or build_app)()
         _ = app.engine  # connect and migrate now: a bad database stops the start-up
         starlette.state.nudgeflow = app
-        worker = None
-        if inbox_worker:
+        worker: InboxWorker | InboxWorkerProcess | None = None
+        watch = None
+        if inbox_worker and worker_process:
+            worker = InboxWorkerProcess(app.settings)
+            worker.start()
+            watch = asyncio.create_task(_keep_running(worker))
+        elif inbox_worker:
             worker = InboxWorker(lambda: work_inbox(app.engine, app.zone, app.clock))
             worker.start()
         starlette.state.inbox_worker = worker
@@ -71,6 +85,8 @@ def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = T
         finally:
             await writer.drain()
             writer.close()
+            if watch is not None:
+                watch.cancel()
             if worker is not None:
                 await run_in_threadpool(worker.stop)
 
@@ -83,3 +99,10 @@ def create_app(build: Callable[[], App] | None = None, *, inbox_worker: bool = T
         *pages.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _keep_running(worker: InboxWorkerProcess, every_seconds: float = 5.0) -> None:
+    """Start a new worker process whenever the last one has died."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        await run_in_threadpool(worker.ensure_running)

@@ -6,4 +6,4 @@ from __future__ import annotations
 
 from web.app import create_app
 
-app = create_app()
+app = create_app(worker_process=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from bootstrap.app import App
+from bootstrap.app import App, build_app
+from inbound.inbox import work_inbox
+from settings import AppSettings
 from store.engine import write_transaction
 from store.inbox import InboxAppender, Kind, store_request, store_requests
 
@@ -243,3 +247,87 @@ class InboxWorker:
             # Requests come in bursts: let a burst gather, then work it in a few large
             # batches instead of a pass (a transaction, a few queries) per request.
             self._stopping.wait(self._settle)
+
+
+class InboxWorkerProcess:
+    """The inbox worker in a process of its own, for ``nudgeflow web`` and ``web.asgi:app``.
+
+    The service's event loop is its one busy thread; a worker thread beside it takes the
+    GIL from it after every driver step, so the worker's work comes out of the requests'.
+    In a process of its own it runs on another core. The process is built from the
+    service's settings (spawned, not forked: a fresh interpreter, no copied threads or
+    connections) and works the inbox every ``poll_seconds``. It is told to stop by the
+    service closing its end of a pipe (which also happens when the service dies), and then
+    works the inbox once more before it exits: the requests accepted just before shutdown.
+    It ignores Ctrl-C, which a terminal sends to the whole process group: the service stops
+    it after its own last commits. If it dies, ``ensure_running`` starts another."""
+
+    def __init__(self, settings: AppSettings, poll_seconds: float = 1.0) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._settings = settings
+        self._poll = poll_seconds
+        self._stopping = False
+        self._process: Any = None
+        self._stop_line: Any = None  # our end of the pipe the process watches
+
+    def start(self) -> None:
+        watched, self._stop_line = self._context.Pipe(duplex=False)
+        self._process = self._context.Process(
+            target=run_inbox_worker,
+            args=(self._settings, self._poll, watched),
+            name="nudgeflow-inbox",
+            daemon=True,
+        )
+        self._process.start()
+        watched.close()  # the process's end: its copy is the only one left open
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and bool(self._process.is_alive())
+
+    def ensure_running(self) -> bool:
+        """Start a new worker process if the last one died; True if it did."""
+        if self._process is None or self._stopping or self._process.is_alive():
+            return False
+        logger.warning(
+            "the inbox worker process exited (code %s); starting another",
+            self._process.exitcode,
+        )
+        self._stop_line.close()
+        self.start()
+        return True
+
+    def wake(self) -> None:
+        """Nothing to do: the process looks every ``poll_seconds``."""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the process to stop after a last pass, and wait for it (then kill it)."""
+        self._stopping = True
+        if self._process is None:
+            return
+        self._stop_line.close()
+        self._process.join(timeout)
+        if self._process.is_alive():
+            logger.error("the inbox worker process did not stop in %s s; killing it", timeout)
+            self._process.kill()
+            self._process.join()
+
+
+def run_inbox_worker(settings: AppSettings, poll_seconds: float, stop_line: Any) -> None:
+    """The worker process's life (``InboxWorkerProcess``): work, then wait ``poll_seconds``
+    for the service to close ``stop_line``, and again; once it has, a last pass."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    app = build_app(settings)
+
+    def work() -> None:
+        try:
+            work_inbox(app.engine, app.zone, app.clock)
+        except Exception:  # a database that went away: logged, tried again at the next poll
+            logger.exception("working the inbox failed; trying again shortly")
+
+    while True:
+        work()
+        if stop_line.poll(poll_seconds):  # closed (or written to): stop
+            work()
+            return

@@ -3,6 +3,8 @@ until Ctrl-C, and a bad setting or a port in use is one line naming the setting.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,8 +16,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from delivery.tokens import make_unsubscribe_token
+from tests.fakes.sendgrid_api import EventWebhookSigner
 from tests.functional.runner import ROOT, SIGNING_KEY, Nudgeflow
 
 
@@ -121,6 +125,93 @@ def test_a_port_in_use_is_one_clear_line(nudgeflow: Nudgeflow) -> None:
     setting = "error: NUDGEFLOW_WEB__PORT / --port"
     assert line.startswith(f"{setting}: cannot listen on 127.0.0.1:{port}")
     assert "address already in use" in line
+
+
+def _workers(parent: int) -> list[int]:
+    """The inbox worker processes ``parent`` has spawned (multiprocessing's spawn)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in command:
+            found.append(int(proc.name))
+    return found
+
+
+def _posted_and_worked(base: str, signer: EventWebhookSigner, db: Path, kind: str) -> None:
+    """Post one signed SendGrid event; wait until its inbox row is worked (done)."""
+    body = json.dumps([signer.event(kind, "no-such-action")]).encode()
+    headers = {**signer.sign(body, int(time.time())), "content-type": "application/json"}
+    answer = httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                states = connection.execute(sa.text("SELECT state FROM inbox")).scalars().all()
+            if states and set(states) == {"done"}:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"the inbox was not worked within 15 s: {states}")
+    finally:
+        engine.dispose()
+
+
+def test_its_inbox_worker_is_a_process_of_its_own_that_comes_back(
+    nudgeflow: Nudgeflow, tmp_path: Path
+) -> None:
+    signer = EventWebhookSigner()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    key = {"NUDGEFLOW_SENDGRID__WEBHOOK_PUBLIC_KEY": signer.public_key}
+    with running(nudgeflow.start("web", "--port", str(port), **key)) as process:
+        wait_for_health(base, process)
+        first = _workers(process.pid)
+        assert len(first) == 1, first
+        _posted_and_worked(base, signer, tmp_path / "nudgeflow.db", "open")
+        # The worker dies: the service starts another, which works what comes next.
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _workers(process.pid) in ([], first):
+            time.sleep(0.2)
+        second = _workers(process.pid)
+        assert len(second) == 1 and second != first, second
+        _posted_and_worked(base, signer, tmp_path / "nudgeflow.db", "click")
+        process.send_signal(signal.SIGINT)  # Ctrl-C: the service stops its worker, then itself
+        stdout, stderr = process.communicate(timeout=40)
+    assert process.returncode == 0, stderr
+    assert stdout.splitlines()[-1] == "stopped"
+    assert "the inbox worker process exited" in stderr
+    assert "Traceback" not in stderr
+    assert not _alive(second[0])
+
+
+def test_its_inbox_worker_stops_when_the_service_is_killed(nudgeflow: Nudgeflow) -> None:
+    port = free_port()
+    with running(nudgeflow.start("web", "--port", str(port))) as process:
+        wait_for_health(f"http://127.0.0.1:{port}", process)
+        (worker,) = _workers(process.pid)
+        process.kill()  # no shutdown at all: the worker sees its pipe closed
+        process.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(worker):
+            time.sleep(0.2)
+        assert not _alive(worker), "the worker outlived the service"
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` runs (a zombie waiting for whoever adopted it to reap it does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_web_asgi_app_is_servable_by_uvicorn(nudgeflow: Nudgeflow) -> None:
