@@ -13,6 +13,7 @@ setting stops the server before it accepts a request, naming the setting.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,8 @@ from bootstrap.app import App, build_app
 from inbound.inbox import work_inbox
 from web import ingest, pages, webhooks
 from web.intake import InboxWorker, InboxWorkerProcess, InboxWriter
+
+logger = logging.getLogger("nudgeflow.web")
 
 
 def the_app(request: Request) -> App:
@@ -105,4 +108,7 @@ async def _keep_running(worker: InboxWorkerProcess, every_seconds: float = 5.0) 
     """Start a new worker process whenever the last one has died."""
     while True:
         await asyncio.sleep(every_seconds)
-        await run_in_threadpool(worker.ensure_running)
+        try:
+            await run_in_threadpool(worker.ensure_running)
+        except Exception:  # could not start one (out of memory, processes): try again later
+            logger.exception("starting an inbox worker process failed")

@@ -269,6 +269,7 @@ class InboxWorkerProcess:
         self._stopping = False
         self._process: Any = None
         self._stop_line: Any = None  # our end of the pipe the process watches
+        self._lock = threading.Lock()  # ensure_running (a thread) against stop (shutdown)
 
     def start(self) -> None:
         watched, self._stop_line = self._context.Pipe(duplex=False)
@@ -287,25 +288,27 @@ class InboxWorkerProcess:
 
     def ensure_running(self) -> bool:
         """Start a new worker process if the last one died; True if it did."""
-        if self._process is None or self._stopping or self._process.is_alive():
-            return False
-        logger.warning(
-            "the inbox worker process exited (code %s); starting another",
-            self._process.exitcode,
-        )
-        self._stop_line.close()
-        self.start()
-        return True
+        with self._lock:
+            if self._process is None or self._stopping or self._process.is_alive():
+                return False
+            logger.warning(
+                "the inbox worker process exited (code %s); starting another",
+                self._process.exitcode,
+            )
+            self._stop_line.close()
+            self.start()
+            return True
 
     def wake(self) -> None:
         """Nothing to do: the process looks every ``poll_seconds``."""
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the process to stop after a last pass, and wait for it (then kill it)."""
-        self._stopping = True
-        if self._process is None:
-            return
-        self._stop_line.close()
+        with self._lock:
+            self._stopping = True
+            if self._process is None:
+                return
+            self._stop_line.close()
         self._process.join(timeout)
         if self._process.is_alive():
             logger.error("the inbox worker process did not stop in %s s; killing it", timeout)
