@@ -259,8 +259,10 @@ class InboxWorkerProcess:
     connections) and works the inbox every ``poll_seconds``. It is told to stop by the
     service closing its end of a pipe (which also happens when the service dies), and then
     works the inbox once more before it exits: the requests accepted just before shutdown.
-    It ignores Ctrl-C, which a terminal sends to the whole process group: the service stops
-    it after its own last commits. If it dies, ``ensure_running`` starts another."""
+    It ignores Ctrl-C and SIGTERM, which a terminal and systemd send to the whole process
+    group: the service stops it after its own last commits (a signal in its first second,
+    before it has set that up, ends it at once: what it leaves pending is worked at the next
+    start or by the night). If it dies, ``ensure_running`` starts another."""
 
     def __init__(self, settings: AppSettings, poll_seconds: float = 1.0) -> None:
         self._context = multiprocessing.get_context("spawn")
@@ -320,6 +322,7 @@ def run_inbox_worker(settings: AppSettings, poll_seconds: float, stop_line: Any)
     """The worker process's life (``InboxWorkerProcess``): work, then wait ``poll_seconds``
     for the service to close ``stop_line``, and again; once it has, a last pass."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     app = build_app(settings)
 

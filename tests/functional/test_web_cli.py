@@ -192,6 +192,37 @@ def test_its_inbox_worker_is_a_process_of_its_own_that_comes_back(
     assert not _alive(second[0])
 
 
+def test_sigterm_to_both_processes_works_the_last_request_then_stops(
+    nudgeflow: Nudgeflow, tmp_path: Path
+) -> None:
+    # systemd stops a service by sending SIGTERM to every process of it at once.
+    signer = EventWebhookSigner()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    key = {"NUDGEFLOW_SENDGRID__WEBHOOK_PUBLIC_KEY": signer.public_key}
+    with running(nudgeflow.start("web", "--port", str(port), **key)) as process:
+        wait_for_health(base, process)
+        (worker,) = _workers(process.pid)
+        db = tmp_path / "nudgeflow.db"
+        _posted_and_worked(base, signer, db, "open")  # the worker is at work (and set up)
+        body = json.dumps([signer.event("click", "no-such-action")]).encode()
+        headers = {**signer.sign(body, int(time.time())), "content-type": "application/json"}
+        assert httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers).is_success
+        for pid in (worker, process.pid):
+            os.kill(pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=40)
+    # uvicorn shuts down gracefully, then ends by the signal it caught, as systemd expects.
+    assert process.returncode == -signal.SIGTERM, stderr
+    assert "Application shutdown complete." in stderr
+    assert "Traceback" not in stderr
+    assert not _alive(worker)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as connection:
+        states = connection.execute(sa.text("SELECT state FROM inbox")).scalars().all()
+    assert states == ["done", "done"]  # the last request too: the worker's last pass
+    engine.dispose()
+
+
 def test_its_inbox_worker_stops_when_the_service_is_killed(nudgeflow: Nudgeflow) -> None:
     port = free_port()
     with running(nudgeflow.start("web", "--port", str(port))) as process:
