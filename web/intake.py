@@ -284,10 +284,6 @@ class InboxWorkerProcess:
         self._process.start()
         watched.close()  # the process's end: its copy is the only one left open
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and bool(self._process.is_alive())
-
     def ensure_running(self) -> bool:
         """Start a new worker process if the last one died; True if it did."""
         with self._lock:
