@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -56,6 +57,19 @@ from store.engine import write_turn
 from store.outbox import OutboxAction
 
 
+@dataclass
+class _Sending:
+    """One thread's request to commit: its action moved from ``state`` to ``sending``, and
+    its accepted emails marked ``sent``."""
+
+    accepted: list[tuple[OutboxAction, Campaign, str | None]]
+    action_id: str
+    state: str
+    moved: bool = False
+    committed: bool = False
+    error: BaseException | None = None
+
+
 class Dispatcher:
     """Dispatches batches of a night's actions (see the module docstring)."""
 
@@ -90,6 +104,12 @@ class Dispatcher:
         # is committed with the thread's next `sending` (one commit per email instead of
         # two), and whatever is left when its batch ends (see `_record_accepted`).
         self._accepted: dict[int, list[tuple[OutboxAction, Campaign, str | None]]] = {}
+        # The group commit of `sending` on SQLite (``_commit_sending``): the requests
+        # waiting for a commit, and the turn of the thread that commits them.
+        self._group_commits = engine.dialect.name == "sqlite"
+        self._sending_queue: list[_Sending] = []
+        self._sending_lock = threading.Lock()
+        self._commit_turn = threading.Lock()
 
     @contextmanager
     def _write(self, *, ledger_lock: bool = False) -> Iterator[Connection]:
@@ -358,12 +378,11 @@ class Dispatcher:
         if self._stopped is not None:
             return "skipped", newly_issued, None
         # `sending` is committed before the call, as ever; the `sent` of this thread's
-        # previous email rides in the same commit.
+        # previous email rides in the same commit, and so do the other threads' that are
+        # waiting for a commit at the same moment (``_commit_sending``).
         accepted = self._accepted.pop(threading.get_ident(), [])
         try:
-            with self._write(ledger_lock=self._spends(accepted)) as connection:
-                self._mark_sent(connection, accepted)
-                moved = outbox.move(connection, action.action_id, (state,), "sending", self.clock())
+            moved = self._commit_sending(_Sending(accepted, action.action_id, state))
         except BaseException:
             self._accepted.setdefault(threading.get_ident(), []).extend(accepted)
             raise
@@ -409,6 +428,50 @@ class Dispatcher:
         entry = (action, campaign, result.provider_message_id)
         self._accepted.setdefault(threading.get_ident(), []).append(entry)
         return "sent", newly_issued, None
+
+    def _commit_sending(self, mine: _Sending) -> bool:
+        """Commit ``mine`` (its action moved to ``sending``, its accepted emails ``sent``)
+        and return whether the action moved; returns once that is committed.
+
+        On SQLite, whose one writer makes the threads take turns anyway, a group commit: a
+        thread queues its request and takes the commit turn; the thread that gets it
+        commits every request queued by then in one transaction, and the threads whose
+        request it took find theirs committed when their turn comes. Each thread still
+        returns only after the commit that holds its ``sending``, so the rule of dispatch
+        (``sending`` committed before the provider is called) is unchanged; a failed
+        transaction fails every request in it. On PostgreSQL the threads' transactions run
+        side by side, each its own."""
+        if not self._group_commits:
+            self._commit_group([mine])
+        else:
+            with self._sending_lock:
+                self._sending_queue.append(mine)
+            with self._commit_turn:
+                if not mine.committed and mine.error is None:
+                    with self._sending_lock:
+                        group, self._sending_queue = self._sending_queue, []
+                    self._commit_group(group)
+        if mine.error is not None:
+            raise mine.error
+        return mine.moved
+
+    def _commit_group(self, group: Sequence[_Sending]) -> None:
+        """One transaction for ``group``'s requests; each is marked committed, or failed."""
+        accepted = [entry for request in group for entry in request.accepted]
+        try:
+            with self._write(ledger_lock=self._spends(accepted)) as connection:
+                self._mark_sent(connection, accepted)
+                now = self.clock()
+                for request in group:
+                    request.moved = outbox.move(
+                        connection, request.action_id, (request.state,), "sending", now
+                    )
+        except BaseException as exc:
+            for request in group:
+                request.error = exc
+        else:
+            for request in group:
+                request.committed = True
 
     def _spends(self, accepted: Sequence[tuple[OutboxAction, Campaign, str | None]]) -> bool:
         """Whether marking these sent writes the ledger (credits and invites are spent)."""
