@@ -143,35 +143,53 @@ def _workers(parent: int) -> list[int]:
     return found
 
 
-def _posted_and_worked(base: str, signer: EventWebhookSigner, db: Path, kind: str) -> None:
-    """Post one signed SendGrid event; wait until its inbox row is worked (done)."""
+def _post_event(base: str, signer: EventWebhookSigner, kind: str) -> None:
+    """Post one signed SendGrid event (of an action we do not know: worked, then skipped)."""
     body = json.dumps([signer.event(kind, "no-such-action")]).encode()
     headers = {**signer.sign(body, int(time.time())), "content-type": "application/json"}
     answer = httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers)
     assert answer.status_code == 200, answer.text
+
+
+def _inbox_states(db: Path) -> list[str]:
     engine = sa.create_engine(f"sqlite:///{db}")
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with engine.connect() as connection:
-                states = connection.execute(sa.text("SELECT state FROM inbox")).scalars().all()
-            if states and set(states) == {"done"}:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"the inbox was not worked within 15 s: {states}")
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text("SELECT state FROM inbox")).scalars())
     finally:
         engine.dispose()
 
 
-def test_its_inbox_worker_is_a_process_of_its_own_that_comes_back(
-    nudgeflow: Nudgeflow, tmp_path: Path
-) -> None:
+def _posted_and_worked(base: str, signer: EventWebhookSigner, db: Path, kind: str) -> None:
+    """Post one signed SendGrid event; wait until its inbox row is worked (done)."""
+    _post_event(base, signer, kind)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        states = _inbox_states(db)
+        if states and set(states) == {"done"}:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the inbox was not worked within 15 s: {states}")
+
+
+@contextmanager
+def _hooks_service(
+    nudgeflow: Nudgeflow,
+) -> Iterator[tuple[subprocess.Popen[str], str, EventWebhookSigner]]:
+    """``nudgeflow web`` with a SendGrid key, answering: (the process, its URL, the signer)."""
     signer = EventWebhookSigner()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     key = {"NUDGEFLOW_SENDGRID__WEBHOOK_PUBLIC_KEY": signer.public_key}
     with running(nudgeflow.start("web", "--port", str(port), **key)) as process:
         wait_for_health(base, process)
+        yield process, base, signer
+
+
+def test_its_inbox_worker_is_a_process_of_its_own_that_comes_back(
+    nudgeflow: Nudgeflow, tmp_path: Path
+) -> None:
+    with _hooks_service(nudgeflow) as (process, base, signer):
         first = _workers(process.pid)
         assert len(first) == 1, first
         _posted_and_worked(base, signer, tmp_path / "nudgeflow.db", "open")
@@ -196,18 +214,11 @@ def test_sigterm_to_both_processes_works_the_last_request_then_stops(
     nudgeflow: Nudgeflow, tmp_path: Path
 ) -> None:
     # systemd stops a service by sending SIGTERM to every process of it at once.
-    signer = EventWebhookSigner()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    key = {"NUDGEFLOW_SENDGRID__WEBHOOK_PUBLIC_KEY": signer.public_key}
-    with running(nudgeflow.start("web", "--port", str(port), **key)) as process:
-        wait_for_health(base, process)
+    db = tmp_path / "nudgeflow.db"
+    with _hooks_service(nudgeflow) as (process, base, signer):
         (worker,) = _workers(process.pid)
-        db = tmp_path / "nudgeflow.db"
         _posted_and_worked(base, signer, db, "open")  # the worker is at work (and set up)
-        body = json.dumps([signer.event("click", "no-such-action")]).encode()
-        headers = {**signer.sign(body, int(time.time())), "content-type": "application/json"}
-        assert httpx.post(f"{base}/webhooks/sendgrid", content=body, headers=headers).is_success
+        _post_event(base, signer, "click")
         for pid in (worker, process.pid):
             os.kill(pid, signal.SIGTERM)
         _, stderr = process.communicate(timeout=40)
@@ -216,17 +227,11 @@ def test_sigterm_to_both_processes_works_the_last_request_then_stops(
     assert "Application shutdown complete." in stderr
     assert "Traceback" not in stderr
     assert not _alive(worker)
-    engine = sa.create_engine(f"sqlite:///{db}")
-    with engine.connect() as connection:
-        states = connection.execute(sa.text("SELECT state FROM inbox")).scalars().all()
-    assert states == ["done", "done"]  # the last request too: the worker's last pass
-    engine.dispose()
+    assert _inbox_states(db) == ["done", "done"]  # the last one too: the worker's last pass
 
 
 def test_its_inbox_worker_stops_when_the_service_is_killed(nudgeflow: Nudgeflow) -> None:
-    port = free_port()
-    with running(nudgeflow.start("web", "--port", str(port))) as process:
-        wait_for_health(f"http://127.0.0.1:{port}", process)
+    with _hooks_service(nudgeflow) as (process, _, _):
         (worker,) = _workers(process.pid)
         process.kill()  # no shutdown at all: the worker sees its pipe closed
         process.wait()
