@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -26,11 +25,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from bench_webhooks import prepare, signed_requests
+from bench_webhooks import prepare, signed_requests  # puts the checkout on sys.path
 from cryptography.hazmat.primitives.asymmetric import ec
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def fresh(url: str) -> None:

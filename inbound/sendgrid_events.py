@@ -93,24 +93,14 @@ class PreparedEvents:
     unsubscribes: list[tuple[UnsubscribeToken, int, str]]  # (token, occurred, key), one a member
 
 
-def record_sendgrid_events(
-    connection: Connection,
-    batches: Sequence[tuple[list[dict[str, Any]], int]],
-    *,
-    now: int,
-) -> SendGridOutcome:
-    """Record the events of ``batches`` (each: the events of one request, and when it was
-    received, for events without a usable timestamp) in the caller's transaction; ``now``
-    (epoch seconds) stamps the keys of the unsubscribes applied."""
-    return write_sendgrid_events(connection, prepare_sendgrid_events(connection, batches), now=now)
-
-
 def prepare_sendgrid_events(
     connection: Connection, batches: Sequence[tuple[list[dict[str, Any]], int]]
 ) -> PreparedEvents:
-    """The first half of ``record_sendgrid_events``: map the events to member events and
-    unsubscribes. It only reads (the actions the events name), so the inbox worker runs it
-    before its write transaction, outside SQLite's one write lock."""
+    """Map the events of ``batches`` (each: the events of one request, and when it was
+    received, for events without a usable timestamp) to member events and unsubscribes.
+    It only reads (the actions the events name), so the inbox worker runs it before its
+    write transaction, outside SQLite's one write lock; ``write_sendgrid_events`` writes
+    the result."""
     outcome = SendGridOutcome()
     wanted: list[tuple[dict[str, Any], str, int]] = []  # event, its action id, received
     for batch, received in batches:
@@ -161,9 +151,9 @@ def prepare_sendgrid_events(
 def write_sendgrid_events(
     connection: Connection, prepared: PreparedEvents, *, now: int
 ) -> SendGridOutcome:
-    """The second half: write what ``prepare_sendgrid_events`` mapped, in the caller's write
-    transaction (the member events whose keys are new, the unsubscribes not applied
-    before); the batch's outcome."""
+    """Write what ``prepare_sendgrid_events`` mapped, in the caller's write transaction (the
+    member events whose keys are new, the unsubscribes not applied before; ``now``, epoch
+    seconds, stamps the unsubscribes' keys); the batch's outcome."""
     outcome = replace(prepared.outcome, skipped=dict(prepared.outcome.skipped))
     inserted = _insert_new(connection, prepared.rows)
     outcome.recorded += inserted
