@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -226,7 +226,11 @@ def prepare(app: Any, as_of: date = AS_OF) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class NightState:
+    """The night's actions and the ledger, read in one snapshot."""
+
     actions: dict[str, dict[str, Any]]  # action_id → row
+    ledger_verify: list[str] = field(default_factory=list)  # what ledger.verify found
+    balances: dict[str, Any] = field(default_factory=dict)  # campaign → its balances
 
     def states(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -239,11 +243,22 @@ class NightState:
 
 
 def read_night(engine: sa.Engine, as_of: date = AS_OF) -> NightState:
+    """The night's actions and the ledger in one snapshot. On PostgreSQL in one REPEATABLE
+    READ transaction: a run killed just after it sent a COMMIT may have that COMMIT land
+    on the server while the state is read, and actions read before it with the ledger read
+    after it would disagree though each commit keeps them together."""
+    from store.ledger import campaign_balances, verify
     from store.schema import actions
 
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(actions).where(actions.c.as_of == as_of)).mappings()
-        return NightState({row["action_id"]: dict(row) for row in rows})
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            rows = connection.execute(sa.select(actions).where(actions.c.as_of == as_of)).mappings()
+            found = {row["action_id"]: dict(row) for row in rows}
+            checked = verify(connection)
+            balances = campaign_balances(connection)
+    return NightState(found, [str(p) for p in checked.problems], dict(balances))
 
 
 def email_action(received: Any) -> str | None:
@@ -309,17 +324,13 @@ def exactly_once_problems(
     return problems
 
 
-def ledger_problems(engine: sa.Engine, night: NightState) -> list[str]:
+def ledger_problems(night: NightState) -> list[str]:
     """The ledger verifies, no campaign committed more than it was funded, and what each
     campaign has reserved, outstanding and spent is what its actions say (true at any
-    instant: each ledger move commits with its action's move)."""
-    from store.ledger import campaign_balances, verify
-
-    with engine.connect() as connection:
-        result = verify(connection)
-        balances = campaign_balances(connection)
-    problems = [f"ledger verify: {p}" for p in result.problems]
-    for campaign_id, b in balances.items():
+    instant: each ledger move commits with its action's move; ``read_night`` reads both in
+    one snapshot)."""
+    problems = [f"ledger verify: {p}" for p in night.ledger_verify]
+    for campaign_id, b in night.balances.items():
         rows = [r for r in night.actions.values() if r["campaign_id"] == campaign_id]
         held = ("reserved", "awaiting_approval")  # an approval waits on a reservation
         reserved = sum(r["cost_minor"] for r in rows if r["state"] in held)

@@ -92,7 +92,7 @@ def sound(engine: sa.Engine, stripe: StripeFake, sendgrid: FakeSendGrid) -> list
     crash matrix's checks (nothing doubled, the ledger verified and agreeing)."""
     night = read_night(engine)
     problems = exactly_once_problems(night, stripe, sendgrid, complete=False)
-    problems += ledger_problems(engine, night)
+    problems += ledger_problems(night)
     expected = {
         None: {"awaiting_approval"},
         # a kill mid-send leaves another thread's email unknown, as in the crash matrix
@@ -214,7 +214,7 @@ def test_killed_and_racing_decisions_lose_nothing_and_double_nothing(
             finish(child(env, "night", next_night))
             night = read_night(engine)
             assert exactly_once_problems(night, stripe, sendgrid) == []
-            assert ledger_problems(engine, night) == []
+            assert ledger_problems(night) == []
             assert sound(engine, stripe, sendgrid) == []
             sent = night.in_state("sent") & set(waiting)
             assert sent | night.in_state("unknown") >= approved - night.in_state("failed")

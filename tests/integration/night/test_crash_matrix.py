@@ -140,8 +140,7 @@ def run_chain(
             after,
             {email_action(m) for m in sendgrid.messages},
             created_for(stripe),
-            exactly_once_problems(after, stripe, sendgrid, complete=False)
-            + ledger_problems(engine, after),
+            exactly_once_problems(after, stripe, sendgrid, complete=False) + ledger_problems(after),
         )
         if run.returncode != -signal.SIGKILL:
             break  # the chain is broken here: the cases say where
@@ -151,7 +150,7 @@ def run_chain(
         kills,
         last,
         night,
-        exactly_once_problems(night, stripe, sendgrid) + ledger_problems(engine, night),
+        exactly_once_problems(night, stripe, sendgrid) + ledger_problems(night),
         [email_action(m) for m in sendgrid.messages],
         time.perf_counter() - started,
     )

@@ -77,7 +77,7 @@ def test_a_night_with_20_percent_transient_faults_completes_once_and_reconciles(
             assert state.in_state(*PENDING, "sending") == set(), f"pending after {passes} passes"
 
             assert exactly_once_problems(state, stripe, sendgrid) == []
-            assert ledger_problems(app.engine, state) == []
+            assert ledger_problems(state) == []
             dropped = {email_action(m) for m in sendgrid.dropped}
             assert state.in_state("unknown") == dropped
             assert {a: state.actions[a]["reason"] for a in state.in_state("failed")} == {}

@@ -127,9 +127,7 @@ def finished(process: subprocess.Popen[str]) -> tuple[int, dict[str, Any] | None
 
 def night_problems(world: World) -> list[str]:
     night = read_night(world.engine)
-    return exactly_once_problems(night, world.stripe, world.sendgrid) + ledger_problems(
-        world.engine, night
-    )
+    return exactly_once_problems(night, world.stripe, world.sendgrid) + ledger_problems(night)
 
 
 def claims_by_holder(world: World) -> dict[str, int]:
